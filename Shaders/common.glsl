@@ -1,0 +1,54 @@
+// Shared by every Kiln kernel. The shader compiler prepends `#version 460`, the `#define`s of the
+// variant being built, and then expands `#include "common.glsl"` in place.
+//
+// Tensors reach kernels as 64-bit buffer device addresses in the push-constant block (one `uvec2`
+// per tensor) instead of descriptors: nothing is ever *bound*, so a tensor larger than
+// maxStorageBufferRange (128 MiB on lavapipe) needs no splitting, and a dispatch records no
+// descriptor set at all.
+//
+// Variant defines (all optional):
+//   KILN_F16  1 = tensors are stored as float16 (arithmetic stays f32), 0 = float32 storage.
+#extension GL_EXT_buffer_reference : require
+#extension GL_EXT_buffer_reference_uvec2 : require
+
+#ifndef KILN_F16
+#define KILN_F16 0
+#endif
+
+// f16 types are declared only in f16 variants, so f32 kernels run on devices without
+// storageBuffer16BitAccess / shaderFloat16.
+#if KILN_F16
+#extension GL_EXT_shader_16bit_storage : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+layout(buffer_reference, std430, buffer_reference_align = 2) buffer Float16Buffer { float16_t v[]; };
+layout(buffer_reference, std430, buffer_reference_align = 8) buffer Float16x4Buffer { f16vec4 v[]; };
+#endif
+
+layout(buffer_reference, std430, buffer_reference_align = 4) buffer Float32Buffer { float v[]; };
+layout(buffer_reference, std430, buffer_reference_align = 16) buffer Float32x4Buffer { vec4 v[]; };
+layout(buffer_reference, std430, buffer_reference_align = 4) buffer Int32Buffer { int v[]; };
+
+// `TensorBuffer(address)` views a tensor in its storage type; LOAD/STORE always speak f32.
+// The x4 forms need the element index to be a multiple of 4 (address 16-byte / 8-byte aligned).
+#if KILN_F16
+#define TensorBuffer Float16Buffer
+#define Tensor4Buffer Float16x4Buffer
+#define LOAD(buffer, index) float((buffer).v[index])
+#define STORE(buffer, index, value) (buffer).v[index] = float16_t(value)
+#define LOAD4(buffer, index4) vec4((buffer).v[index4])
+#define STORE4(buffer, index4, value) (buffer).v[index4] = f16vec4(value)
+#else
+#define TensorBuffer Float32Buffer
+#define Tensor4Buffer Float32x4Buffer
+#define LOAD(buffer, index) ((buffer).v[index])
+#define STORE(buffer, index, value) (buffer).v[index] = (value)
+#define LOAD4(buffer, index4) ((buffer).v[index4])
+#define STORE4(buffer, index4, value) (buffer).v[index4] = (value)
+#endif
+
+// Grid-stride loops keep dispatch counts under maxComputeWorkGroupCount (65535 on lavapipe)
+// whatever the tensor size: `for (uint i = FIRST_INDEX; i < n; i += INDEX_STRIDE)`.
+#define FIRST_INDEX (gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x)
+#define INDEX_STRIDE (gl_NumWorkGroups.x * gl_WorkGroupSize.x * gl_NumWorkGroups.y)
+
+float sigmoid(float x) { return 1.0 / (1.0 + exp(-x)); }

@@ -1,0 +1,193 @@
+// conv2d: direct implicit-GEMM 2D convolution, NCHW, any kernel size / stride / padding, optional bias.
+//   No im2col buffer: input pixels are fetched straight from the input tensor (padding reads as zero).
+//
+// Shapes (contiguous): input [batch, inChannels, inHeight, inWidth], weight [outChannels, inChannels,
+//   kernelHeight, kernelWidth], bias [outChannels] (read only when hasBias != 0),
+//   output [batch, outChannels, outHeight, outWidth], outHeight = (inHeight + 2 padY - kernelHeight) / strideY + 1
+//   (the caller computes outHeight/outWidth; any values consistent with the padding are fine). Dilation 1, groups 1.
+//   GEMM view: rows = output channels (O), columns = output pixels (outHeight*outWidth), depth = C*kh*kw.
+//
+// Variant defines:
+//   KILN_F16            0/1  storage type (common.glsl); arithmetic is always f32.
+//   SHARED_MEMORY_TILES 0/1  1 = shared-memory tiled path for discrete GPUs (64 channels x 64 pixels x 16 deep,
+//                            4x4 per thread). 0 = register-blocked path for CPU Vulkan (lavapipe).
+//   Register path only:
+//   SUBGROUP_SIZE       must equal the device subgroup size (default 8 = lavapipe); weights are fetched one row
+//                       per lane and shared with subgroupBroadcast (workgroup size a multiple of it).
+//   TILE_M              output channels per workgroup, multiple of SUBGROUP_SIZE (default 24).
+//   TILE_N              output pixels per invocation (default 12; any value >= 1).
+//   No shape restrictions: every edge is guarded/clamped.
+//
+// Workgroup size:
+//   SHARED_MEMORY_TILES=1: fixed 16 x 16 x 1.
+//   SHARED_MEMORY_TILES=0: local_size_x = specialization constant 0 (WG, multiple of SUBGROUP_SIZE; 8 best on
+//                          lavapipe), y = z = 1.
+//
+// Dispatch (smaller Y/Z counts are also correct: grid-stride loops):
+//   SHARED_MEMORY_TILES=1: X = min(ceil(outHeight*outWidth / 64), 65535) (loops), Y = min(ceil(outChannels / 64), 65535),
+//                          Z = min(batch, 65535).
+//   SHARED_MEMORY_TILES=0: X = ceil(outHeight*outWidth / (WG * TILE_N)) (must be <= 65535),
+//                          Y = min(ceil(outChannels / TILE_M), 65535), Z = min(batch, 65535).
+#include "common.glsl"
+#extension GL_EXT_control_flow_attributes : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_ballot : require
+
+#ifndef SHARED_MEMORY_TILES
+#define SHARED_MEMORY_TILES 0
+#endif
+#ifndef TILE_M
+#define TILE_M 24
+#endif
+#ifndef TILE_N
+#define TILE_N 12
+#endif
+#ifndef SUBGROUP_SIZE
+#define SUBGROUP_SIZE 8
+#endif
+#define AL (TILE_M / SUBGROUP_SIZE)
+
+#if SHARED_MEMORY_TILES
+// ---- Shared-memory tiled implicit GEMM (discrete GPUs): 64 output channels x 64 output pixels per
+// 16x16 workgroup, 4x4 per thread; the input patch is gathered straight into shared memory (no im2col buffer).
+#define SM_BM 64
+#define SM_BN 64
+#define SM_BK 16
+layout(local_size_x = 16, local_size_y = 16, local_size_z = 1) in;
+layout(push_constant) uniform Parameters {
+    uvec2 input_; uvec2 weight; uvec2 bias; uvec2 output_;
+    uint batch; uint inChannels; uint inHeight; uint inWidth;
+    uint outChannels; uint outHeight; uint outWidth;
+    uint kernelHeight; uint kernelWidth; uint strideY; uint strideX; uint padY; uint padX; uint hasBias;
+} p;
+shared float As[SM_BK][SM_BM + 4];
+shared float Bs[SM_BK][SM_BN + 4];
+
+void main() {
+    TensorBuffer X = TensorBuffer(p.input_);
+    TensorBuffer W = TensorBuffer(p.weight);
+    TensorBuffer Y = TensorBuffer(p.output_);
+    const uint C = p.inChannels, H = p.inHeight, Wd = p.inWidth, O = p.outChannels;
+    const uint OHW = p.outHeight * p.outWidth, HW = H * Wd;
+    const uint KK = p.kernelHeight * p.kernelWidth, CKK = C * KK;
+    const uint tx = gl_LocalInvocationID.x, ty = gl_LocalInvocationID.y, tid = ty * 16 + tx;
+    uint colTiles = (OHW + SM_BN - 1) / SM_BN, rowTiles = (O + SM_BM - 1) / SM_BM;
+    for (uint b = gl_WorkGroupID.z; b < p.batch; b += gl_NumWorkGroups.z) {
+    for (uint mt = gl_WorkGroupID.y; mt < rowTiles; mt += gl_NumWorkGroups.y) {
+    for (uint nt = gl_WorkGroupID.x; nt < colTiles; nt += gl_NumWorkGroups.x) {
+        uint m0 = mt * SM_BM, n0 = nt * SM_BN;
+        uint xBase = b * C * HW;
+        float acc[4][4];
+        [[unroll]] for (int i = 0; i < 4; i++) [[unroll]] for (int j = 0; j < 4; j++) acc[i][j] = 0.0;
+        for (uint k0 = 0; k0 < CKK; k0 += SM_BK) {
+            [[unroll]] for (int e = 0; e < 4; e++) {
+                uint idx = tid + uint(e) * 256u;
+                uint mm = idx / SM_BK, kk = idx % SM_BK;
+                uint go = m0 + mm, gk = k0 + kk;
+                As[kk][mm] = (go < O && gk < CKK) ? LOAD(W, go * CKK + gk) : 0.0;
+                uint kb = idx / SM_BN, nn = idx % SM_BN;
+                uint pos = n0 + nn, gkb = k0 + kb;
+                float xv = 0.0;
+                if (pos < OHW && gkb < CKK) {
+                    uint c = gkb / KK, rem = gkb - c * KK;
+                    uint ky = rem / p.kernelWidth, kx = rem - ky * p.kernelWidth;
+                    uint oy = pos / p.outWidth, ox = pos - oy * p.outWidth;
+                    int iy = int(oy * p.strideY + ky) - int(p.padY), ix = int(ox * p.strideX + kx) - int(p.padX);
+                    if (iy >= 0 && iy < int(H) && ix >= 0 && ix < int(Wd)) xv = LOAD(X, xBase + c * HW + uint(iy) * Wd + uint(ix));
+                }
+                Bs[kb][nn] = xv;
+            }
+            barrier();
+            [[unroll]] for (int kk = 0; kk < SM_BK; kk++) {
+                float av[4], bv[4];
+                [[unroll]] for (int i = 0; i < 4; i++) av[i] = As[kk][ty + 16 * i];
+                [[unroll]] for (int j = 0; j < 4; j++) bv[j] = Bs[kk][tx + 16 * j];
+                [[unroll]] for (int i = 0; i < 4; i++) [[unroll]] for (int j = 0; j < 4; j++) acc[i][j] += av[i] * bv[j];
+            }
+            barrier();
+        }
+        uint yBase = b * O * OHW;
+        [[unroll]] for (int i = 0; i < 4; i++) {
+            uint o = m0 + ty + 16 * i;
+            if (o >= O) continue;
+            float bo = p.hasBias != 0 ? LOAD(TensorBuffer(p.bias), o) : 0.0;
+            [[unroll]] for (int j = 0; j < 4; j++) {
+                uint pos = n0 + tx + 16 * j;
+                if (pos < OHW) STORE(Y, yBase + o * OHW + pos, acc[i][j] + bo);
+            }
+        }
+    }
+    }
+    }
+}
+#else
+// ---- Register-blocked path (CPU Vulkan such as lavapipe).
+layout(local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
+
+layout(push_constant) uniform Parameters {
+    uvec2 input_; uvec2 weight; uvec2 bias; uvec2 output_;
+    uint batch; uint inChannels; uint inHeight; uint inWidth;
+    uint outChannels; uint outHeight; uint outWidth;
+    uint kernelHeight; uint kernelWidth; uint strideY; uint strideX; uint padY; uint padX; uint hasBias;
+} p;
+
+void main() {
+    TensorBuffer X = TensorBuffer(p.input_);
+    TensorBuffer W = TensorBuffer(p.weight);
+    TensorBuffer Y = TensorBuffer(p.output_);
+    const uint C = p.inChannels, H = p.inHeight, Wd = p.inWidth, O = p.outChannels;
+    const uint OHW = p.outHeight * p.outWidth, HW = H * Wd;
+    const uint KK = p.kernelHeight * p.kernelWidth, CKK = C * KK;
+    uint n0 = (gl_WorkGroupID.x * gl_WorkGroupSize.x + gl_LocalInvocationID.x) * TILE_N;
+    uint rowTiles = (O + TILE_M - 1) / TILE_M;
+    // per-lane output positions (clamped for loads; stores are guarded)
+    int iy0[TILE_N], ix0[TILE_N];
+    [[unroll]] for (int j = 0; j < TILE_N; j++) {
+        uint pos = min(n0 + j, OHW - 1);
+        uint oy = pos / p.outWidth, ox = pos - oy * p.outWidth;
+        iy0[j] = int(oy * p.strideY) - int(p.padY);
+        ix0[j] = int(ox * p.strideX) - int(p.padX);
+    }
+    for (uint b = gl_WorkGroupID.z; b < p.batch; b += gl_NumWorkGroups.z) {
+    for (uint mt = gl_WorkGroupID.y; mt < rowTiles; mt += gl_NumWorkGroups.y) {
+        uint m0 = mt * TILE_M;
+        uint xBase = b * C * HW;
+        uint wRow[AL];
+        [[unroll]] for (int g = 0; g < AL; g++) wRow[g] = min(m0 + g * SUBGROUP_SIZE + gl_SubgroupInvocationID, O - 1) * CKK;
+        float acc[TILE_M][TILE_N];
+        [[unroll]] for (int r = 0; r < TILE_M; r++) [[unroll]] for (int j = 0; j < TILE_N; j++) acc[r][j] = 0.0;
+        for (uint ky = 0; ky < p.kernelHeight; ky++) {
+        for (uint kx = 0; kx < p.kernelWidth; kx++) {
+            uint off[TILE_N]; float valid[TILE_N];
+            [[unroll]] for (int j = 0; j < TILE_N; j++) {
+                int iy = iy0[j] + int(ky), ix = ix0[j] + int(kx);
+                bool ok = iy >= 0 && iy < int(H) && ix >= 0 && ix < int(Wd);
+                valid[j] = ok ? 1.0 : 0.0;
+                off[j] = ok ? xBase + uint(iy) * Wd + uint(ix) : xBase;
+            }
+            uint wk = ky * p.kernelWidth + kx;
+            for (uint c = 0; c < C; c++) {
+                float bv[TILE_N];
+                [[unroll]] for (int j = 0; j < TILE_N; j++) bv[j] = LOAD(X, off[j] + c * HW) * valid[j];
+                float aL[AL];
+                [[unroll]] for (int g = 0; g < AL; g++) aL[g] = LOAD(W, wRow[g] + c * KK + wk);
+                [[unroll]] for (int r = 0; r < TILE_M; r++) {
+                    float av = subgroupBroadcast(aL[r / SUBGROUP_SIZE], r % SUBGROUP_SIZE);
+                    [[unroll]] for (int j = 0; j < TILE_N; j++) acc[r][j] += av * bv[j];
+                }
+            }
+        }
+        }
+        uint yBase = b * O * OHW;
+        [[unroll]] for (int r = 0; r < TILE_M; r++) {
+            uint o = m0 + r;
+            if (o >= O) break;
+            float bo = p.hasBias != 0 ? LOAD(TensorBuffer(p.bias), o) : 0.0;
+            [[unroll]] for (int j = 0; j < TILE_N; j++) {
+                if (n0 + j < OHW) STORE(Y, yBase + o * OHW + n0 + j, acc[r][j] + bo);
+            }
+        }
+    }
+    }
+}
+#endif

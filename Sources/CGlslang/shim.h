@@ -1,0 +1,3 @@
+#include <glslang/build_info.h>
+#include <glslang/Include/glslang_c_interface.h>
+#include <glslang/Public/resource_limits_c.h>

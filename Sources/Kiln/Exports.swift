@@ -1,0 +1,5 @@
+// `import Kiln` gives embedding programs the graph builder, both backends and the device API.
+@_exported import KilnCPU
+@_exported import KilnGraph
+@_exported import KilnModels
+@_exported import KilnVulkan

@@ -1,0 +1,178 @@
+/// One entry of the shared op-case table: a small graph around one op, with its inputs.
+/// The same table drives `swift test` (both backends), `kiln verify` and the kernel benchmarks.
+public struct OperationCase: Sendable, CustomStringConvertible {
+    /// Unique name, e.g. `conv2d_3x3_stride2_f16`.
+    public let name: String
+    /// The op the case exercises (`Operation.name`).
+    public let operation: String
+    /// Storage type of the case's tensors on the device.
+    public let dtype: DType
+    /// Max error relative to the reference's largest magnitude that still passes.
+    public let tolerance: Float
+    /// Builds the graph in `graph` and returns its outputs and per-run inputs.
+    public let build: @Sendable (Graph) throws -> (outputs: [Tensor], inputs: [String: HostTensor])
+
+    public var description: String { name }
+}
+
+/// Builds cases: each creates random inputs of the case's dtype, rounded to what that dtype
+/// stores, so the reference and the device see identical values.
+struct CaseBuilder {
+    let graph: Graph
+    let dtype: DType
+    var random: SeededRandom
+    var inputs: [String: HostTensor] = [:]
+
+    mutating func input(_ name: String, _ shape: Shape, scale: Float = 1, offset: Float = 0) -> Tensor {
+        let values = random.normals(shape.elementCount, scale: scale).map { $0 + offset }
+        inputs[name] = HostTensor(shape: shape, scalars: values, dtype: dtype).roundedToStorage()
+        return graph.input(name, shape, dtype: dtype)
+    }
+
+    mutating func ids(_ name: String, _ shape: Shape, below limit: Int) -> Tensor {
+        inputs[name] = HostTensor(shape: shape, integers: (0..<shape.elementCount).map { _ in Int32(random.next() % UInt64(limit)) })
+        return graph.input(name, shape, dtype: .int32)
+    }
+}
+
+extension OperationCase {
+    init(_ name: String, _ operation: String, _ dtype: DType, tolerance: Float? = nil,
+         _ body: @escaping @Sendable (inout CaseBuilder) throws -> Tensor) {
+        let caseName = "\(name)_\(dtype.shortName)"
+        self.name = caseName
+        self.operation = operation
+        self.dtype = dtype
+        // f16 storage rounds every output to 11 significant bits (~5e-4 relative).
+        self.tolerance = tolerance ?? (dtype == .float16 ? 4e-3 : 2e-4)
+        self.build = { graph in
+            var builder = CaseBuilder(graph: graph, dtype: dtype, random: SeededRandom(name: caseName))
+            let output = try body(&builder)
+            return ([output], builder.inputs)
+        }
+    }
+}
+
+/// The table. Shapes are deliberately not multiples of any tile size; batch > 1 throughout.
+public enum OperationCases {
+    public static let all: [OperationCase] = standard + large
+
+    /// Everything except the tensors larger than a storage-buffer binding.
+    public static let standard: [OperationCase] = [DType.float32, .float16].flatMap(cases)
+
+    /// A tensor over 128 MiB (lavapipe's maxStorageBufferRange): proves kernels address it whole.
+    public static let large: [OperationCase] = [
+        OperationCase("add_over_128MiB", "add", .float32) { b in
+            let x = b.input("x", [3, 12_000_000])
+            return try b.graph.add(x, b.input("bias", [1, 12_000_000]))
+        },
+    ]
+
+    static func cases(_ t: DType) -> [OperationCase] {
+        [
+            OperationCase("matmul_67x45x131", "matmul", t) { b in
+                try b.graph.matmul(b.input("a", [67, 131]), b.input("b", [131, 45]))
+            },
+            OperationCase("matmul_batched_transposed_b_bias", "matmul", t) { b in
+                try b.graph.matmul(b.input("a", [3, 29, 37]), b.input("w", [19, 37]), bias: b.input("bias", [19]), transposeB: true)
+            },
+            OperationCase("matmul_batched_transposed_a", "matmul", t) { b in
+                try b.graph.matmul(b.input("a", [2, 33, 21]), b.input("b", [2, 33, 17]), transposeA: true)
+            },
+            OperationCase("linear_sd_shape", "matmul", t) { b in
+                try b.graph.linear(b.input("x", [2, 77, 64]), weight: b.input("w", [96, 64], scale: 0.1), bias: b.input("bias", [96]))
+            },
+            OperationCase("conv2d_3x3_pad1", "conv2d", t) { b in
+                try b.graph.conv2d(b.input("x", [2, 5, 13, 11]), weight: b.input("w", [7, 5, 3, 3], scale: 0.3),
+                                   bias: b.input("bias", [7]), padding: (1, 1))
+            },
+            OperationCase("conv2d_3x3_stride2", "conv2d", t) { b in
+                try b.graph.conv2d(b.input("x", [2, 6, 15, 9]), weight: b.input("w", [10, 6, 3, 3], scale: 0.3),
+                                   bias: nil, stride: (2, 2), padding: (1, 1))
+            },
+            OperationCase("conv2d_1x1", "conv2d", t) { b in
+                try b.graph.conv2d(b.input("x", [3, 17, 7, 6]), weight: b.input("w", [9, 17, 1, 1], scale: 0.3), bias: b.input("bias", [9]))
+            },
+            OperationCase("conv2d_4x2_stride1x2", "conv2d", t) { b in
+                try b.graph.conv2d(b.input("x", [1, 3, 10, 12]), weight: b.input("w", [5, 3, 4, 2], scale: 0.3),
+                                   bias: b.input("bias", [5]), stride: (1, 2), padding: (0, 1))
+            },
+            OperationCase("group_norm_silu", "group_norm", t) { b in
+                try b.graph.groupNorm(b.input("x", [2, 12, 7, 5], offset: 0.5), groups: 3, weight: b.input("w", [12]),
+                                      bias: b.input("bias", [12]), epsilon: 1e-5, silu: true)
+            },
+            OperationCase("group_norm_per_channel", "group_norm", t) { b in
+                try b.graph.groupNorm(b.input("x", [3, 8, 33]), groups: 8, weight: b.input("w", [8]), bias: b.input("bias", [8]), epsilon: 1e-6)
+            },
+            OperationCase("layer_norm", "layer_norm", t) { b in
+                try b.graph.layerNorm(b.input("x", [2, 9, 75], offset: 1), weight: b.input("w", [75]), bias: b.input("bias", [75]), epsilon: 1e-5)
+            },
+            OperationCase("layer_norm_no_affine", "layer_norm", t) { b in
+                try b.graph.layerNorm(b.input("x", [5, 130]), weight: nil, bias: nil, epsilon: 1e-6)
+            },
+            OperationCase("rms_norm", "rms_norm", t) { b in
+                try b.graph.rmsNorm(b.input("x", [2, 3, 7, 40]), weight: b.input("w", [40]), epsilon: 1e-6)
+            },
+            OperationCase("softmax", "softmax", t) { b in
+                try b.graph.softmax(b.input("x", [2, 3, 11, 77], scale: 8))
+            },
+            OperationCase("attention_self", "attention", t) { b in
+                try b.graph.attention(b.input("q", [2, 3, 37, 40]), b.input("k", [2, 3, 37, 40]), b.input("v", [2, 3, 37, 40]))
+            },
+            OperationCase("attention_cross", "attention", t) { b in
+                try b.graph.attention(b.input("q", [2, 2, 29, 64]), b.input("k", [2, 2, 77, 64]), b.input("v", [2, 2, 77, 24]))
+            },
+            OperationCase("attention_causal", "attention", t) { b in
+                try b.graph.attention(b.input("q", [1, 4, 23, 80]), b.input("k", [1, 4, 23, 80]), b.input("v", [1, 4, 23, 80]), causal: true)
+            },
+            OperationCase("add_broadcast", "add", t) { b in
+                try b.graph.add(b.input("a", [2, 3, 5, 7]), b.input("b", [3, 1, 7]))
+            },
+            OperationCase("sub_same_shape", "sub", t) { b in
+                try b.graph.sub(b.input("a", [4, 25]), b.input("b", [4, 25]))
+            },
+            OperationCase("mul_broadcast_both", "mul", t) { b in
+                try b.graph.mul(b.input("a", [2, 1, 9]), b.input("b", [5, 1]))
+            },
+            OperationCase("scale", "scale", t) { b in try b.graph.scale(b.input("x", [3, 1001]), by: 0.18215) },
+            OperationCase("silu", "silu", t) { b in try b.graph.silu(b.input("x", [2, 515], scale: 4)) },
+            OperationCase("gelu", "gelu", t) { b in try b.graph.gelu(b.input("x", [2, 513], scale: 4)) },
+            OperationCase("gelu_tanh", "gelu_tanh", t) { b in try b.graph.gelu(b.input("x", [4, 129], scale: 4), approximateTanh: true) },
+            OperationCase("quick_gelu", "quick_gelu", t) { b in try b.graph.quickGelu(b.input("x", [3, 333], scale: 4)) },
+            OperationCase("geglu", "geglu", t) { b in try b.graph.geglu(b.input("x", [2, 7, 90])) },
+            OperationCase("upsample_nearest_2x", "upsample_nearest_2x", t) { b in
+                try b.graph.upsampleNearest2x(b.input("x", [2, 3, 5, 7]))
+            },
+            OperationCase("concat_channels", "concat", t) { b in
+                try b.graph.concat([b.input("a", [2, 3, 4, 5]), b.input("b", [2, 6, 4, 5]), b.input("c", [2, 1, 4, 5])], axis: 1)
+            },
+            OperationCase("slice_chunk", "slice", t) { b in
+                try b.graph.chunk(b.input("x", [2, 9, 14]), 2, axis: 2)[1]
+            },
+            OperationCase("permute_heads", "permute", t) { b in
+                try b.graph.permute(b.input("x", [2, 11, 3, 8]), [0, 2, 1, 3])
+            },
+            OperationCase("reshape_then_permute", "permute", t) { b in
+                let x = try b.graph.reshape(b.input("x", [2, 15, 24]), [2, 15, 3, 8])
+                return try b.graph.permute(x, [0, 2, 3, 1])
+            },
+            OperationCase("embedding", "embedding", t) { b in
+                try b.graph.embedding(b.input("table", [50, 24]), ids: b.ids("ids", [2, 13], below: 50))
+            },
+            OperationCase("timestep_embedding", "timestep_embedding", t, tolerance: t == .float16 ? 4e-3 : 5e-4) { b in
+                b.inputs["t"] = HostTensor(shape: [4], scalars: [0, 1, 500.5, 999], dtype: t).roundedToStorage()
+                let times = b.graph.input("t", [4], dtype: t)
+                return try b.graph.timestepEmbedding(times, TimestepEmbedding(dimension: 33, flipSinToCos: true, downscaleFrequencyShift: 1))
+            },
+            OperationCase("modulate", "modulate", t) { b in
+                try b.graph.modulate(b.input("x", [2, 9, 30]), shift: b.input("shift", [2, 30]), scale: b.input("scale", [2, 30]))
+            },
+            OperationCase("rope", "rope", t) { b in
+                try b.graph.rope(b.input("x", [2, 3, 7, 16]), cos: b.input("cos", [7, 16]), sin: b.input("sin", [7, 16]))
+            },
+            OperationCase("cast_round_trip", "cast", t) { b in
+                let other: DType = t == .float16 ? .float32 : .float16
+                return try b.graph.cast(b.graph.cast(b.input("x", [3, 37]), to: other), to: t)
+            },
+        ]
+    }
+}

@@ -1,0 +1,51 @@
+/// Something that runs graphs: the CPU reference or a Vulkan device.
+public protocol Backend: AnyObject, Sendable {
+    /// Human-readable name, e.g. `cpu` or `vulkan:llvmpipe (LLVM 15.0.6, 256 bits)`.
+    var name: String { get }
+
+    /// Plans memory and compiles whatever `outputs` need; `constants` supplies every
+    /// `Graph.constant` they depend on (uploaded once).
+    func prepare(_ graph: Graph, outputs: [Tensor], constants: [String: HostTensor]) throws -> any PreparedGraph
+}
+
+/// A graph ready to run repeatedly with new inputs.
+public protocol PreparedGraph: AnyObject {
+    /// The memory plan of the graph's activations.
+    var memoryPlan: MemoryPlan { get }
+    /// Runs once; returns the outputs in the order given to `prepare`, as f32 host values.
+    func run(_ inputs: [String: HostTensor]) throws -> [HostTensor]
+}
+
+extension Backend {
+    /// Prepares and runs once: the convenient form for tests and one-off work.
+    public func run(
+        _ graph: Graph, outputs: [Tensor], inputs: [String: HostTensor] = [:], constants: [String: HostTensor] = [:]
+    ) throws -> [HostTensor] {
+        try prepare(graph, outputs: outputs, constants: constants).run(inputs)
+    }
+}
+
+/// Checks that a caller's tensors match the graph's declared inputs (or constants) by name and shape.
+public func validateBindings(
+    _ graph: Graph, nodes: [Int], supplied: [String: HostTensor], constants: Bool
+) throws {
+    let kind = constants ? "constant" : "input"
+    for id in nodes {
+        let node = graph.nodes[id]
+        let name: String
+        switch node.operation {
+        case .input(let n) where !constants: name = n
+        case .constant(let n) where constants: name = n
+        default: continue
+        }
+        guard let value = supplied[name] else {
+            throw GraphError(kind, "no value supplied for \(kind) '\(name)' \(node.shape)")
+        }
+        guard value.shape == node.shape else {
+            throw GraphError(kind, "'\(name)' must be \(node.shape), got \(value.shape)")
+        }
+        guard (value.dtype == .int32) == (node.dtype == .int32) else {
+            throw GraphError(kind, "'\(name)' must be \(node.dtype.shortName), got \(value.dtype.shortName)")
+        }
+    }
+}

@@ -1,0 +1,94 @@
+// Builders for the ops that do the FLOPs: matmul, linear, conv2d, attention.
+
+extension Graph {
+    /// `a [..., M, K] @ b [..., K, N] (+ bias [N]) -> [..., M, N]`. With `transposeA`/`transposeB`
+    /// the operand is stored `[..., K, M]` / `[..., N, K]`. `b` has a's batch dims or rank 2.
+    public func matmul(
+        _ a: Tensor, _ b: Tensor, bias: Tensor? = nil, transposeA: Bool = false, transposeB: Bool = false
+    ) throws -> Tensor {
+        let op = "matmul"
+        try requireFloat(op, a, b)
+        guard a.shape.rank >= 2, b.shape.rank >= 2 else {
+            throw GraphError(op, "operands need rank >= 2, got \(a.shape) and \(b.shape)")
+        }
+        let m = transposeA ? a.shape[-1] : a.shape[-2]
+        let k = transposeA ? a.shape[-2] : a.shape[-1]
+        let kB = transposeB ? b.shape[-1] : b.shape[-2]
+        let n = transposeB ? b.shape[-2] : b.shape[-1]
+        guard k == kB else {
+            throw GraphError(op, "inner dims differ: \(a.shape)\(transposeA ? "ᵀ" : "") @ \(b.shape)\(transposeB ? "ᵀ" : "") (\(k) vs \(kB))")
+        }
+        let batch = Array(a.shape.dimensions.dropLast(2))
+        guard b.shape.rank == 2 || Array(b.shape.dimensions.dropLast(2)) == batch else {
+            throw GraphError(op, "batch dims of \(b.shape) must match \(a.shape) or be absent")
+        }
+        var inputs = [a, b]
+        if let bias {
+            try requireFloat(op, a, bias)
+            try requireShape(op, bias, [n], "bias")
+            inputs.append(bias)
+        }
+        return append(
+            .matmul(transposeA: transposeA, transposeB: transposeB, hasBias: bias != nil), inputs,
+            shape: Shape(batch + [m, n]), dtype: a.dtype)
+    }
+
+    /// PyTorch's `nn.Linear`: `x [..., K] @ weight[N, K]ᵀ (+ bias [N]) -> [..., N]`.
+    public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor {
+        guard weight.shape.rank == 2, x.shape.rank >= 1, x.shape.last == weight.shape[1] else {
+            throw GraphError("linear", "input \(x.shape) does not match weight \(weight.shape) (expects [N, \(x.shape.last)])")
+        }
+        let rows = x.shape.count(before: x.shape.rank - 1)
+        let flat = try reshape(x, [rows, x.shape.last])
+        let product = try matmul(flat, weight, bias: bias, transposeB: true)
+        return try reshape(product, Shape(x.shape.dimensions.dropLast() + [weight.shape[0]]))
+    }
+
+    /// `x [N, C, H, W] * weight [O, C, kh, kw] (+ bias [O]) -> [N, O, OH, OW]`,
+    /// `OH = (H + 2 pad - kh) / stride + 1`.
+    public func conv2d(
+        _ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0)
+    ) throws -> Tensor {
+        let op = "conv2d"
+        try requireFloat(op, x, weight)
+        try requireRank(op, x, 4, "input")
+        try requireRank(op, weight, 4, "weight")
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (o, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3])
+        guard weight.shape[1] == c else {
+            throw GraphError(op, "weight \(weight.shape) expects \(weight.shape[1]) input channels, input \(x.shape) has \(c)")
+        }
+        guard stride.0 > 0, stride.1 > 0, padding.0 >= 0, padding.1 >= 0 else {
+            throw GraphError(op, "stride \(stride) must be positive and padding \(padding) non-negative")
+        }
+        let outHeight = (h + 2 * padding.0 - kh) / stride.0 + 1
+        let outWidth = (w + 2 * padding.1 - kw) / stride.1 + 1
+        guard h + 2 * padding.0 >= kh, w + 2 * padding.1 >= kw else {
+            throw GraphError(op, "kernel \(kh)x\(kw) larger than padded input \(x.shape) with padding \(padding)")
+        }
+        var inputs = [x, weight]
+        if let bias {
+            try requireShape(op, bias, [o], "bias")
+            inputs.append(bias)
+        }
+        let parameters = Convolution2D(stride: stride, padding: padding, hasBias: bias != nil)
+        return append(.conv2d(parameters), inputs, shape: [n, o, outHeight, outWidth], dtype: x.dtype)
+    }
+
+    /// Scaled dot-product attention, `q [B, H, Lq, D], k [B, H, Lk, D], v [B, H, Lk, Dv] ->
+    /// [B, H, Lq, Dv]`. `scale` defaults to `1/sqrt(D)`.
+    public func attention(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Float? = nil, causal: Bool = false) throws -> Tensor {
+        let op = "attention"
+        try requireFloat(op, q, k, v)
+        for (tensor, role) in [(q, "q"), (k, "k"), (v, "v")] { try requireRank(op, tensor, 4, role) }
+        let (b, h, lq, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
+        guard k.shape[0] == b, k.shape[1] == h, k.shape[3] == d else {
+            throw GraphError(op, "k \(k.shape) does not match q \(q.shape) in batch, heads or head dim")
+        }
+        guard v.shape[0] == b, v.shape[1] == h, v.shape[2] == k.shape[2] else {
+            throw GraphError(op, "v \(v.shape) does not match k \(k.shape) in batch, heads or length")
+        }
+        let resolvedScale = scale ?? 1 / Float(d).squareRoot()
+        return append(.attention(scale: resolvedScale, causal: causal), [q, k, v], shape: [b, h, lq, v.shape[3]], dtype: q.dtype)
+    }
+}

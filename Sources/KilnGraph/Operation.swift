@@ -1,0 +1,132 @@
+/// The one list of operations every backend implements. Each case's inputs, in order, and its
+/// output shape are documented here; `Graph`'s builder methods check them.
+///
+/// Adding an op: a case here, a builder with its shape check (Graph+*.swift), a CPU reference
+/// (KilnCPU), a kernel-table entry (KilnVulkan/Kernels) and a line in the op-case table (Kiln).
+public enum Operation: Hashable, Sendable {
+    /// Per-run data supplied by the caller. No inputs.
+    case input(name: String)
+    /// Data fixed when the graph is prepared (weights): uploaded once, reused every run. No inputs.
+    case constant(name: String)
+
+    /// `a [..., M, K] @ b [..., K, N] (+ bias [N]) -> [..., M, N]`; a transposed operand is stored
+    /// `[..., K, M]` / `[..., N, K]`. `b` has a's batch dims or none (shared weights).
+    case matmul(transposeA: Bool, transposeB: Bool, hasBias: Bool)
+    /// `x [N, C, H, W] * weight [O, C, kh, kw] (+ bias [O]) -> [N, O, OH, OW]`.
+    case conv2d(Convolution2D)
+    /// `x [N, C, *] , weight [C], bias [C] -> x`'s shape; optionally followed by SiLU (fused).
+    case groupNorm(groups: Int, epsilon: Float, silu: Bool)
+    /// Normalises over the last dim: `x [..., D] (, weight [D]) (, bias [D])`.
+    case layerNorm(epsilon: Float, hasWeight: Bool, hasBias: Bool)
+    /// `x / sqrt(mean(x^2) + eps) (* weight [D])` over the last dim.
+    case rmsNorm(epsilon: Float, hasWeight: Bool)
+    /// Softmax over the last dim, computed in f32 with the max subtracted.
+    case softmax
+    /// `q [B, H, Lq, D], k [B, H, Lk, D], v [B, H, Lk, Dv] -> [B, H, Lq, Dv]`, softmax(q k^T * scale) v;
+    /// causal masks key j > query i (top-left aligned, as torch). Never materialises Lq x Lk.
+    case attention(scale: Float, causal: Bool)
+    /// Elementwise with numpy broadcasting: `a, b -> broadcast(a, b)`.
+    case binary(BinaryOperator)
+    /// Elementwise `x -> f(x)`.
+    case unary(UnaryOperator)
+    /// `x * factor`.
+    case scale(Float)
+    /// `x [..., 2N] -> h * gelu(gate) [..., N]` where `(h, gate) = x.chunk(2, -1)`.
+    case geglu
+    /// Nearest-neighbour 2x: `[N, C, H, W] -> [N, C, 2H, 2W]`.
+    case upsampleNearest2x
+    /// Joins all inputs along `axis`; other dims must agree.
+    case concat(axis: Int)
+    /// `x.narrow(axis, start, length)`.
+    case slice(axis: Int, start: Int, length: Int)
+    /// Reorders dims: output dim i is input dim `permutation[i]`.
+    case permute([Int])
+    /// Same elements, new shape (a view: no data moves).
+    case reshape(Shape)
+    /// `table [V, D], ids (int32) [...] -> [..., D]`.
+    case embedding
+    /// Sinusoidal embedding of timesteps `t [N] -> [N, dim]` (diffusers' get_timestep_embedding).
+    case timestepEmbedding(TimestepEmbedding)
+    /// `x [B, L, D], shift [B, D], scale [B, D] -> x * (1 + scale) + shift` (adaLN modulation).
+    case modulate
+    /// Rotary embedding on interleaved pairs: `x [B, H, L, D], cos [L, D], sin [L, D] -> x`'s shape.
+    case rope
+    /// Converts storage type; values are unchanged up to the target's rounding.
+    case cast(DType)
+
+    /// Name used in errors, the op-case table, profiles and fixtures (`group_norm`, ...).
+    public var name: String {
+        switch self {
+        case .input: "input"
+        case .constant: "constant"
+        case .matmul: "matmul"
+        case .conv2d: "conv2d"
+        case .groupNorm: "group_norm"
+        case .layerNorm: "layer_norm"
+        case .rmsNorm: "rms_norm"
+        case .softmax: "softmax"
+        case .attention: "attention"
+        case .binary(let op): op.rawValue
+        case .unary(let op): op.rawValue
+        case .scale: "scale"
+        case .geglu: "geglu"
+        case .upsampleNearest2x: "upsample_nearest_2x"
+        case .concat: "concat"
+        case .slice: "slice"
+        case .permute: "permute"
+        case .reshape: "reshape"
+        case .embedding: "embedding"
+        case .timestepEmbedding: "timestep_embedding"
+        case .modulate: "modulate"
+        case .rope: "rope"
+        case .cast: "cast"
+        }
+    }
+}
+
+public enum BinaryOperator: String, Hashable, Sendable, CaseIterable {
+    case add, sub, mul
+}
+
+public enum UnaryOperator: String, Hashable, Sendable, CaseIterable {
+    case silu
+    /// The exact (erf) GELU.
+    case gelu
+    /// GELU's tanh approximation (`approximate="tanh"`).
+    case geluTanh = "gelu_tanh"
+    /// `x * sigmoid(1.702 x)` (CLIP).
+    case quickGelu = "quick_gelu"
+}
+
+/// Stride, padding and kernel geometry of a 2-D convolution (no dilation, one group).
+public struct Convolution2D: Hashable, Sendable {
+    public var strideY: Int, strideX: Int
+    public var paddingY: Int, paddingX: Int
+    public var hasBias: Bool
+
+    public init(stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), hasBias: Bool) {
+        (strideY, strideX) = stride
+        (paddingY, paddingX) = padding
+        self.hasBias = hasBias
+    }
+}
+
+/// Parameters of diffusers' `get_timestep_embedding`.
+public struct TimestepEmbedding: Hashable, Sendable {
+    public var dimension: Int
+    public var flipSinToCos: Bool
+    public var downscaleFrequencyShift: Float
+    public var maxPeriod: Float
+    public var scale: Float
+
+    public init(
+        dimension: Int, flipSinToCos: Bool, downscaleFrequencyShift: Float,
+        maxPeriod: Float = 10000, scale: Float = 1
+    ) {
+        self.dimension = dimension
+        self.flipSinToCos = flipSinToCos
+        self.downscaleFrequencyShift = downscaleFrequencyShift
+        self.maxPeriod = maxPeriod
+        self.scale = scale
+    }
+}

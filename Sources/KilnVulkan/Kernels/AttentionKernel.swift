@@ -1,0 +1,44 @@
+import KilnGraph
+
+/// Dispatch for attention.comp, tiled attention with an online softmax (its header documents the
+/// variants and the grid). The Lq x Lk score matrix never exists in memory.
+enum AttentionKernel {
+    static let queriesPerSubgroup = 16
+    static let sharedRows = 64
+
+    static func dispatch(_ context: KernelContext, scale: Float, causal: Bool) -> Dispatch {
+        let q = context.argument(0), k = context.argument(1), v = context.argument(2)
+        let batchHeads = q.shape[0] * q.shape[1]
+        let queryLength = q.shape[2], headDim = q.shape[3], valueDim = v.shape[3]
+        var constants = PushConstants()
+        constants.address("q", q.address)
+        constants.address("k", k.address)
+        constants.address("v", v.address)
+        constants.address("o", context.output.address)
+        constants.uint("batchHeads", batchHeads)
+        constants.uint("queryLength", queryLength)
+        constants.uint("keyLength", k.shape[2])
+        constants.uint("headDim", headDim)
+        constants.uint("valueDim", valueDim)
+        constants.float("scale", scale)
+        constants.bool("causal", causal)
+        let heads = UInt32(min(batchHeads, 65535))
+        if context.useRegisterBlockedKernels {
+            let lanes = Int(context.device.subgroupSize)
+            let maxValueDim = (valueDim + lanes - 1) / lanes * lanes
+            return Dispatch(
+                file: "attention.comp",
+                defines: context.storageDefines + [("SHARED_MEMORY_TILES", "0"), context.subgroupDefine,
+                                                   ("TILE_Q", "\(queriesPerSubgroup)"), ("MAX_VALUE_DIM", "\(maxValueDim)")],
+                workgroupSize: [UInt32(lanes)], pushConstants: constants,
+                groups: (UInt32((queryLength + queriesPerSubgroup - 1) / queriesPerSubgroup), heads, 1))
+        }
+        // Head dims are rounded up to a multiple of 8 so nearby sizes share one pipeline.
+        let roundedHead = (headDim + 7) / 8 * 8, roundedValue = (valueDim + 7) / 8 * 8
+        return Dispatch(
+            file: "attention.comp",
+            defines: context.storageDefines + [("SHARED_MEMORY_TILES", "1"), ("MAX_HEAD_DIM", "\(roundedHead)"), ("MAX_VALUE_DIM", "\(roundedValue)")],
+            workgroupSize: [], pushConstants: constants,
+            groups: (UInt32(min((queryLength + sharedRows - 1) / sharedRows, 65535)), heads, 1))
+    }
+}

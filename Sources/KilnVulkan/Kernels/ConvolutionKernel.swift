@@ -1,0 +1,44 @@
+import KilnGraph
+
+/// Dispatch for conv2d.comp, a direct implicit-GEMM convolution (its header documents the
+/// variants and the grid): rows are output channels, columns output pixels.
+enum ConvolutionKernel {
+    static func dispatch(_ context: KernelContext, _ parameters: Convolution2D) -> Dispatch {
+        let x = context.argument(0), weight = context.argument(1), output = context.output
+        var constants = PushConstants()
+        constants.address("input_", x.address)
+        constants.address("weight", weight.address)
+        constants.address("bias", parameters.hasBias ? context.argument(2).address : x.address)
+        constants.address("output_", output.address)
+        constants.uint("batch", x.shape[0])
+        constants.uint("inChannels", x.shape[1])
+        constants.uint("inHeight", x.shape[2])
+        constants.uint("inWidth", x.shape[3])
+        constants.uint("outChannels", output.shape[1])
+        constants.uint("outHeight", output.shape[2])
+        constants.uint("outWidth", output.shape[3])
+        constants.uint("kernelHeight", weight.shape[2])
+        constants.uint("kernelWidth", weight.shape[3])
+        constants.uint("strideY", parameters.strideY)
+        constants.uint("strideX", parameters.strideX)
+        constants.uint("padY", parameters.paddingY)
+        constants.uint("padX", parameters.paddingX)
+        constants.bool("hasBias", parameters.hasBias)
+        let pixels = output.shape[2] * output.shape[3], channels = output.shape[1]
+        let batchGroups = UInt32(min(x.shape[0], 65535))
+        if context.useRegisterBlockedKernels {
+            let lanes = Int(context.device.subgroupSize)
+            let (rows, columns) = MatmulKernel.registerTile
+            return Dispatch(
+                file: "conv2d.comp",
+                defines: context.storageDefines + [("SHARED_MEMORY_TILES", "0"), context.subgroupDefine, ("TILE_M", "\(rows)"), ("TILE_N", "\(columns)")],
+                workgroupSize: [UInt32(lanes)], pushConstants: constants,
+                groups: (UInt32((pixels + lanes * columns - 1) / (lanes * columns)), UInt32(min((channels + rows - 1) / rows, 65535)), batchGroups))
+        }
+        let tile = MatmulKernel.sharedTile
+        return Dispatch(
+            file: "conv2d.comp", defines: context.storageDefines + [("SHARED_MEMORY_TILES", "1")], workgroupSize: [],
+            pushConstants: constants,
+            groups: (UInt32(min((pixels + tile - 1) / tile, 65535)), UInt32(min((channels + tile - 1) / tile, 65535)), batchGroups))
+    }
+}

@@ -1,0 +1,78 @@
+import KilnGraph
+
+/// One compute dispatch: which kernel variant, its push constants and its grid.
+public struct Dispatch: Sendable {
+    public var file: String
+    /// Variant `#define`s, e.g. `("KILN_F16", "1")`.
+    public var defines: [(String, String)]
+    /// Workgroup size (specialization constants 0, 1, 2).
+    public var workgroupSize: [UInt32]
+    public var pushConstants: PushConstants
+    public var groups: (x: UInt32, y: UInt32, z: UInt32)
+
+    public var key: PipelineKey { PipelineKey(file: file, defines: defines, specialization: workgroupSize) }
+
+    public init(file: String, defines: [(String, String)], workgroupSize: [UInt32], pushConstants: PushConstants,
+                groups: (x: UInt32, y: UInt32, z: UInt32)) {
+        self.file = file
+        self.defines = defines
+        self.workgroupSize = workgroupSize
+        self.pushConstants = pushConstants
+        self.groups = groups
+    }
+
+    /// A 1-D grid for grid-stride loops over `count` items: enough groups to cover them, at most
+    /// 65535 (the smallest maxComputeWorkGroupCount Vulkan allows) and at most `cap` groups.
+    public static func linearGroups(count: Int, workgroupSize: Int, cap: Int = 65535) -> (x: UInt32, y: UInt32, z: UInt32) {
+        let needed = max(1, (count + workgroupSize - 1) / workgroupSize)
+        return (UInt32(min(needed, cap, 65535)), 1, 1)
+    }
+}
+
+/// Where a node's tensor lives on the device, with its shape and storage type.
+public struct TensorArgument: Sendable {
+    public let address: UInt64
+    public let shape: Shape
+    public let dtype: DType
+}
+
+/// Which family of matmul/conv/attention kernels to use.
+public enum KernelVariant: String, Sendable, CaseIterable {
+    /// Chosen from the device: register-blocked on CPU implementations, shared-memory tiles on GPUs.
+    case automatic
+    /// Shared-memory tiles (the GPU kernels), on any device: lets lavapipe test them.
+    case sharedMemoryTiles = "shared"
+    /// Register-blocked kernels with subgroup broadcasts (the CPU-device kernels), where supported.
+    case registerBlocked = "register"
+}
+
+/// What a kernel-table entry needs to choose and fill its dispatches.
+public struct KernelContext: Sendable {
+    public let node: Node
+    public let inputs: [TensorArgument]
+    public let output: TensorArgument
+    public let device: DeviceInfo
+    public var variant: KernelVariant = .automatic
+
+    /// The storage-type define every float kernel takes.
+    public var storageDefines: [(String, String)] { [("KILN_F16", output.dtype == .float16 ? "1" : "0")] }
+
+    /// True on CPU implementations (lavapipe/SwiftShader), where register-blocked kernels without
+    /// shared memory win; false on GPUs, where shared-memory tiles win.
+    public var prefersRegisterBlocking: Bool { device.type == .cpu }
+
+    /// The register-blocked matmul/conv/attention kernels share rows across a subgroup with
+    /// subgroupBroadcast, so they need those operations and a subgroup size dividing their tiles
+    /// (24 rows, 16 queries): 4 or 8 lanes, as CPU implementations have.
+    public var useRegisterBlockedKernels: Bool {
+        let supported = device.subgroupBroadcastAndArithmetic && [4, 8].contains(device.subgroupSize)
+        return switch variant {
+        case .automatic: prefersRegisterBlocking && supported
+        case .registerBlocked: supported
+        case .sharedMemoryTiles: false
+        }
+    }
+
+    /// `SUBGROUP_SIZE` for the register-blocked kernels.
+    var subgroupDefine: (String, String) { ("SUBGROUP_SIZE", "\(device.subgroupSize)") }
+}

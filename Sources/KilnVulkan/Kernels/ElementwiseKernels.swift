@@ -1,0 +1,133 @@
+import KilnGraph
+
+/// Dispatches for elementwise.comp: unary functions, scale, broadcast binary ops, GEGLU,
+/// modulate, rotary embedding, timestep embedding and casts.
+enum ElementwiseKernels {
+    static let file = "elementwise.comp"
+
+    static func unary(_ context: KernelContext, function: UnaryOperator?, factor: Float = 1) -> Dispatch {
+        let code = switch function {
+        case .silu: 0
+        case .gelu: 1
+        case .geluTanh: 2
+        case .quickGelu: 3
+        case nil: 4
+        }
+        let count = context.output.shape.elementCount
+        let vector = count % 4 == 0
+        var constants = PushConstants()
+        constants.address("x", context.argument(0).address)
+        constants.address("y", context.output.address)
+        constants.uint("count", vector ? count / 4 : count)
+        constants.float("factor", factor)
+        return context.linearDispatch(
+            file, defines: context.storageDefines + [("UNARY_FUNCTION", "\(code)"), ("VECTOR4", vector ? "1" : "0")],
+            pushConstants: constants, count: vector ? count / 4 : count)
+    }
+
+    static func binary(_ context: KernelContext, _ op: BinaryOperator) -> Dispatch {
+        let code = switch op {
+        case .add: 0
+        case .sub: 1
+        case .mul: 2
+        }
+        let a = context.argument(0), b = context.argument(1), output = context.output
+        let count = output.shape.elementCount
+        let vector = a.shape == output.shape && b.shape == output.shape && count % 4 == 0
+        var constants = PushConstants()
+        constants.address("a", a.address)
+        constants.address("b", b.address)
+        constants.address("y", output.address)
+        constants.uint("count", vector ? count / 4 : count)
+        let view = BroadcastView(output: output.shape, operands: [a.shape, b.shape])
+        constants.uints("dims", view.dimensions)
+        constants.uints("stridesA", view.strides[0])
+        constants.uints("stridesB", view.strides[1])
+        return context.linearDispatch(
+            file, defines: context.storageDefines + [("BINARY_OPERATOR", "\(code)"), ("VECTOR4", vector ? "1" : "0")],
+            pushConstants: constants, count: vector ? count / 4 : count)
+    }
+
+    static func geglu(_ context: KernelContext) -> Dispatch {
+        var constants = PushConstants()
+        constants.address("x", context.argument(0).address)
+        constants.address("y", context.output.address)
+        constants.uint("count", context.output.shape.elementCount)
+        constants.uint("halfWidth", context.output.shape.last)
+        return context.linearDispatch(file, defines: context.storageDefines + [("GEGLU", "1")], pushConstants: constants,
+                                      count: context.output.shape.elementCount)
+    }
+
+    static func modulate(_ context: KernelContext) -> Dispatch {
+        let shape = context.output.shape
+        var constants = PushConstants()
+        constants.address("x", context.argument(0).address)
+        constants.address("shift", context.argument(1).address)
+        constants.address("scale", context.argument(2).address)
+        constants.address("y", context.output.address)
+        constants.uint("count", shape.elementCount)
+        constants.uint("sequenceLength", shape[1])
+        constants.uint("width", shape[2])
+        return context.linearDispatch(file, defines: context.storageDefines + [("MODULATE", "1")], pushConstants: constants,
+                                      count: shape.elementCount)
+    }
+
+    static func rope(_ context: KernelContext) -> Dispatch {
+        let shape = context.output.shape
+        var constants = PushConstants()
+        constants.address("x", context.argument(0).address)
+        constants.address("cosines", context.argument(1).address)
+        constants.address("sines", context.argument(2).address)
+        constants.address("y", context.output.address)
+        constants.uint("count", shape.elementCount)
+        constants.uint("sequenceLength", shape[2])
+        constants.uint("width", shape[3])
+        return context.linearDispatch(file, defines: context.storageDefines + [("ROPE", "1")], pushConstants: constants,
+                                      count: shape.elementCount)
+    }
+
+    static func timestepEmbedding(_ context: KernelContext, _ parameters: TimestepEmbedding) -> Dispatch {
+        var constants = PushConstants()
+        constants.address("t", context.argument(0).address)
+        constants.address("y", context.output.address)
+        constants.uint("count", context.output.shape.elementCount)
+        constants.uint("dimension", parameters.dimension)
+        constants.bool("flipSinToCos", parameters.flipSinToCos)
+        constants.float("downscaleFrequencyShift", parameters.downscaleFrequencyShift)
+        constants.float("maxPeriod", parameters.maxPeriod)
+        constants.float("scale", parameters.scale)
+        return context.linearDispatch(file, defines: context.storageDefines + [("TIMESTEP_EMBEDDING", "1")],
+                                      pushConstants: constants, count: context.output.shape.elementCount)
+    }
+
+    static func cast(_ context: KernelContext) -> Dispatch {
+        var constants = PushConstants()
+        constants.address("x", context.argument(0).address)
+        constants.address("y", context.output.address)
+        constants.uint("count", context.output.shape.elementCount)
+        let defines = [("KILN_F16", "1"), ("CAST", "1"),
+                       ("SOURCE_F16", context.argument(0).dtype == .float16 ? "1" : "0"),
+                       ("TARGET_F16", context.output.dtype == .float16 ? "1" : "0")]
+        return context.linearDispatch(file, defines: defines, pushConstants: constants, count: context.output.shape.elementCount)
+    }
+}
+
+/// The rank-6 view kernels iterate over, with each operand's element strides (0 on broadcast dims).
+struct BroadcastView {
+    static let rank = 6
+    let dimensions: [Int]
+    let strides: [[Int]]
+
+    init(output: Shape, operands: [Shape]) {
+        let padding = Self.rank - output.rank
+        dimensions = [Int](repeating: 1, count: padding) + output.dimensions
+        strides = operands.map { operand in
+            let contiguous = operand.strides
+            return (0..<Self.rank).map { axis -> Int in
+                let operandAxis = axis - (Self.rank - operand.rank)
+                guard operandAxis >= 0, operand.dimensions[operandAxis] != 1 else { return 0 }
+                return contiguous[operandAxis]
+            }
+        }
+    }
+}

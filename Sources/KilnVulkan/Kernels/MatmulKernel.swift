@@ -1,0 +1,43 @@
+import KilnGraph
+
+/// Dispatch for matmul.comp (its header documents the variants and the grid).
+enum MatmulKernel {
+    /// Register path tiles, best on lavapipe: 24 rows x (lanes x 12) columns per workgroup.
+    static let registerTile = (rows: 24, columns: 12)
+    /// Shared-memory path: 64 x 64 output tiles on a fixed 16 x 16 workgroup.
+    static let sharedTile = 64
+
+    static func dispatch(_ context: KernelContext, transposeA: Bool, transposeB: Bool, hasBias: Bool) -> Dispatch {
+        let a = context.argument(0), b = context.argument(1), output = context.output
+        let m = output.shape[-2], n = output.shape[-1]
+        let k = transposeA ? a.shape[-2] : a.shape[-1]
+        let batch = output.shape.count(before: output.shape.rank - 2)
+        var constants = PushConstants()
+        constants.address("a", a.address)
+        constants.address("b", b.address)
+        constants.address("bias", hasBias ? context.argument(2).address : a.address)
+        constants.address("c", output.address)
+        constants.uint("M", m)
+        constants.uint("N", n)
+        constants.uint("K", k)
+        constants.uint("batchCount", batch)
+        constants.uint("batchStrideA", m * k)
+        constants.uint("batchStrideB", b.shape.rank == 2 ? 0 : k * n)
+        constants.uint("batchStrideC", m * n)
+        constants.bool("hasBias", hasBias)
+        var defines = context.storageDefines + [("TRANSPOSE_A", transposeA ? "1" : "0"), ("TRANSPOSE_B", transposeB ? "1" : "0")]
+        let batchGroups = UInt32(min(batch, 65535))
+        if context.useRegisterBlockedKernels {
+            let lanes = Int(context.device.subgroupSize)
+            let (rows, columns) = registerTile
+            defines += [("SHARED_MEMORY_TILES", "0"), context.subgroupDefine, ("TILE_M", "\(rows)"), ("TILE_N", "\(columns)")]
+            return Dispatch(
+                file: "matmul.comp", defines: defines, workgroupSize: [UInt32(lanes)], pushConstants: constants,
+                groups: (UInt32((n + lanes * columns - 1) / (lanes * columns)), UInt32(min((m + rows - 1) / rows, 65535)), batchGroups))
+        }
+        defines.append(("SHARED_MEMORY_TILES", "1"))
+        return Dispatch(
+            file: "matmul.comp", defines: defines, workgroupSize: [], pushConstants: constants,
+            groups: (UInt32(min((n + sharedTile - 1) / sharedTile, 65535)), UInt32(min((m + sharedTile - 1) / sharedTile, 65535)), batchGroups))
+    }
+}

@@ -1,0 +1,166 @@
+import CVulkan
+import Foundation
+
+/// Identifies one compute pipeline: a kernel file, its variant defines and its specialization
+/// constants (workgroup size first).
+public struct PipelineKey: Hashable, Sendable {
+    public var file: String
+    public var defines: [String]
+    public var specialization: [UInt32]
+
+    public init(file: String, defines: [(String, String)], specialization: [UInt32]) {
+        self.file = file
+        self.defines = defines.map { "\($0.0)=\($0.1)" }
+        self.specialization = specialization
+    }
+
+    var defineList: [(String, String)] {
+        defines.map { entry in
+            let parts = entry.split(separator: "=", maxSplits: 1)
+            return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "1")
+        }
+    }
+}
+
+/// Compute pipelines built on demand and kept for the device's lifetime, with a VkPipelineCache
+/// that is loaded from and saved to disk, so pipeline creation is cheap after the first run.
+///
+/// Every kernel takes its tensors as buffer device addresses in push constants, so one pipeline
+/// layout with a 128-byte push-constant range and no descriptor sets serves every kernel.
+public final class PipelineStore: @unchecked Sendable {
+    static let pushConstantBytes = 128
+
+    private unowned let device: VulkanDevice
+    private let lock = NSLock()
+    private var pipelines: [PipelineKey: VkPipeline] = [:]
+    private var cache: VkPipelineCache?
+    private var layoutHandle: VkPipelineLayout?
+    private var createdSinceSave = 0
+    /// Seconds spent creating pipelines (compilation included) in this process.
+    public private(set) var creationSeconds: Double = 0
+
+    init(device: VulkanDevice) { self.device = device }
+
+    private var cacheFile: URL? {
+        ShaderCompiler.defaultCacheDirectory()?.appendingPathComponent("pipelines-\(device.info.uuid)-\(device.info.driverInfo.filter { $0.isLetter || $0.isNumber }).bin")
+    }
+
+    func layout() throws -> VkPipelineLayout {
+        if let layoutHandle { return layoutHandle }
+        var range = VkPushConstantRange()
+        range.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT.rawValue
+        range.offset = 0
+        range.size = UInt32(Self.pushConstantBytes)
+        var info = VkPipelineLayoutCreateInfo()
+        info.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO
+        var created: VkPipelineLayout?
+        try withUnsafePointer(to: &range) { rangePointer in
+            info.pushConstantRangeCount = 1
+            info.pPushConstantRanges = rangePointer
+            try check(vkCreatePipelineLayout(device.handle, &info, nil, &created), "vkCreatePipelineLayout")
+        }
+        layoutHandle = created
+        guard let created else { throw VulkanError.call("vkCreatePipelineLayout", VK_ERROR_INITIALIZATION_FAILED.rawValue) }
+        return created
+    }
+
+    private func pipelineCache() throws -> VkPipelineCache? {
+        if let cache { return cache }
+        let initial = cacheFile.flatMap { try? Data(contentsOf: $0) } ?? Data()
+        var created: VkPipelineCache?
+        try initial.withUnsafeBytes { raw in
+            var info = VkPipelineCacheCreateInfo()
+            info.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO
+            info.initialDataSize = raw.count
+            info.pInitialData = raw.baseAddress
+            try check(vkCreatePipelineCache(device.handle, &info, nil, &created), "vkCreatePipelineCache")
+        }
+        cache = created
+        return created
+    }
+
+    /// The pipeline for `key`, compiling the kernel if needed.
+    public func pipeline(_ key: PipelineKey) throws -> VkPipeline {
+        try lock.withLock {
+            if let existing = pipelines[key] { return existing }
+            let start = Date()
+            let words = try ShaderCompiler.shared.spirv(file: key.file, defines: key.defineList)
+            let layout = try layout()
+            let cache = try pipelineCache()
+            var module: VkShaderModule?
+            try words.withUnsafeBufferPointer { code in
+                var info = VkShaderModuleCreateInfo()
+                info.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO
+                info.codeSize = code.count * 4
+                info.pCode = code.baseAddress
+                try check(vkCreateShaderModule(device.handle, &info, nil, &module), "vkCreateShaderModule(\(key.file))")
+            }
+            defer { vkDestroyShaderModule(device.handle, module, nil) }
+
+            let entries = key.specialization.indices.map { index in
+                VkSpecializationMapEntry(constantID: UInt32(index), offset: UInt32(index * 4), size: 4)
+            }
+            var pipeline: VkPipeline?
+            try entries.withUnsafeBufferPointer { entryPointer in
+                try key.specialization.withUnsafeBytes { data in
+                    var specialization = VkSpecializationInfo(
+                        mapEntryCount: UInt32(entries.count), pMapEntries: entryPointer.baseAddress,
+                        dataSize: data.count, pData: data.baseAddress)
+                    try "main".withCString { entryName in
+                        try withUnsafePointer(to: &specialization) { specializationPointer in
+                            var stage = VkPipelineShaderStageCreateInfo()
+                            stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO
+                            stage.stage = VK_SHADER_STAGE_COMPUTE_BIT
+                            stage.module = module
+                            stage.pName = entryName
+                            stage.pSpecializationInfo = entries.isEmpty ? nil : specializationPointer
+                            var info = VkComputePipelineCreateInfo()
+                            info.sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO
+                            info.stage = stage
+                            info.layout = layout
+                            try check(
+                                vkCreateComputePipelines(device.handle, cache, 1, &info, nil, &pipeline),
+                                "vkCreateComputePipelines(\(key.file) \(key.defines.joined(separator: " ")))")
+                        }
+                    }
+                }
+            }
+            guard let pipeline else { throw VulkanError.call("vkCreateComputePipelines", VK_ERROR_INITIALIZATION_FAILED.rawValue) }
+            pipelines[key] = pipeline
+            createdSinceSave += 1
+            creationSeconds += Date().timeIntervalSince(start)
+            return pipeline
+        }
+    }
+
+    /// Writes the pipeline cache to disk if new pipelines were created since the last save.
+    public func save() {
+        lock.withLock {
+            guard createdSinceSave > 0, let cache, let cacheFile else { return }
+            var size = 0
+            guard vkGetPipelineCacheData(device.handle, cache, &size, nil) == VK_SUCCESS, size > 0 else { return }
+            var data = Data(count: size)
+            let result = data.withUnsafeMutableBytes { vkGetPipelineCacheData(device.handle, cache, &size, $0.baseAddress) }
+            guard result == VK_SUCCESS else { return }
+            try? FileManager.default.createDirectory(at: cacheFile.deletingLastPathComponent(), withIntermediateDirectories: true)
+            let temporary = cacheFile.appendingPathExtension("\(ProcessInfo.processInfo.processIdentifier).tmp")
+            if (try? data.prefix(size).write(to: temporary)) != nil, rename(temporary.path, cacheFile.path) == 0 {
+                createdSinceSave = 0
+            } else {
+                try? FileManager.default.removeItem(at: temporary)
+            }
+        }
+    }
+
+    func release() {
+        save()
+        lock.withLock {
+            for pipeline in pipelines.values { vkDestroyPipeline(device.handle, pipeline, nil) }
+            pipelines.removeAll()
+            if let cache { vkDestroyPipelineCache(device.handle, cache, nil) }
+            if let layoutHandle { vkDestroyPipelineLayout(device.handle, layoutHandle, nil) }
+            cache = nil
+            layoutHandle = nil
+        }
+    }
+}

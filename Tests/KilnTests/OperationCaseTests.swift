@@ -1,0 +1,49 @@
+import Kiln
+import Testing
+
+/// The shared op-case table on the Vulkan backend, compared with the CPU reference.
+@Suite struct OperationCaseTests {
+    @Test(arguments: OperationCases.standard)
+    func vulkanMatchesReference(_ testCase: OperationCase) throws {
+        let backend = try TestDevice.vulkan()
+        try #require(testCase.dtype != .float16 || backend.device.float16Storage, "device lacks f16 storage")
+        let result = Verification.run(testCase, on: backend)
+        #expect(result.error == nil, "\(result.error ?? "")")
+        #expect(result.passed, "\(testCase.name): max relative error \(result.maxRelativeError) > \(testCase.tolerance)")
+        #expect(TestDevice.validationMessages.isEmpty, "\(TestDevice.validationMessages)")
+    }
+
+    /// The shared-memory (GPU) variants of the heavy kernels, run on whatever device is here.
+    @Test(arguments: OperationCases.standard.filter { ["matmul", "conv2d", "attention"].contains($0.operation) })
+    func sharedMemoryKernelsMatchReference(_ testCase: OperationCase) throws {
+        let backend = VulkanBackend(device: try TestDevice.vulkan().device, kernelVariant: .sharedMemoryTiles)
+        try #require(testCase.dtype != .float16 || backend.device.float16Storage, "device lacks f16 storage")
+        let result = Verification.run(testCase, on: backend)
+        #expect(result.passed, "\(testCase.name): max relative error \(result.maxRelativeError), \(result.error ?? "")")
+        #expect(TestDevice.validationMessages.isEmpty, "\(TestDevice.validationMessages)")
+    }
+
+    /// 3 x 12M f32 = 144 MB, past lavapipe's 128 MiB maxStorageBufferRange.
+    @Test func tensorLargerThanStorageBufferRange() throws {
+        let backend = try TestDevice.vulkan()
+        let testCase = try #require(OperationCases.large.first)
+        let graph = Graph()
+        let (outputs, _) = try testCase.build(graph)
+        let bytes = UInt64(outputs[0].shape.elementCount * 4)
+        #expect(bytes > backend.device.info.maxStorageBufferRange || backend.device.info.maxStorageBufferRange > 1 << 30)
+        let result = Verification.run(testCase, on: backend)
+        #expect(result.passed, "max relative error \(result.maxRelativeError), \(result.error ?? "")")
+        #expect(TestDevice.validationMessages.isEmpty, "\(TestDevice.validationMessages)")
+    }
+
+    @Test func tableCoversEveryOperation() {
+        let covered = Set(OperationCases.standard.map(\.operation))
+        let expected: Set<String> = [
+            "matmul", "conv2d", "group_norm", "layer_norm", "rms_norm", "softmax", "attention", "add", "sub", "mul", "scale",
+            "silu", "gelu", "gelu_tanh", "quick_gelu", "geglu", "upsample_nearest_2x", "concat", "slice", "permute",
+            "embedding", "timestep_embedding", "modulate", "rope", "cast",
+        ]
+        #expect(expected.subtracting(covered).isEmpty, "no case for \(expected.subtracting(covered))")
+        #expect(OperationCases.all.count >= 20)
+    }
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages Kiln needs, only if something is missing.
+set -euo pipefail
+packages=(libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers glslang-dev spirv-tools libpng-dev pkg-config)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo_prefix=""
+    [ "$(id -u)" -ne 0 ] && sudo_prefix="sudo"
+    $sudo_prefix apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_prefix apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
