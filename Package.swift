@@ -43,6 +43,6 @@ let package = Package(
         .testTarget(
             name: "KilnTests", dependencies: ["Kiln", "KilnGraph", "KilnCPU", "KilnVulkan"],
             resources: [.copy("Fixtures")]),
-        .testTarget(name: "KilnModelsTests", dependencies: ["KilnModels", "KilnGraph"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "KilnModelsTests", dependencies: ["Kiln"], resources: [.copy("Fixtures")]),
     ]
 )

@@ -1,6 +1,6 @@
 // Elementwise kernels. Exactly one of these selects the kernel (the engine sets it):
 //   UNARY_FUNCTION n   y = f(x) over `count` elements: 0 SiLU, 1 GELU (erf), 2 GELU (tanh),
-//                      3 quick-GELU, 4 y = x * factor.          x, y: any shape, contiguous.
+//                      3 quick-GELU, 4 y = x * factor, 5 exp, 6 clamp to [lower, upper].
 //   BINARY_OPERATOR n  y = a op b with broadcasting through per-operand strides over a rank-6
 //                      view of y (stride 0 on broadcast dims): 0 add, 1 sub, 2 mul.
 //   GEGLU              x [rows, 2N] -> y [rows, N] = x[:, :N] * gelu(x[:, N:]).
@@ -24,7 +24,7 @@ float gelu(float x) { return 0.5 * x * (1.0 + erf_approx(x * 0.70710678118654752
 vec4 gelu(vec4 x) { return vec4(gelu(x.x), gelu(x.y), gelu(x.z), gelu(x.w)); }
 
 #if defined(UNARY_FUNCTION)
-layout(push_constant) uniform Parameters { uvec2 x; uvec2 y; uint count; float factor; } p;
+layout(push_constant) uniform Parameters { uvec2 x; uvec2 y; uint count; float factor; float lower; float upper; } p;
 
 #define APPLY(T)                                                                              \
     T apply(T v) {                                                                            \
@@ -36,6 +36,8 @@ layout(push_constant) uniform Parameters { uvec2 x; uvec2 y; uint count; float f
             return 0.5 * v * (2.0 - 2.0 / (exp(2.0 * inner) + 1.0));                          \
         }                                                                                     \
         if (UNARY_FUNCTION == 3) return v / (1.0 + exp(-1.702 * v));                          \
+        if (UNARY_FUNCTION == 5) return exp(v);                                               \
+        if (UNARY_FUNCTION == 6) return clamp(v, p.lower, p.upper);                           \
         return v * p.factor;                                                                  \
     }
 APPLY(float)

@@ -7,7 +7,7 @@
 import Foundation
 import Kiln
 
-var arguments = Array(CommandLine.arguments.dropFirst())
+let arguments = Array(CommandLine.arguments.dropFirst())
 func option(_ name: String) -> String? {
     guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
     return arguments[index + 1]
@@ -31,7 +31,7 @@ for benchmark in KernelBenchmark.all where filter.map({ benchmark.name.contains(
     if !json {
         print(String(format: "| %@ | %@ | %.1f | %.1f | %.2f | %.1f |", result.name, result.dtype,
                      result.medianMilliseconds, result.minMilliseconds, result.gflop, result.gflopPerSecond))
-        fflush(stdout)
+        FileHandle.standardOutput.synchronizeFile()
     }
 }
 if json {

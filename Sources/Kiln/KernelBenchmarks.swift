@@ -9,7 +9,7 @@ public struct KernelBenchmark: Sendable {
     /// The benchmark table of the engine-core issue: SD-shaped matmuls, 3x3 convolutions at SD1.5's
     /// 320-channel level, attention at 1024 and 4096 tokens, group norm — each in f32 and f16.
     public static let all: [KernelBenchmark] = [DType.float32, .float16].flatMap { t -> [KernelBenchmark] in
-        func input(_ graph: Graph, _ name: String, _ shape: Shape) -> Tensor { graph.input(name, shape, dtype: t) }
+        @Sendable func input(_ graph: Graph, _ name: String, _ shape: Shape) -> Tensor { graph.input(name, shape, dtype: t) }
         func matmul(_ m: Int, _ k: Int, _ n: Int) -> KernelBenchmark {
             KernelBenchmark(name: "matmul \(m)x\(k)x\(n)", dtype: t) { g in try g.matmul(input(g, "a", [m, k]), input(g, "b", [k, n])) }
         }

@@ -138,6 +138,8 @@ public enum OperationCases {
             OperationCase("gelu", "gelu", t) { b in try b.graph.gelu(b.input("x", [2, 513], scale: 4)) },
             OperationCase("gelu_tanh", "gelu_tanh", t) { b in try b.graph.gelu(b.input("x", [4, 129], scale: 4), approximateTanh: true) },
             OperationCase("quick_gelu", "quick_gelu", t) { b in try b.graph.quickGelu(b.input("x", [3, 333], scale: 4)) },
+            OperationCase("exp", "exp", t) { b in try b.graph.unary(.exp, b.input("x", [2, 301], scale: 2)) },
+            OperationCase("clamp", "clamp", t) { b in try b.graph.clamp(b.input("x", [5, 77], scale: 3), min: -1.5, max: 2) },
             OperationCase("geglu", "geglu", t) { b in try b.graph.geglu(b.input("x", [2, 7, 90])) },
             OperationCase("upsample_nearest_2x", "upsample_nearest_2x", t) { b in
                 try b.graph.upsampleNearest2x(b.input("x", [2, 3, 5, 7]))

@@ -43,6 +43,13 @@ extension Graph {
         return append(.scale(factor), [x], shape: x.shape, dtype: x.dtype)
     }
 
+    /// `min(max(x, lower), upper)`.
+    public func clamp(_ x: Tensor, min lower: Float, max upper: Float) throws -> Tensor {
+        try requireFloat("clamp", x)
+        guard lower <= upper else { throw GraphError("clamp", "lower bound \(lower) above upper bound \(upper)") }
+        return append(.clamp(lower: lower, upper: upper), [x], shape: x.shape, dtype: x.dtype)
+    }
+
     /// `x [..., 2N] -> [..., N]`: first half times GELU(second half), as diffusers' GEGLU.
     public func geglu(_ x: Tensor) throws -> Tensor {
         try requireFloat("geglu", x)

@@ -45,9 +45,10 @@ extension Graph {
     }
 
     /// `x [N, C, H, W] * weight [O, C, kh, kw] (+ bias [O]) -> [N, O, OH, OW]`,
-    /// `OH = (H + 2 pad - kh) / stride + 1`.
+    /// `OH = (H + 2 pad + extraBottom - kh) / stride + 1`.
     public func conv2d(
-        _ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0)
+        _ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
+        extraPadding: (bottom: Int, right: Int) = (0, 0)
     ) throws -> Tensor {
         let op = "conv2d"
         try requireFloat(op, x, weight)
@@ -58,12 +59,13 @@ extension Graph {
         guard weight.shape[1] == c else {
             throw GraphError(op, "weight \(weight.shape) expects \(weight.shape[1]) input channels, input \(x.shape) has \(c)")
         }
-        guard stride.0 > 0, stride.1 > 0, padding.0 >= 0, padding.1 >= 0 else {
+        guard stride.0 > 0, stride.1 > 0, padding.0 >= 0, padding.1 >= 0, extraPadding.bottom >= 0, extraPadding.right >= 0 else {
             throw GraphError(op, "stride \(stride) must be positive and padding \(padding) non-negative")
         }
-        let outHeight = (h + 2 * padding.0 - kh) / stride.0 + 1
-        let outWidth = (w + 2 * padding.1 - kw) / stride.1 + 1
-        guard h + 2 * padding.0 >= kh, w + 2 * padding.1 >= kw else {
+        let paddedHeight = h + 2 * padding.0 + extraPadding.bottom, paddedWidth = w + 2 * padding.1 + extraPadding.right
+        let outHeight = (paddedHeight - kh) / stride.0 + 1
+        let outWidth = (paddedWidth - kw) / stride.1 + 1
+        guard paddedHeight >= kh, paddedWidth >= kw else {
             throw GraphError(op, "kernel \(kh)x\(kw) larger than padded input \(x.shape) with padding \(padding)")
         }
         var inputs = [x, weight]
@@ -71,7 +73,7 @@ extension Graph {
             try requireShape(op, bias, [o], "bias")
             inputs.append(bias)
         }
-        let parameters = Convolution2D(stride: stride, padding: padding, hasBias: bias != nil)
+        let parameters = Convolution2D(stride: stride, padding: padding, extraPadding: extraPadding, hasBias: bias != nil)
         return append(.conv2d(parameters), inputs, shape: [n, o, outHeight, outWidth], dtype: x.dtype)
     }
 

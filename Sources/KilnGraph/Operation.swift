@@ -31,6 +31,8 @@ public enum Operation: Hashable, Sendable {
     case unary(UnaryOperator)
     /// `x * factor`.
     case scale(Float)
+    /// `min(max(x, lower), upper)`.
+    case clamp(lower: Float, upper: Float)
     /// `x [..., 2N] -> h * gelu(gate) [..., N]` where `(h, gate) = x.chunk(2, -1)`.
     case geglu
     /// Nearest-neighbour 2x: `[N, C, H, W] -> [N, C, 2H, 2W]`.
@@ -69,6 +71,7 @@ public enum Operation: Hashable, Sendable {
         case .binary(let op): op.rawValue
         case .unary(let op): op.rawValue
         case .scale: "scale"
+        case .clamp: "clamp"
         case .geglu: "geglu"
         case .upsampleNearest2x: "upsample_nearest_2x"
         case .concat: "concat"
@@ -96,17 +99,22 @@ public enum UnaryOperator: String, Hashable, Sendable, CaseIterable {
     case geluTanh = "gelu_tanh"
     /// `x * sigmoid(1.702 x)` (CLIP).
     case quickGelu = "quick_gelu"
+    case exp
 }
 
-/// Stride, padding and kernel geometry of a 2-D convolution (no dilation, one group).
+/// Stride and zero padding of a 2-D convolution (no dilation, one group). Padding may differ per
+/// side: `paddingY`/`paddingX` are the top/left pads, `extraPaddingBottom`/`extraPaddingRight`
+/// add to them on the far sides (diffusers' VAE downsampler pads (0, 1, 0, 1)).
 public struct Convolution2D: Hashable, Sendable {
     public var strideY: Int, strideX: Int
     public var paddingY: Int, paddingX: Int
+    public var extraPaddingBottom: Int, extraPaddingRight: Int
     public var hasBias: Bool
 
-    public init(stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), hasBias: Bool) {
+    public init(stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), extraPadding: (bottom: Int, right: Int) = (0, 0), hasBias: Bool) {
         (strideY, strideX) = stride
         (paddingY, paddingX) = padding
+        (extraPaddingBottom, extraPaddingRight) = extraPadding
         self.hasBias = hasBias
     }
 }

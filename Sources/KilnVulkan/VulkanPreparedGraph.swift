@@ -31,6 +31,7 @@ public final class VulkanPreparedGraph: PreparedGraph, @unchecked Sendable {
     private let uploadOffsets: [Int: Int]
     private let readbackOffsets: [Int]
     private let steps: [Step]
+    private let commandPool: VkCommandPool
     private let commandBuffer: VkCommandBuffer
     private let queryPool: VkQueryPool?
     private let lock = NSLock()
@@ -127,13 +128,14 @@ public final class VulkanPreparedGraph: PreparedGraph, @unchecked Sendable {
         } else {
             queryPool = nil
         }
-        commandBuffer = try device.makeCommandBuffer()
+        commandPool = try device.makeCommandPool()
+        commandBuffer = try device.makeCommandBuffer(in: commandPool)
         try record()
         preparationSeconds = Date().timeIntervalSince(start)
     }
 
     deinit {
-        device.freeCommandBuffer(commandBuffer)
+        vkDestroyCommandPool(device.handle, commandPool, nil)
         if let queryPool { vkDestroyQueryPool(device.handle, queryPool, nil) }
         let allocator = device.allocator
         for allocation in [arena, uploadStaging, readbackStaging].compactMap({ $0 }) + Array(constantAllocations.values) {

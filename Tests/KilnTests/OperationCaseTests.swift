@@ -40,7 +40,7 @@ import Testing
         let covered = Set(OperationCases.standard.map(\.operation))
         let expected: Set<String> = [
             "matmul", "conv2d", "group_norm", "layer_norm", "rms_norm", "softmax", "attention", "add", "sub", "mul", "scale",
-            "silu", "gelu", "gelu_tanh", "quick_gelu", "geglu", "upsample_nearest_2x", "concat", "slice", "permute",
+            "silu", "gelu", "gelu_tanh", "quick_gelu", "exp", "clamp", "geglu", "upsample_nearest_2x", "concat", "slice", "permute",
             "embedding", "timestep_embedding", "modulate", "rope", "cast",
         ]
         #expect(expected.subtracting(covered).isEmpty, "no case for \(expected.subtracting(covered))")

@@ -5,13 +5,23 @@ import KilnGraph
 enum ElementwiseKernels {
     static let file = "elementwise.comp"
 
-    static func unary(_ context: KernelContext, function: UnaryOperator?, factor: Float = 1) -> Dispatch {
-        let code = switch function {
-        case .silu: 0
-        case .gelu: 1
-        case .geluTanh: 2
-        case .quickGelu: 3
-        case nil: 4
+    /// Codes of UNARY_FUNCTION beyond the `UnaryOperator`s.
+    enum Affine { case scale(Float), clamp(Float, Float) }
+
+    static func unary(_ context: KernelContext, function: UnaryOperator?, affine: Affine = .scale(1)) -> Dispatch {
+        let code = switch (function, affine) {
+        case (.silu, _): 0
+        case (.gelu, _): 1
+        case (.geluTanh, _): 2
+        case (.quickGelu, _): 3
+        case (.exp, _): 5
+        case (nil, .scale): 4
+        case (nil, .clamp): 6
+        }
+        var (factor, lower, upper): (Float, Float, Float) = (1, 0, 0)
+        switch affine {
+        case .scale(let value): factor = value
+        case .clamp(let low, let high): (lower, upper) = (low, high)
         }
         let count = context.output.shape.elementCount
         let vector = count % 4 == 0
@@ -20,6 +30,8 @@ enum ElementwiseKernels {
         constants.address("y", context.output.address)
         constants.uint("count", vector ? count / 4 : count)
         constants.float("factor", factor)
+        constants.float("lower", lower)
+        constants.float("upper", upper)
         return context.linearDispatch(
             file, defines: context.storageDefines + [("UNARY_FUNCTION", "\(code)"), ("VECTOR4", vector ? "1" : "0")],
             pushConstants: constants, count: vector ? count / 4 : count)

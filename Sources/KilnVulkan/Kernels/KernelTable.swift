@@ -26,7 +26,9 @@ enum KernelTable {
         case .unary(let op):
             return [ElementwiseKernels.unary(context, function: op)]
         case .scale(let factor):
-            return [ElementwiseKernels.unary(context, function: nil, factor: factor)]
+            return [ElementwiseKernels.unary(context, function: nil, affine: .scale(factor))]
+        case .clamp(let lower, let upper):
+            return [ElementwiseKernels.unary(context, function: nil, affine: .clamp(lower, upper))]
         case .geglu:
             return [ElementwiseKernels.geglu(context)]
         case .modulate:

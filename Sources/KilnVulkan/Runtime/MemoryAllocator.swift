@@ -79,20 +79,27 @@ public final class MemoryAllocator: @unchecked Sendable {
     static let preferredBlockBytes = 256 << 20
     static let alignment = 256
 
-    private unowned let device: VulkanDevice
+    // Plain handles rather than the device: the device releases its allocator from its deinit.
+    private let handle: VkDevice
+    private let physicalHandle: VkPhysicalDevice
+    private let info: DeviceInfo
     private let lock = NSLock()
     private var blocks: [MemoryBlock] = []
 
-    init(device: VulkanDevice) { self.device = device }
+    init(handle: VkDevice, physical: PhysicalDevice) {
+        self.handle = handle
+        self.physicalHandle = physical.handle
+        self.info = physical.info
+    }
 
     /// Reserves `bytes` of `kind` memory; fails with an error naming the limit before asking the
     /// driver for anything larger than maxMemoryAllocationSize.
     public func allocate(bytes: Int, kind: MemoryKind) throws -> DeviceAllocation {
         let length = max(Self.alignment, (bytes + Self.alignment - 1) / Self.alignment * Self.alignment)
-        let limit = Int(clamping: device.info.maxMemoryAllocationSize)
+        let limit = Int(clamping: info.maxMemoryAllocationSize)
         guard length <= limit else {
             throw VulkanError.limitExceeded(
-                "\(length) bytes in one allocation > maxMemoryAllocationSize \(limit) on '\(device.info.name)'")
+                "\(length) bytes in one allocation > maxMemoryAllocationSize \(limit) on '\(info.name)'")
         }
         return try lock.withLock {
             for block in blocks where block.kind == kind {
@@ -132,13 +139,12 @@ public final class MemoryAllocator: @unchecked Sendable {
     }
 
     private func destroy(_ block: MemoryBlock) {
-        if block.mapped != nil { vkUnmapMemory(device.handle, block.memory) }
-        vkDestroyBuffer(device.handle, block.buffer, nil)
-        vkFreeMemory(device.handle, block.memory, nil)
+        if block.mapped != nil { vkUnmapMemory(handle, block.memory) }
+        vkDestroyBuffer(handle, block.buffer, nil)
+        vkFreeMemory(handle, block.memory, nil)
     }
 
     private func makeBlock(bytes: Int, kind: MemoryKind) throws -> MemoryBlock {
-        let handle = device.handle
         var bufferInfo = VkBufferCreateInfo()
         bufferInfo.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO
         bufferInfo.size = VkDeviceSize(bytes)
@@ -153,7 +159,7 @@ public final class MemoryAllocator: @unchecked Sendable {
         vkGetBufferMemoryRequirements(handle, buffer, &requirements)
         guard let typeIndex = memoryType(bits: requirements.memoryTypeBits, kind: kind) else {
             vkDestroyBuffer(handle, buffer, nil)
-            throw VulkanError.unsupported("no memory type for \(kind) memory on '\(device.info.name)'")
+            throw VulkanError.unsupported("no memory type for \(kind) memory on '\(info.name)'")
         }
         var flags = VkMemoryAllocateFlagsInfo()
         flags.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_FLAGS_INFO
@@ -186,7 +192,7 @@ public final class MemoryAllocator: @unchecked Sendable {
 
     private func memoryType(bits: UInt32, kind: MemoryKind) -> UInt32? {
         var properties = VkPhysicalDeviceMemoryProperties()
-        vkGetPhysicalDeviceMemoryProperties(device.physical.handle, &properties)
+        vkGetPhysicalDeviceMemoryProperties(physicalHandle, &properties)
         let types = withUnsafeBytes(of: properties.memoryTypes) { raw in
             Array(raw.bindMemory(to: VkMemoryType.self).prefix(Int(properties.memoryTypeCount)))
         }

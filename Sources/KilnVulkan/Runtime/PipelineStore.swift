@@ -30,7 +30,9 @@ public struct PipelineKey: Hashable, Sendable {
 public final class PipelineStore: @unchecked Sendable {
     static let pushConstantBytes = 128
 
-    private unowned let device: VulkanDevice
+    // Plain handles rather than the device: the device releases its pipelines from its deinit.
+    private let handle: VkDevice
+    private let info: DeviceInfo
     private let lock = NSLock()
     private var pipelines: [PipelineKey: VkPipeline] = [:]
     private var cache: VkPipelineCache?
@@ -39,13 +41,19 @@ public final class PipelineStore: @unchecked Sendable {
     /// Seconds spent creating pipelines (compilation included) in this process.
     public private(set) var creationSeconds: Double = 0
 
-    init(device: VulkanDevice) { self.device = device }
-
-    private var cacheFile: URL? {
-        ShaderCompiler.defaultCacheDirectory()?.appendingPathComponent("pipelines-\(device.info.uuid)-\(device.info.driverInfo.filter { $0.isLetter || $0.isNumber }).bin")
+    init(handle: VkDevice, info: DeviceInfo) {
+        self.handle = handle
+        self.info = info
     }
 
-    func layout() throws -> VkPipelineLayout {
+    private var cacheFile: URL? {
+        ShaderCompiler.defaultCacheDirectory()?.appendingPathComponent("pipelines-\(info.uuid)-\(info.driverInfo.filter { $0.isLetter || $0.isNumber }).bin")
+    }
+
+    /// The one pipeline layout every kernel uses.
+    func layout() throws -> VkPipelineLayout { try lock.withLock { try layoutLocked() } }
+
+    private func layoutLocked() throws -> VkPipelineLayout {
         if let layoutHandle { return layoutHandle }
         var range = VkPushConstantRange()
         range.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT.rawValue
@@ -57,7 +65,7 @@ public final class PipelineStore: @unchecked Sendable {
         try withUnsafePointer(to: &range) { rangePointer in
             info.pushConstantRangeCount = 1
             info.pPushConstantRanges = rangePointer
-            try check(vkCreatePipelineLayout(device.handle, &info, nil, &created), "vkCreatePipelineLayout")
+            try check(vkCreatePipelineLayout(handle, &info, nil, &created), "vkCreatePipelineLayout")
         }
         layoutHandle = created
         guard let created else { throw VulkanError.call("vkCreatePipelineLayout", VK_ERROR_INITIALIZATION_FAILED.rawValue) }
@@ -73,64 +81,75 @@ public final class PipelineStore: @unchecked Sendable {
             info.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO
             info.initialDataSize = raw.count
             info.pInitialData = raw.baseAddress
-            try check(vkCreatePipelineCache(device.handle, &info, nil, &created), "vkCreatePipelineCache")
+            try check(vkCreatePipelineCache(handle, &info, nil, &created), "vkCreatePipelineCache")
         }
         cache = created
         return created
     }
 
-    /// The pipeline for `key`, compiling the kernel if needed.
+    /// The pipeline for `key`, compiling the kernel if needed. Compilation runs outside the lock
+    /// so threads build different pipelines in parallel (drivers compile on the calling thread).
     public func pipeline(_ key: PipelineKey) throws -> VkPipeline {
-        try lock.withLock {
-            if let existing = pipelines[key] { return existing }
-            let start = Date()
-            let words = try ShaderCompiler.shared.spirv(file: key.file, defines: key.defineList)
-            let layout = try layout()
-            let cache = try pipelineCache()
-            var module: VkShaderModule?
-            try words.withUnsafeBufferPointer { code in
-                var info = VkShaderModuleCreateInfo()
-                info.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO
-                info.codeSize = code.count * 4
-                info.pCode = code.baseAddress
-                try check(vkCreateShaderModule(device.handle, &info, nil, &module), "vkCreateShaderModule(\(key.file))")
+        let (layout, cache) = try lock.withLock { () throws -> (VkPipelineLayout, VkPipelineCache?) in
+            (try layoutLocked(), try pipelineCache())
+        }
+        if let existing = lock.withLock({ pipelines[key] }) { return existing }
+        let start = Date()
+        let created = try build(key, layout: layout, cache: cache)
+        return lock.withLock {
+            if let winner = pipelines[key] {
+                vkDestroyPipeline(handle, created, nil)
+                return winner
             }
-            defer { vkDestroyShaderModule(device.handle, module, nil) }
+            pipelines[key] = created
+            createdSinceSave += 1
+            creationSeconds += Date().timeIntervalSince(start)
+            return created
+        }
+    }
 
-            let entries = key.specialization.indices.map { index in
-                VkSpecializationMapEntry(constantID: UInt32(index), offset: UInt32(index * 4), size: 4)
-            }
-            var pipeline: VkPipeline?
-            try entries.withUnsafeBufferPointer { entryPointer in
-                try key.specialization.withUnsafeBytes { data in
-                    var specialization = VkSpecializationInfo(
-                        mapEntryCount: UInt32(entries.count), pMapEntries: entryPointer.baseAddress,
-                        dataSize: data.count, pData: data.baseAddress)
-                    try "main".withCString { entryName in
-                        try withUnsafePointer(to: &specialization) { specializationPointer in
-                            var stage = VkPipelineShaderStageCreateInfo()
-                            stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO
-                            stage.stage = VK_SHADER_STAGE_COMPUTE_BIT
-                            stage.module = module
-                            stage.pName = entryName
-                            stage.pSpecializationInfo = entries.isEmpty ? nil : specializationPointer
-                            var info = VkComputePipelineCreateInfo()
-                            info.sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO
-                            info.stage = stage
-                            info.layout = layout
-                            try check(
-                                vkCreateComputePipelines(device.handle, cache, 1, &info, nil, &pipeline),
-                                "vkCreateComputePipelines(\(key.file) \(key.defines.joined(separator: " ")))")
-                        }
+    private func build(_ key: PipelineKey, layout: VkPipelineLayout, cache: VkPipelineCache?) throws -> VkPipeline {
+        let words = try ShaderCompiler.shared.spirv(file: key.file, defines: key.defineList)
+        var module: VkShaderModule?
+        try words.withUnsafeBufferPointer { code in
+            var info = VkShaderModuleCreateInfo()
+            info.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO
+            info.codeSize = code.count * 4
+            info.pCode = code.baseAddress
+            try check(vkCreateShaderModule(handle, &info, nil, &module), "vkCreateShaderModule(\(key.file))")
+        }
+        defer { vkDestroyShaderModule(handle, module, nil) }
+
+        let entries = key.specialization.indices.map { index in
+            VkSpecializationMapEntry(constantID: UInt32(index), offset: UInt32(index * 4), size: 4)
+        }
+        var pipeline: VkPipeline?
+        try entries.withUnsafeBufferPointer { entryPointer in
+            try key.specialization.withUnsafeBytes { data in
+                var specialization = VkSpecializationInfo(
+                    mapEntryCount: UInt32(entries.count), pMapEntries: entryPointer.baseAddress,
+                    dataSize: data.count, pData: data.baseAddress)
+                try "main".withCString { entryName in
+                    try withUnsafePointer(to: &specialization) { specializationPointer in
+                        var stage = VkPipelineShaderStageCreateInfo()
+                        stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO
+                        stage.stage = VK_SHADER_STAGE_COMPUTE_BIT
+                        stage.module = module
+                        stage.pName = entryName
+                        stage.pSpecializationInfo = entries.isEmpty ? nil : specializationPointer
+                        var info = VkComputePipelineCreateInfo()
+                        info.sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO
+                        info.stage = stage
+                        info.layout = layout
+                        try check(
+                            vkCreateComputePipelines(handle, cache, 1, &info, nil, &pipeline),
+                            "vkCreateComputePipelines(\(key.file) \(key.defines.joined(separator: " ")))")
                     }
                 }
             }
-            guard let pipeline else { throw VulkanError.call("vkCreateComputePipelines", VK_ERROR_INITIALIZATION_FAILED.rawValue) }
-            pipelines[key] = pipeline
-            createdSinceSave += 1
-            creationSeconds += Date().timeIntervalSince(start)
-            return pipeline
         }
+        guard let pipeline else { throw VulkanError.call("vkCreateComputePipelines", VK_ERROR_INITIALIZATION_FAILED.rawValue) }
+        return pipeline
     }
 
     /// Writes the pipeline cache to disk if new pipelines were created since the last save.
@@ -138,9 +157,9 @@ public final class PipelineStore: @unchecked Sendable {
         lock.withLock {
             guard createdSinceSave > 0, let cache, let cacheFile else { return }
             var size = 0
-            guard vkGetPipelineCacheData(device.handle, cache, &size, nil) == VK_SUCCESS, size > 0 else { return }
+            guard vkGetPipelineCacheData(handle, cache, &size, nil) == VK_SUCCESS, size > 0 else { return }
             var data = Data(count: size)
-            let result = data.withUnsafeMutableBytes { vkGetPipelineCacheData(device.handle, cache, &size, $0.baseAddress) }
+            let result = data.withUnsafeMutableBytes { vkGetPipelineCacheData(handle, cache, &size, $0.baseAddress) }
             guard result == VK_SUCCESS else { return }
             try? FileManager.default.createDirectory(at: cacheFile.deletingLastPathComponent(), withIntermediateDirectories: true)
             let temporary = cacheFile.appendingPathExtension("\(ProcessInfo.processInfo.processIdentifier).tmp")
@@ -155,10 +174,10 @@ public final class PipelineStore: @unchecked Sendable {
     func release() {
         save()
         lock.withLock {
-            for pipeline in pipelines.values { vkDestroyPipeline(device.handle, pipeline, nil) }
+            for pipeline in pipelines.values { vkDestroyPipeline(handle, pipeline, nil) }
             pipelines.removeAll()
-            if let cache { vkDestroyPipelineCache(device.handle, cache, nil) }
-            if let layoutHandle { vkDestroyPipelineLayout(device.handle, layoutHandle, nil) }
+            if let cache { vkDestroyPipelineCache(handle, cache, nil) }
+            if let layoutHandle { vkDestroyPipelineLayout(handle, layoutHandle, nil) }
             cache = nil
             layoutHandle = nil
         }

@@ -11,10 +11,13 @@ public final class VulkanDevice: @unchecked Sendable {
     public let queueFamily: UInt32
     /// Whether f16 tensors can be used (16-bit storage and f16 types enabled).
     public let float16Storage: Bool
-    let commandPool: VkCommandPool
+    /// Pool for one-off uploads; command pools are externally synchronised, so `runOnce` holds
+    /// `poolLock` and every prepared graph records into a pool of its own.
+    private let commandPool: VkCommandPool
+    private let poolLock = NSLock()
     private let submitLock = NSLock()
-    public private(set) lazy var allocator = MemoryAllocator(device: self)
-    public private(set) lazy var pipelines = PipelineStore(device: self)
+    public let allocator: MemoryAllocator
+    public let pipelines: PipelineStore
 
     public var info: DeviceInfo { physical.info }
 
@@ -89,14 +92,9 @@ public final class VulkanDevice: @unchecked Sendable {
         guard let queue else { throw VulkanError.unsupported("vkGetDeviceQueue returned no queue") }
         self.queue = queue
 
-        var poolInfo = VkCommandPoolCreateInfo()
-        poolInfo.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO
-        poolInfo.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT.rawValue
-        poolInfo.queueFamilyIndex = queueFamily
-        var pool: VkCommandPool?
-        try check(vkCreateCommandPool(created, &poolInfo, nil, &pool), "vkCreateCommandPool")
-        guard let pool else { throw VulkanError.call("vkCreateCommandPool", VK_ERROR_INITIALIZATION_FAILED.rawValue) }
-        commandPool = pool
+        commandPool = try Self.makeCommandPool(device: created, family: queueFamily)
+        allocator = MemoryAllocator(handle: created, physical: physical)
+        pipelines = PipelineStore(handle: created, info: info)
     }
 
     deinit {
@@ -107,22 +105,30 @@ public final class VulkanDevice: @unchecked Sendable {
         vkDestroyDevice(handle, nil)
     }
 
-    /// Allocates a primary command buffer from the device's pool.
-    func makeCommandBuffer() throws -> VkCommandBuffer {
+    static func makeCommandPool(device: VkDevice, family: UInt32) throws -> VkCommandPool {
+        var info = VkCommandPoolCreateInfo()
+        info.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO
+        info.queueFamilyIndex = family
+        var pool: VkCommandPool?
+        try check(vkCreateCommandPool(device, &info, nil, &pool), "vkCreateCommandPool")
+        guard let pool else { throw VulkanError.call("vkCreateCommandPool", VK_ERROR_INITIALIZATION_FAILED.rawValue) }
+        return pool
+    }
+
+    /// A command pool owned by the caller (one per recording thread or prepared graph).
+    func makeCommandPool() throws -> VkCommandPool { try Self.makeCommandPool(device: handle, family: queueFamily) }
+
+    /// Allocates a primary command buffer from `pool`.
+    func makeCommandBuffer(in pool: VkCommandPool) throws -> VkCommandBuffer {
         var info = VkCommandBufferAllocateInfo()
         info.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO
-        info.commandPool = commandPool
+        info.commandPool = pool
         info.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY
         info.commandBufferCount = 1
         var buffer: VkCommandBuffer?
         try check(vkAllocateCommandBuffers(handle, &info, &buffer), "vkAllocateCommandBuffers")
         guard let buffer else { throw VulkanError.call("vkAllocateCommandBuffers", VK_ERROR_OUT_OF_HOST_MEMORY.rawValue) }
         return buffer
-    }
-
-    func freeCommandBuffer(_ buffer: VkCommandBuffer) {
-        var optional: VkCommandBuffer? = buffer
-        vkFreeCommandBuffers(handle, commandPool, 1, &optional)
     }
 
     /// Submits `commandBuffer` and blocks until the device has finished it.
@@ -147,8 +153,13 @@ public final class VulkanDevice: @unchecked Sendable {
 
     /// Records `body` into a one-time command buffer, submits it and waits.
     func runOnce(_ body: (VkCommandBuffer) throws -> Void) throws {
-        let buffer = try makeCommandBuffer()
-        defer { freeCommandBuffer(buffer) }
+        poolLock.lock()
+        defer { poolLock.unlock() }
+        let buffer = try makeCommandBuffer(in: commandPool)
+        defer {
+            var optional: VkCommandBuffer? = buffer
+            vkFreeCommandBuffers(handle, commandPool, 1, &optional)
+        }
         var begin = VkCommandBufferBeginInfo()
         begin.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO
         begin.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT.rawValue

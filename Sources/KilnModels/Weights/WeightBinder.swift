@@ -1,0 +1,71 @@
+import KilnGraph
+
+/// Turns checkpoint tensors into graph constants while a model builds its graph, checking each
+/// shape against what the model's configuration implies. Afterwards `constants()` loads exactly
+/// the tensors the graph uses, and `unusedNames` tells what the checkpoint held that nothing read.
+public final class WeightBinder: @unchecked Sendable {
+    public let graph: Graph
+    public let source: TensorSource
+    /// Storage type of the weights on the device (f16 by default on GPUs, f32 on the CPU).
+    public let dtype: DType
+    private var bound: [String: Tensor] = [:]
+
+    public init(graph: Graph, source: TensorSource, dtype: DType) {
+        self.graph = graph
+        self.source = source
+        self.dtype = dtype
+    }
+
+    /// The constant for checkpoint key `name`, which must have shape `expected`.
+    public func weight(_ name: String, _ expected: Shape) throws -> Tensor {
+        if let existing = bound[name] { return existing }
+        guard let found = source.shape(of: name) else {
+            throw WeightError.missing(origin: source.origin, name: name, expected: expected)
+        }
+        guard found == expected else {
+            throw WeightError.wrongShape(origin: source.origin, name: name, expected: expected, found: found)
+        }
+        let tensor = graph.constant(name, expected, dtype: dtype)
+        bound[name] = tensor
+        return tensor
+    }
+
+    /// True if the checkpoint has `name` (for optional tensors such as biases).
+    public func has(_ name: String) -> Bool { source.shape(of: name) != nil }
+
+    /// Values of every bound weight, keyed as the graph's constants are.
+    public func constants() throws -> [String: HostTensor] {
+        var values: [String: HostTensor] = [:]
+        for (name, _) in bound {
+            var tensor = try source.load(name)
+            tensor.dtype = dtype
+            values[name] = tensor
+        }
+        return values
+    }
+
+    /// Keys in the checkpoint that no bound weight used, among those starting with `prefix`.
+    public func unusedNames(prefix: String = "") -> [String] {
+        source.names.filter { $0.hasPrefix(prefix) && bound[$0] == nil }
+    }
+}
+
+/// A path inside a checkpoint's key space, e.g. `text_model.encoder.layers.3.`: model code
+/// builds its layers through scopes so keys read like the checkpoint's module tree.
+public struct WeightScope: Sendable {
+    public let binder: WeightBinder
+    public let prefix: String
+
+    public init(_ binder: WeightBinder, prefix: String = "") {
+        self.binder = binder
+        self.prefix = prefix
+    }
+
+    public var graph: Graph { binder.graph }
+
+    public func callAsFunction(_ child: String) -> WeightScope { WeightScope(binder, prefix: prefix + child + ".") }
+    public func callAsFunction(_ index: Int) -> WeightScope { WeightScope(binder, prefix: prefix + "\(index).") }
+
+    public func weight(_ name: String, _ shape: Shape) throws -> Tensor { try binder.weight(prefix + name, shape) }
+    public func has(_ name: String) -> Bool { binder.has(prefix + name) }
+}
