@@ -89,6 +89,10 @@ public enum OperationCases {
                 try b.graph.conv2d(b.input("x", [2, 6, 15, 9]), weight: b.input("w", [10, 6, 3, 3], scale: 0.3),
                                    bias: nil, stride: (2, 2), padding: (1, 1))
             },
+            OperationCase("conv2d_3x3_stride2_pad_bottom_right", "conv2d", t) { b in
+                try b.graph.conv2d(b.input("x", [2, 4, 11, 8]), weight: b.input("w", [6, 4, 3, 3], scale: 0.3), bias: b.input("bias", [6]),
+                                   stride: (2, 2), extraPadding: (1, 1))
+            },
             OperationCase("conv2d_1x1", "conv2d", t) { b in
                 try b.graph.conv2d(b.input("x", [3, 17, 7, 6]), weight: b.input("w", [9, 17, 1, 1], scale: 0.3), bias: b.input("bias", [9]))
             },

@@ -58,7 +58,7 @@ public final class VulkanPreparedGraph: PreparedGraph, @unchecked Sendable {
             if case .constant = node.operation { false } else { true }
         })
         memoryPlan = plan
-        let allocator = device.allocator
+        let allocator = AllocationScope(device.allocator)
         let arenaAllocation = plan.arenaBytes > 0 ? try allocator.allocate(bytes: plan.arenaBytes, kind: .deviceLocal) : nil
         arena = arenaAllocation
 
@@ -130,6 +130,7 @@ public final class VulkanPreparedGraph: PreparedGraph, @unchecked Sendable {
         }
         commandPool = try device.makeCommandPool()
         commandBuffer = try device.makeCommandBuffer(in: commandPool)
+        allocator.keep()
         try record()
         preparationSeconds = Date().timeIntervalSince(start)
     }

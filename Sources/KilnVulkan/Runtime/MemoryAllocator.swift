@@ -209,3 +209,25 @@ public final class MemoryAllocator: @unchecked Sendable {
         return nil
     }
 }
+
+/// Holds allocations made while something is being built and releases them if the build fails
+/// before `keep()` is called (Swift runs no deinit for an object whose init threw).
+final class AllocationScope {
+    private let allocator: MemoryAllocator
+    private var held: [DeviceAllocation] = []
+    private var kept = false
+
+    init(_ allocator: MemoryAllocator) { self.allocator = allocator }
+
+    func allocate(bytes: Int, kind: MemoryKind) throws -> DeviceAllocation {
+        let allocation = try allocator.allocate(bytes: bytes, kind: kind)
+        held.append(allocation)
+        return allocation
+    }
+
+    func keep() { kept = true }
+
+    deinit {
+        if !kept { held.forEach(allocator.release) }
+    }
+}

@@ -1,5 +1,6 @@
 import CVulkan
 import Foundation
+import KilnGraph
 
 /// Identifies one compute pipeline: a kernel file, its variant defines and its specialization
 /// constants (workgroup size first).
@@ -162,12 +163,7 @@ public final class PipelineStore: @unchecked Sendable {
             let result = data.withUnsafeMutableBytes { vkGetPipelineCacheData(handle, cache, &size, $0.baseAddress) }
             guard result == VK_SUCCESS else { return }
             try? FileManager.default.createDirectory(at: cacheFile.deletingLastPathComponent(), withIntermediateDirectories: true)
-            let temporary = cacheFile.appendingPathExtension("\(ProcessInfo.processInfo.processIdentifier).tmp")
-            if (try? data.prefix(size).write(to: temporary)) != nil, rename(temporary.path, cacheFile.path) == 0 {
-                createdSinceSave = 0
-            } else {
-                try? FileManager.default.removeItem(at: temporary)
-            }
+            if (try? AtomicFile.write(data.prefix(size), to: cacheFile)) != nil { createdSinceSave = 0 }
         }
     }
 

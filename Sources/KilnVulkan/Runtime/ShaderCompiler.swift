@@ -1,5 +1,6 @@
 import CGlslang
 import Foundation
+import KilnGraph
 import KilnShaders
 
 /// Compiles Kiln's embedded GLSL kernels to SPIR-V with the linked glslang library.
@@ -143,15 +144,8 @@ public final class ShaderCompiler: @unchecked Sendable {
     }
 
     static func writeAtomically(_ words: [UInt32], to url: URL) {
-        let folder = url.deletingLastPathComponent()
-        try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp")
-        let data = words.withUnsafeBytes { Data($0) }
-        do {
-            try data.write(to: temporary)
-            if rename(temporary.path, url.path) != 0 { try? FileManager.default.removeItem(at: temporary) }
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-        }
+        // A cache write that fails only costs a recompile next time.
+        try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try? AtomicFile.write(words.withUnsafeBytes { Data($0) }, to: url)
     }
 }
