@@ -58,6 +58,9 @@ public final class VulkanPreparedGraph: PreparedGraph, @unchecked Sendable {
             if case .constant = node.operation { false } else { true }
         })
         memoryPlan = plan
+        try Self.checkFits(plan: plan, constants: order.map { graph.nodes[$0] }.filter {
+            if case .constant = $0.operation { true } else { false }
+        }, device: device.info)
         let allocator = AllocationScope(device.allocator)
         let arenaAllocation = plan.arenaBytes > 0 ? try allocator.allocate(bytes: plan.arenaBytes, kind: .deviceLocal) : nil
         arena = arenaAllocation
@@ -72,7 +75,6 @@ public final class VulkanPreparedGraph: PreparedGraph, @unchecked Sendable {
             constantAllocations[id] = allocation
             uploads.append((value, allocation, node.dtype))
         }
-        try Self.upload(uploads, device: device)
         self.constantAllocations = constantAllocations
 
         // Staging areas for per-run inputs and outputs.
@@ -116,6 +118,8 @@ public final class VulkanPreparedGraph: PreparedGraph, @unchecked Sendable {
         }
         steps = built
         device.pipelines.save()
+        // Weights go up only once every kernel is known to fit the device's limits.
+        try Self.upload(uploads, device: device)
 
         if profile && device.info.timestampsSupported {
             var info = VkQueryPoolCreateInfo()
@@ -298,6 +302,21 @@ public final class VulkanPreparedGraph: PreparedGraph, @unchecked Sendable {
     }
 
     private static func aligned(_ bytes: Int) -> Int { (bytes + 255) / 256 * 256 }
+
+    /// Fails before anything is allocated when the activations cannot live in one allocation or
+    /// activations plus weights exceed the device's largest memory heap.
+    private static func checkFits(plan: MemoryPlan, constants: [Node], device: DeviceInfo) throws {
+        if UInt64(plan.arenaBytes) > device.maxMemoryAllocationSize {
+            throw VulkanError.limitExceeded(
+                "the graph's activations need \(plan.arenaBytes) bytes at their peak > maxMemoryAllocationSize \(device.maxMemoryAllocationSize) on '\(device.name)'; use a smaller size or batch, or tiling")
+        }
+        let weightBytes = constants.reduce(0) { $0 + $1.shape.elementCount * $1.dtype.byteCount }
+        let heap = device.memoryHeaps.filter(\.deviceLocal).map(\.bytes).max() ?? 0
+        if heap > 0, UInt64(plan.arenaBytes + weightBytes) > heap {
+            throw VulkanError.limitExceeded(
+                "activations \(plan.arenaBytes) bytes + weights \(weightBytes) bytes exceed the \(heap)-byte device-local heap of '\(device.name)'")
+        }
+    }
 
     private static func checkLimits(_ dispatches: [Dispatch], node: Node, device: DeviceInfo) throws {
         for dispatch in dispatches {

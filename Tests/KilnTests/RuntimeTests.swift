@@ -87,3 +87,25 @@ import Testing
         #expect(throws: GraphError.self) { try CPUBackend().run(graph, outputs: [y], inputs: inputs) }
     }
 }
+
+@Suite struct DeviceLimitTests {
+    /// A graph whose activations cannot fit one allocation fails in prepare, naming the limit,
+    /// before any memory is allocated or any weight uploaded.
+    @Test func oversizedGraphFailsBeforeWork() throws {
+        // Its own logical device, so no other test's allocations move the count.
+        let backend = VulkanBackend(device: try VulkanDevice.open())
+        let limit = Int(backend.device.info.maxMemoryAllocationSize)
+        let count = limit / 4 / 2 + 1024
+        let graph = Graph()
+        let x = graph.input("x", [count])
+        let y = try graph.add(x, graph.scale(x, by: 2))
+        let reserved = backend.device.allocator.reservedBytes(.deviceLocal)
+        do {
+            _ = try backend.prepare(graph, outputs: [y], constants: [:])
+            Issue.record("a \(3 * count * 4)-byte activation plan was accepted")
+        } catch VulkanError.limitExceeded(let message) {
+            #expect(message.contains("maxMemoryAllocationSize"))
+        }
+        #expect(backend.device.allocator.reservedBytes(.deviceLocal) == reserved)
+    }
+}

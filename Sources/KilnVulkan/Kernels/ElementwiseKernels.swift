@@ -70,31 +70,29 @@ enum ElementwiseKernels {
                                       count: context.output.shape.elementCount)
     }
 
+    /// `x [B, L, D]` modulated by per-sample shift/scale `[B, D]`.
     static func modulate(_ context: KernelContext) -> Dispatch {
-        let shape = context.output.shape
-        var constants = PushConstants()
-        constants.address("x", context.argument(0).address)
-        constants.address("shift", context.argument(1).address)
-        constants.address("scale", context.argument(2).address)
-        constants.address("y", context.output.address)
-        constants.uint("count", shape.elementCount)
-        constants.uint("sequenceLength", shape[1])
-        constants.uint("width", shape[2])
-        return context.linearDispatch(file, defines: context.storageDefines + [("MODULATE", "1")], pushConstants: constants,
-                                      count: shape.elementCount)
+        withTables(context, define: "MODULATE", names: ("shift", "scale"), lengthAxis: 1)
     }
 
+    /// `x [B, H, L, D]` rotated by per-position cos/sin tables `[L, D]`.
     static func rope(_ context: KernelContext) -> Dispatch {
+        withTables(context, define: "ROPE", names: ("cosines", "sines"), lengthAxis: 2)
+    }
+
+    /// MODULATE and ROPE share a layout: x, two tables, y, then the element count, the sequence
+    /// length and the width (last dim).
+    private static func withTables(_ context: KernelContext, define: String, names: (String, String), lengthAxis: Int) -> Dispatch {
         let shape = context.output.shape
         var constants = PushConstants()
         constants.address("x", context.argument(0).address)
-        constants.address("cosines", context.argument(1).address)
-        constants.address("sines", context.argument(2).address)
+        constants.address(names.0, context.argument(1).address)
+        constants.address(names.1, context.argument(2).address)
         constants.address("y", context.output.address)
         constants.uint("count", shape.elementCount)
-        constants.uint("sequenceLength", shape[2])
-        constants.uint("width", shape[3])
-        return context.linearDispatch(file, defines: context.storageDefines + [("ROPE", "1")], pushConstants: constants,
+        constants.uint("sequenceLength", shape[lengthAxis])
+        constants.uint("width", shape.last)
+        return context.linearDispatch(file, defines: context.storageDefines + [(define, "1")], pushConstants: constants,
                                       count: shape.elementCount)
     }
 
