@@ -97,3 +97,29 @@ extension Graph {
         return resolved
     }
 }
+
+extension Graph {
+    /// Floating-point operations node `id` performs, a multiply-add counting 2 (elementwise ops
+    /// count one per output), for GFLOP/s figures.
+    public func flops(of id: Int) -> Double {
+        let node = nodes[id]
+        let inputs = node.inputs.map { nodes[$0].shape }
+        let outputs = Double(node.shape.elementCount)
+        switch node.operation {
+        case .input, .constant, .reshape:
+            return 0
+        case .matmul(let transposeA, _, _):
+            return 2 * outputs * Double(transposeA ? inputs[0][-2] : inputs[0][-1])
+        case .conv2d:
+            return 2 * outputs * Double(inputs[1][1] * inputs[1][2] * inputs[1][3])
+        case .attention:
+            let (q, k, v) = (inputs[0], inputs[1], inputs[2])
+            return 2 * Double(q[0] * q[1] * q[2] * k[2]) * Double(q[3] + v[3])
+        default:
+            return outputs
+        }
+    }
+
+    /// Total floating-point operations of the nodes `outputs` depend on.
+    public func flops(of outputs: [Tensor]) -> Double { dependencies(of: outputs).reduce(0) { $0 + flops(of: $1) } }
+}

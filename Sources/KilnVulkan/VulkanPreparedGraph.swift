@@ -114,7 +114,7 @@ public final class VulkanPreparedGraph: PreparedGraph, @unchecked Sendable {
                 node: node, dispatches: dispatches, pipelines: pipelines,
                 reads: node.inputs.compactMap { Self.arenaRange(of: $0, plan: plan) },
                 writes: Self.arenaRange(of: id, plan: plan).map { [$0] } ?? [],
-                flops: KernelTable.flops(node, inputs: inputs.map(\.shape))))
+                flops: graph.flops(of: id)))
         }
         steps = built
         device.pipelines.save()

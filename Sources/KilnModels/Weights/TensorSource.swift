@@ -11,6 +11,13 @@ public protocol TensorSource: Sendable {
     var names: [String] { get }
     /// What to call this source in errors (usually a file path).
     var origin: String { get }
+    /// Shape of `name` when the model expects `expected`: sources that synthesise weights answer
+    /// with the expectation; files answer with what they hold.
+    func shape(of name: String, expected: Shape) -> Shape?
+}
+
+extension TensorSource {
+    public func shape(of name: String, expected: Shape) -> Shape? { shape(of: name) }
 }
 
 /// Tensors held in memory, for tests and models built from random weights.

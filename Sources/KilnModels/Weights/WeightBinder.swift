@@ -19,7 +19,7 @@ public final class WeightBinder: @unchecked Sendable {
     /// The constant for checkpoint key `name`, which must have shape `expected`.
     public func weight(_ name: String, _ expected: Shape) throws -> Tensor {
         if let existing = bound[name] { return existing }
-        guard let found = source.shape(of: name) else {
+        guard let found = source.shape(of: name, expected: expected) else {
             throw WeightError.missing(origin: source.origin, name: name, expected: expected)
         }
         guard found == expected else {

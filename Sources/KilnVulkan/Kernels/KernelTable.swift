@@ -52,23 +52,6 @@ enum KernelTable {
         }
     }
 
-    /// Floating-point operations a node performs (multiply-add = 2), for GFLOP/s figures.
-    static func flops(_ node: Node, inputs: [Shape]) -> Double {
-        let out = Double(node.shape.elementCount)
-        switch node.operation {
-        case .matmul(let transposeA, _, _):
-            let k = transposeA ? inputs[0][-2] : inputs[0][-1]
-            return 2 * out * Double(k)
-        case .conv2d:
-            let weight = inputs[1]
-            return 2 * out * Double(weight[1] * weight[2] * weight[3])
-        case .attention:
-            let q = inputs[0], k = inputs[1], v = inputs[2]
-            return 2 * Double(q[0] * q[1] * q[2] * k[2]) * Double(q[3] + v[3])
-        default:
-            return out
-        }
-    }
 }
 
 extension KernelContext {

@@ -1,0 +1,146 @@
+import Foundation
+
+/// One stage of a full-size architecture (text encoder, denoiser, VAE decode) built with
+/// synthetic weights, ready to time.
+public struct BenchmarkStage: Sendable {
+    public let name: String
+    /// Builds the stage's graph; returns its outputs and random per-run inputs.
+    public let build: @Sendable (Graph, WeightScope) throws -> (outputs: [Tensor], inputs: [String: HostTensor])
+}
+
+/// What `kiln bench` measures for one stage.
+public struct BenchmarkStageResult: Codable, Sendable {
+    public let name: String
+    public let coldStartSeconds: Double
+    public let medianMilliseconds: Double
+    public let minMilliseconds: Double
+    public let iterations: Int
+    public let iterationsPerSecond: Double
+    public let gflop: Double
+    public let gflopPerSecond: Double
+    public let peakDeviceBytes: Int
+    public let profile: [OperationProfile]?
+
+    enum CodingKeys: String, CodingKey {
+        case name, iterations, gflop, profile
+        case coldStartSeconds = "cold_start_s"
+        case medianMilliseconds = "median_ms"
+        case minMilliseconds = "min_ms"
+        case iterationsPerSecond = "iterations_per_s"
+        case gflopPerSecond = "gflop_per_s"
+        case peakDeviceBytes = "peak_device_bytes"
+    }
+}
+
+/// GPU time of one op kind within a stage, from timestamp queries.
+public struct OperationProfile: Codable, Sendable {
+    public let operation: String
+    public let count: Int
+    public let totalMilliseconds: Double
+    public let share: Double
+    public let gflopPerSecond: Double
+
+    enum CodingKeys: String, CodingKey {
+        case operation, count, share
+        case totalMilliseconds = "total_ms"
+        case gflopPerSecond = "gflop_per_s"
+    }
+}
+
+/// Full-size architectures for `kiln bench`.
+public enum ArchitectureBenchmark {
+    public static let architectures = ["sd15"]
+
+    /// SD1.5's stages at `width` x `height` with `batch` images per U-Net call (2 = one CFG step).
+    public static func sd15(width: Int, height: Int, batch: Int) throws -> [BenchmarkStage] {
+        let unet = try StableDiffusion15.unet(), vae = try StableDiffusion15.vae(), text = StableDiffusion15.textEncoder
+        let factor = vae.downscaleFactor
+        guard width % (factor * 8) == 0, height % (factor * 8) == 0 else {
+            throw GraphError("bench", "width \(width) and height \(height) must be multiples of \(factor * 8) for SD1.5")
+        }
+        let (latentHeight, latentWidth) = (height / factor, width / factor)
+        var random = SeededRandom(seed: 7)
+        let ids = (0..<(batch * 77)).map { _ in Int32(random.next() % 49407) }
+        let rows = CLIPTextModel.pooledRows(ids: ids.chunked(77).map { $0.map(Int.init) })
+        let latents = random.normals(batch * 4 * latentHeight * latentWidth)
+        let context = random.normals(batch * 77 * text.hiddenSize)
+        return [
+            BenchmarkStage(name: "text") { graph, weights in
+                let model = CLIPTextModel(configuration: text, prefix: "text_model.")
+                let outputs = try model(ids: graph.input("ids", [batch, 77], dtype: .int32),
+                                        pooledRows: graph.input("rows", [batch], dtype: .int32), weights: weights)
+                return ([outputs.lastHiddenState, outputs.pooled],
+                        ["ids": HostTensor(shape: [batch, 77], integers: ids), "rows": HostTensor(shape: [batch], integers: rows)])
+            },
+            BenchmarkStage(name: "unet") { graph, weights in
+                let dtype = weights.binder.dtype
+                let sample = graph.input("sample", [batch, 4, latentHeight, latentWidth], dtype: dtype)
+                let output = try UNet2DConditionModel(configuration: unet)(
+                    sample: sample, timesteps: graph.input("t", [batch], dtype: dtype),
+                    text: graph.input("text", [batch, 77, text.hiddenSize], dtype: dtype), weights: weights)
+                return ([output], [
+                    "sample": HostTensor(shape: sample.shape, scalars: latents, dtype: dtype),
+                    "t": HostTensor(shape: [batch], scalars: .init(repeating: 500, count: batch), dtype: dtype),
+                    "text": HostTensor(shape: [batch, 77, text.hiddenSize], scalars: context, dtype: dtype),
+                ])
+            },
+            BenchmarkStage(name: "vae") { graph, weights in
+                let dtype = weights.binder.dtype
+                let shape: Shape = [1, 4, latentHeight, latentWidth]
+                let image = try AutoencoderKL(configuration: vae).decode(graph.input("latents", shape, dtype: dtype), weights: weights)
+                return ([image], ["latents": HostTensor(shape: shape, scalars: Array(latents.prefix(shape.elementCount)), dtype: dtype)])
+            },
+        ]
+    }
+
+    /// Prepares `stage` on `backend` (cold start), runs it `warmup` times, then `iterations` timed times.
+    public static func measure(
+        _ stage: BenchmarkStage, backend: Backend, dtype: DType, iterations: Int, warmup: Int, profile: Bool
+    ) throws -> BenchmarkStageResult {
+        let graph = Graph()
+        let binder = WeightBinder(graph: graph, source: SyntheticTensors(), dtype: dtype)
+        let (outputs, inputs) = try stage.build(graph, WeightScope(binder))
+        let start = Date()
+        let prepared: any PreparedGraph
+        if profile, let vulkan = backend as? VulkanBackend {
+            prepared = try vulkan.prepareProfiled(graph, outputs: outputs, constants: binder.constants())
+        } else {
+            prepared = try backend.prepare(graph, outputs: outputs, constants: binder.constants())
+        }
+        let coldStart = Date().timeIntervalSince(start)
+        for _ in 0..<warmup { _ = try prepared.run(inputs) }
+        var times: [Double] = []
+        var profiles: [[OperationTiming]] = []
+        for _ in 0..<max(iterations, 1) {
+            let runStart = Date()
+            _ = try prepared.run(inputs)
+            times.append(Date().timeIntervalSince(runStart))
+            if let vulkan = prepared as? VulkanPreparedGraph, profile { profiles.append(vulkan.lastProfile) }
+        }
+        times.sort()
+        let median = times[times.count / 2]
+        let gflop = graph.flops(of: outputs) / 1e9
+        return BenchmarkStageResult(
+            name: stage.name, coldStartSeconds: coldStart, medianMilliseconds: median * 1e3, minMilliseconds: times[0] * 1e3,
+            iterations: times.count, iterationsPerSecond: 1 / median, gflop: gflop, gflopPerSecond: gflop / median,
+            peakDeviceBytes: (prepared as? VulkanPreparedGraph)?.deviceBytes ?? 0,
+            profile: profiles.last.map(summarize))
+    }
+
+    /// Per op kind: count, total GPU time, share of the stage, GFLOP/s.
+    static func summarize(_ timings: [OperationTiming]) -> [OperationProfile] {
+        let total = timings.reduce(0) { $0 + $1.seconds }
+        return Dictionary(grouping: timings, by: \.operation).map { operation, group in
+            let seconds = group.reduce(0) { $0 + $1.seconds }
+            let flops = group.reduce(0) { $0 + $1.flops }
+            return OperationProfile(operation: operation, count: group.count, totalMilliseconds: seconds * 1e3,
+                                    share: total > 0 ? seconds / total : 0, gflopPerSecond: seconds > 0 ? flops / seconds / 1e9 : 0)
+        }.sorted { $0.totalMilliseconds > $1.totalMilliseconds }
+    }
+}
+
+extension Array {
+    func chunked(_ size: Int) -> [[Element]] {
+        stride(from: 0, to: count, by: size).map { Array(self[$0..<Swift.min($0 + size, count)]) }
+    }
+}

@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import Kiln
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time a full-size architecture's stages with synthetic weights (no files needed).")
+
+    @Option(help: "Architecture: \(ArchitectureBenchmark.architectures.joined(separator: ", ")).")
+    var arch = "sd15"
+    @Option var width = 512
+    @Option var height = 512
+    @Option(help: "Images per U-Net call (2 = one classifier-free-guidance step).")
+    var batch = 2
+    @Option(help: "Comma-separated stages: text, unet, vae.")
+    var stages = "text,unet,vae"
+    @Option(help: "Timed iterations per stage.")
+    var steps = 3
+    @Option(help: "Untimed iterations before timing.")
+    var warmup = 1
+    @Option(help: "vulkan or cpu.")
+    var backend = "vulkan"
+    @OptionGroup var deviceOptions: DeviceOptions
+    @Option(help: "Weight and activation storage on the device: f16 or f32 (the CPU backend computes in f32).")
+    var dtype = "f16"
+    @Flag(help: "Add a per-op table from GPU timestamps.")
+    var profile = false
+    @Flag(help: "Print one JSON object with a device object and a stages array.")
+    var json = false
+
+    struct Report: Encodable {
+        let device: [String: String]
+        let arch: String
+        let width: Int
+        let height: Int
+        let batch: Int
+        let dtype: String
+        let stages: [BenchmarkStageResult]
+    }
+
+    func run() throws {
+        guard arch == "sd15" else { throw ValidationError("--arch \(arch) is not available yet; choose from \(ArchitectureBenchmark.architectures)") }
+        guard let storage = DType.allCases.first(where: { $0.shortName == dtype }), storage != .int32 else {
+            throw ValidationError("--dtype must be f16 or f32, got '\(dtype)'")
+        }
+        let selected = stages.split(separator: ",").map(String.init)
+        let available = try ArchitectureBenchmark.sd15(width: width, height: height, batch: batch)
+        if let unknown = selected.first(where: { name in !available.contains { $0.name == name } }) {
+            throw ValidationError("unknown stage '\(unknown)'; stages are text, unet, vae")
+        }
+        let chosen: Backend
+        var device: [String: String] = ["backend": backend]
+        switch backend {
+        case "vulkan":
+            let vulkan = try VulkanBackend(selector: deviceOptions.device)
+            chosen = vulkan
+            device["name"] = vulkan.device.info.name
+            device["driver"] = "\(vulkan.device.info.driverName) \(vulkan.device.info.driverInfo)"
+        case "cpu":
+            chosen = CPUBackend()
+            device["name"] = "cpu"
+        default:
+            throw ValidationError("--backend must be vulkan or cpu, got '\(backend)'")
+        }
+        let weights: DType = backend == "cpu" ? .float32 : storage
+        var results: [BenchmarkStageResult] = []
+        for stage in available where selected.contains(stage.name) {
+            if !json { printError("\(stage.name): preparing \(arch) at \(width)x\(height), batch \(batch), \(weights.shortName)...") }
+            let result = try ArchitectureBenchmark.measure(stage, backend: chosen, dtype: weights, iterations: steps, warmup: warmup, profile: profile)
+            results.append(result)
+            if !json { printStage(result) }
+        }
+        if json {
+            try printJSON(Report(device: device, arch: arch, width: width, height: height, batch: batch, dtype: weights.shortName, stages: results))
+        }
+    }
+
+    private func printStage(_ r: BenchmarkStageResult) {
+        print(String(format: "%@: median %.1f ms, min %.1f ms (%d iterations, %.3f it/s), %.1f GFLOP, %.2f GFLOP/s, device memory %@, cold start %.1f s",
+                     r.name, r.medianMilliseconds, r.minMilliseconds, r.iterations, r.iterationsPerSecond, r.gflop, r.gflopPerSecond,
+                     formatBytes(UInt64(r.peakDeviceBytes)), r.coldStartSeconds))
+        for op in r.profile ?? [] {
+            print(String(format: "    %-22@ %5d  %10.1f ms  %5.1f%%  %8.2f GFLOP/s", op.operation, op.count, op.totalMilliseconds, op.share * 100, op.gflopPerSecond))
+        }
+    }
+}
