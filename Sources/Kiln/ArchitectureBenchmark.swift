@@ -61,7 +61,7 @@ public enum ArchitectureBenchmark {
         let (latentHeight, latentWidth) = (height / factor, width / factor)
         var random = SeededRandom(seed: 7)
         let ids = (0..<(batch * 77)).map { _ in Int32(random.next() % 49407) }
-        let rows = CLIPTextModel.pooledRows(ids: ids.chunked(77).map { $0.map(Int.init) })
+        let rows = CLIPTextModel.pooledRows(ids: ids, sequenceLength: 77)
         let latents = random.normals(batch * 4 * latentHeight * latentWidth)
         let context = random.normals(batch * 77 * text.hiddenSize)
         return [
@@ -136,11 +136,5 @@ public enum ArchitectureBenchmark {
             return OperationProfile(operation: operation, count: group.count, totalMilliseconds: seconds * 1e3,
                                     share: total > 0 ? seconds / total : 0, gflopPerSecond: seconds > 0 ? flops / seconds / 1e9 : 0)
         }.sorted { $0.totalMilliseconds > $1.totalMilliseconds }
-    }
-}
-
-extension Array {
-    func chunked(_ size: Int) -> [[Element]] {
-        stride(from: 0, to: count, by: size).map { Array(self[$0..<Swift.min($0 + size, count)]) }
     }
 }

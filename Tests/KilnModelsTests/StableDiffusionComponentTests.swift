@@ -66,8 +66,8 @@ import Testing
         let source = try SafeTensorsSource.component(folder: folder, baseName: "model")
         let model = CLIPTextModel(configuration: configuration, prefix: CLIPTextModel.detectPrefix(in: source))
         let ids = try records("\(tokenizer).input_ids")
-        let rows = ids.integers.chunked(ids.shape[1]).map { $0.map(Int.init) }
-        let inputs = ["ids": ids, "rows": HostTensor(shape: [rows.count], integers: CLIPTextModel.pooledRows(ids: rows))]
+        let rows = CLIPTextModel.pooledRows(ids: ids.integers, sequenceLength: ids.shape[1])
+        let inputs = ["ids": ids, "rows": HostTensor(shape: [rows.count], integers: rows)]
         for (backend, dtype, tolerance) in try Self.backends() {
             let outputs = try Self.run(source: source, backend: backend, dtype: dtype, inputs: inputs) { weights, x in
                 let result = try model(ids: x["ids"]!, pooledRows: x["rows"]!, weights: weights)
@@ -129,11 +129,5 @@ import Testing
             }
             Self.expectClose(outputs[0], try records("\(record).noise_pred"), tolerance, "\(family) \(record) \(backend.name) \(dtype.shortName)")
         }
-    }
-}
-
-extension Array {
-    func chunked(_ size: Int) -> [[Element]] {
-        stride(from: 0, to: count, by: size).map { Array(self[$0..<Swift.min($0 + size, count)]) }
     }
 }

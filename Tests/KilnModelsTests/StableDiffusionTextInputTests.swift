@@ -47,7 +47,7 @@ import Testing
         #expect(CLIPTextModel.detectPrefix(in: original) == "text_model.")
         #expect(CLIPTextModel.detectPrefix(in: renamed) == "")
         let ids = try StableDiffusionComponentTests.records("sd1")("tokenizer.input_ids")
-        let rows = CLIPTextModel.pooledRows(ids: ids.integers.chunked(77).map { $0.map(Int.init) })
+        let rows = CLIPTextModel.pooledRows(ids: ids.integers, sequenceLength: 77)
         let inputs = ["ids": ids, "rows": HostTensor(shape: [rows.count], integers: rows)]
         var results: [[HostTensor]] = []
         for source in [original, renamed] as [TensorSource] {

@@ -35,12 +35,14 @@ public struct CLIPTextModel: Sendable {
         source.shape(of: "text_model.embeddings.token_embedding.weight") != nil ? "text_model." : ""
     }
 
-    /// Row of each prompt's pooled token in the flattened `[B * L]` hidden states: the first
-    /// occurrence of the largest id (EOS is CLIP's largest id), as transformers' argmax picks it.
-    public static func pooledRows(ids: [[Int]]) -> [Int32] {
-        ids.enumerated().map { batch, row in
+    /// Row of each prompt's pooled token in the flattened `[B * L]` hidden states, for ids `[B, L]`
+    /// given flat: the first occurrence of the largest id (EOS is CLIP's largest id), as
+    /// transformers' argmax picks it.
+    public static func pooledRows(ids: [Int32], sequenceLength: Int) -> [Int32] {
+        stride(from: 0, to: ids.count, by: sequenceLength).map { start in
+            let row = ids[start..<min(start + sequenceLength, ids.count)]
             let maximum = row.max() ?? 0
-            return Int32(batch * row.count + (row.firstIndex(of: maximum) ?? 0))
+            return Int32(row.firstIndex(of: maximum) ?? start)
         }
     }
 
