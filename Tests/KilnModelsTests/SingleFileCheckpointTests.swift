@@ -112,3 +112,43 @@ import Testing
         #expect(throws: SafeTensorsError.self) { try SingleFileCheckpoint(url: truncated) }
     }
 }
+
+/// Without a config folder, a single file's configurations come from its tensor shapes. Every
+/// field shapes can tell must equal the fixture's diffusers config (head counts and GroupNorm
+/// groups cannot be seen in weights; the tiny fixtures use non-standard ones on purpose).
+@Suite struct InferredConfigurationTests {
+    @Test(arguments: ["sd1", "sd2", "sdxl"])
+    func shapesGiveTheDiffusersConfiguration(_ family: String) throws {
+        let inferred = try SingleFileCheckpointTests.open(family).inferredConfigurations()
+        let folder = { (component: String) in StableDiffusionComponentTests.folder(family, component).appendingPathComponent("config.json") }
+        let unet = try UNetConfiguration.load(folder("unet"))
+        let u = inferred.unet
+        #expect(u.inChannels == unet.inChannels && u.outChannels == unet.outChannels)
+        #expect(u.blockOutChannels == unet.blockOutChannels)
+        #expect(u.downBlockTypes == unet.downBlockTypes && u.upBlockTypes == unet.upBlockTypes)
+        #expect(u.layersPerBlock == unet.layersPerBlock)
+        #expect(u.transformerLayersPerBlock == unet.transformerLayersPerBlock)
+        #expect(u.crossAttentionDimension == unet.crossAttentionDimension)
+        #expect(u.useLinearProjection == unet.useLinearProjection)
+        #expect(u.additionEmbedType == unet.additionEmbedType)
+        #expect(u.additionTimeEmbedDimension == unet.additionTimeEmbedDimension)
+        #expect(u.projectionClassEmbeddingsInputDimension == unet.projectionClassEmbeddingsInputDimension)
+
+        let vae = try AutoencoderKLConfiguration.load(folder("vae"))
+        let v = inferred.vae
+        #expect(v.blockOutChannels == vae.blockOutChannels && v.layersPerBlock == vae.layersPerBlock)
+        #expect(v.latentChannels == vae.latentChannels && v.inChannels == vae.inChannels && v.outChannels == vae.outChannels)
+        #expect(v.scalingFactor == vae.scalingFactor)
+
+        for (component, text) in [("text_encoder", inferred.textEncoder), ("text_encoder_2", inferred.textEncoder2)] {
+            guard let text else { continue }
+            let expected = try CLIPTextConfiguration.load(folder(component))
+            #expect(text.vocabularySize == expected.vocabularySize && text.hiddenSize == expected.hiddenSize)
+            #expect(text.intermediateSize == expected.intermediateSize && text.layerCount == expected.layerCount, "\(family) \(component)")
+            #expect(text.maxPositionEmbeddings == expected.maxPositionEmbeddings && text.activation == expected.activation)
+            #expect(text.hasProjection == expected.hasProjection)
+            if text.hasProjection { #expect(text.projectionSize == expected.projectionSize) }
+        }
+        #expect((inferred.textEncoder2 != nil) == (family == "sdxl"))
+    }
+}
