@@ -35,7 +35,8 @@ let package = Package(
         .target(name: "KilnCPU", dependencies: ["KilnGraph"]),
         .target(name: "KilnVulkan", dependencies: ["KilnGraph", "KilnShaders", "CVulkan", "CGlslang"]),
         .target(name: "KilnModels", dependencies: ["KilnGraph"]),
-        .target(name: "Kiln", dependencies: ["KilnGraph", "KilnCPU", "KilnVulkan", "KilnModels"]),
+        .target(name: "KilnSampling"),
+        .target(name: "Kiln", dependencies: ["KilnGraph", "KilnCPU", "KilnVulkan", "KilnModels", "KilnSampling"]),
         .executableTarget(
             name: "kiln",
             dependencies: ["Kiln", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -44,5 +45,6 @@ let package = Package(
             name: "KilnTests", dependencies: ["Kiln", "KilnGraph", "KilnCPU", "KilnVulkan"],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnModelsTests", dependencies: ["Kiln"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "KilnSamplingTests", dependencies: ["KilnSampling"], resources: [.copy("Fixtures")]),
     ]
 )

@@ -2,4 +2,5 @@
 @_exported import KilnCPU
 @_exported import KilnGraph
 @_exported import KilnModels
+@_exported import KilnSampling
 @_exported import KilnVulkan

@@ -1,0 +1,83 @@
+import Foundation
+
+/// Denoising Diffusion Implicit Models (Song et al., https://arxiv.org/abs/2010.02502), the
+/// deterministic eta = 0 sampler, matching diffusers' `DDIMScheduler`.
+public final class DDIMScheduler: Scheduler {
+    public let configuration: SchedulerConfiguration
+    public private(set) var timesteps: [Double] = []
+    public var sigmas: [Float] { [] }
+    public let initNoiseSigma: Float = 1
+    public let order = 1
+    let schedule: NoiseSchedule
+    private let finalAlphaCumulativeProduct: Float
+    private var stepCount = 0
+
+    public init(configuration: SchedulerConfiguration) throws {
+        self.configuration = configuration
+        self.schedule = try NoiseSchedule(configuration: configuration)
+        if configuration.thresholding ?? false { throw SchedulerError.unsupported("DDIMScheduler thresholding") }
+        finalAlphaCumulativeProduct = (configuration.setAlphaToOne ?? true) ? 1 : schedule.alphasCumulativeProduct[0]
+    }
+
+    public func setTimesteps(_ stepCount: Int) throws {
+        let trainCount = schedule.trainTimestepCount
+        guard stepCount > 0, stepCount <= trainCount else {
+            throw SchedulerError.invalidConfiguration("DDIMScheduler: \(stepCount) steps for \(trainCount) training timesteps")
+        }
+        let spacing = configuration.timestepSpacing ?? "leading"
+        let spaced = try NoiseSchedule.spacedTimesteps(
+            spacing: spacing, stepCount: stepCount, trainCount: trainCount, stepsOffset: configuration.stepsOffset ?? 0)
+        timesteps = spacing == "linspace" ? spaced.map(NoiseSchedule.roundHalfEven) : spaced
+        self.stepCount = stepCount
+    }
+
+    public func scaleModelInput(_ sample: ShapedArray, timestep: Double) -> ShapedArray { sample }
+
+    public func step(modelOutput: ShapedArray, timestep: Double, sample: ShapedArray, noise: NoiseGenerator?) throws -> ShapedArray {
+        guard stepCount > 0 else { throw SchedulerError.timestepsNotSet("DDIMScheduler") }
+        let current = Int(timestep)
+        // diffusers steps back by T // n whatever the spacing, not to the next listed timestep.
+        let previous = current - schedule.trainTimestepCount / stepCount
+        let alphaProduct = schedule.alphasCumulativeProduct[current]
+        let alphaProductPrevious = previous >= 0 ? schedule.alphasCumulativeProduct[previous] : finalAlphaCumulativeProduct
+        let betaProduct = 1 - alphaProduct
+        let alphaRoot = alphaProduct.squareRoot()
+        let betaRoot = betaProduct.squareRoot()
+
+        var predictedOriginal: ShapedArray
+        var predictedEpsilon: ShapedArray
+        switch configuration.predictionType ?? "epsilon" {
+        case "epsilon":
+            predictedOriginal = sample.zip(modelOutput) { ($0 - betaRoot * $1) / alphaRoot }
+            predictedEpsilon = modelOutput
+        case "sample":
+            predictedOriginal = modelOutput
+            predictedEpsilon = sample.zip(modelOutput) { ($0 - alphaRoot * $1) / betaRoot }
+        case "v_prediction":
+            predictedOriginal = sample.zip(modelOutput) { alphaRoot * $0 - betaRoot * $1 }
+            predictedEpsilon = modelOutput.zip(sample) { alphaRoot * $0 + betaRoot * $1 }
+        case let other:
+            throw SchedulerError.unsupported("DDIMScheduler prediction_type \(other)")
+        }
+        if configuration.clipSample ?? true {
+            let range = Float(configuration.clipSampleRange ?? 1)
+            predictedOriginal = predictedOriginal.map { min(max($0, -range), range) }
+        }
+        let directionScale = (1 - alphaProductPrevious).squareRoot()
+        let previousRoot = alphaProductPrevious.squareRoot()
+        return predictedOriginal.zip(predictedEpsilon) { previousRoot * $0 + directionScale * $1 }
+    }
+
+    public func addNoise(to original: ShapedArray, noise: ShapedArray, timestep: Double) -> ShapedArray {
+        DiscreteNoising.addNoise(to: original, noise: noise, alphaProduct: schedule.alphasCumulativeProduct[Int(timestep)])
+    }
+}
+
+/// Forward noising x_t = sqrt(ᾱ_t) x₀ + sqrt(1 - ᾱ_t) ε for the discrete-timestep schedulers.
+enum DiscreteNoising {
+    static func addNoise(to original: ShapedArray, noise: ShapedArray, alphaProduct: Float) -> ShapedArray {
+        let signal = alphaProduct.squareRoot()
+        let noiseScale = (1 - alphaProduct).squareRoot()
+        return original.zip(noise) { signal * $0 + noiseScale * $1 }
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+
+/// Ancestral Euler sampling (k-diffusion's `sample_euler_ancestral`, after Karras et al.,
+/// https://arxiv.org/abs/2206.00364): an Euler step down to sigma_down, then fresh noise of
+/// scale sigma_up, matching diffusers' `EulerAncestralDiscreteScheduler`.
+///
+/// Each step draws one `randn` of the sample's shape from the generator, as diffusers does.
+public final class EulerAncestralDiscreteScheduler: Scheduler {
+    public let configuration: SchedulerConfiguration
+    public private(set) var timesteps: [Double] = []
+    public private(set) var sigmas: [Float] = []
+    public let order = 1
+    let schedule: NoiseSchedule
+    private var stepIndex = StepIndexTracker()
+
+    public init(configuration: SchedulerConfiguration) throws {
+        self.configuration = configuration
+        self.schedule = try NoiseSchedule(configuration: configuration)
+    }
+
+    public var initNoiseSigma: Float {
+        let largest = sigmas.max() ?? 0
+        let spacing = configuration.timestepSpacing ?? "linspace"
+        if spacing == "linspace" || spacing == "trailing" { return largest }
+        return (largest * largest + 1).squareRoot()
+    }
+
+    public func setBeginIndex(_ beginIndex: Int) { stepIndex.begin = beginIndex }
+
+    public func setTimesteps(_ stepCount: Int) throws {
+        var trainingSigmas = schedule.trainingSigmas
+        if configuration.rescaleBetasZeroSnr ?? false, let last = trainingSigmas.indices.last {
+            let pinned: Float = 0x1p-24
+            trainingSigmas[last] = ((1 - pinned) / pinned).squareRoot()
+        }
+        let spaced = try NoiseSchedule.spacedTimesteps(
+            spacing: configuration.timestepSpacing ?? "linspace", stepCount: stepCount,
+            trainCount: schedule.trainTimestepCount, stepsOffset: configuration.stepsOffset ?? 0)
+        timesteps = spaced.map { Double(Float($0)) }
+        sigmas = timesteps.map { Float(NoiseSchedule.interpolate($0, in: trainingSigmas)) } + [0]
+        stepIndex.reset()
+    }
+
+    public func scaleModelInput(_ sample: ShapedArray, timestep: Double) throws -> ShapedArray {
+        let index = try stepIndex.resolve(timestep: timestep, in: timesteps, scheduler: "EulerAncestralDiscreteScheduler")
+        let sigma = sigmas[index]
+        let divisor = (sigma * sigma + 1).squareRoot()
+        return sample.map { $0 / divisor }
+    }
+
+    public func step(modelOutput: ShapedArray, timestep: Double, sample: ShapedArray, noise: NoiseGenerator?) throws -> ShapedArray {
+        let name = "EulerAncestralDiscreteScheduler"
+        guard !timesteps.isEmpty else { throw SchedulerError.timestepsNotSet(name) }
+        guard let noise else { throw SchedulerError.noiseGeneratorRequired(name) }
+        let index = try stepIndex.resolve(timestep: timestep, in: timesteps, scheduler: name)
+        let prediction = configuration.predictionType ?? "epsilon"
+        if prediction == "sample" { throw SchedulerError.unsupported("[\(name)] prediction_type sample") }
+        let sigma = sigmas[index]
+        let denoised = try SigmaPrediction.denoised(
+            modelOutput: modelOutput, sample: sample, sigma: sigma, predictionType: prediction, scheduler: name)
+        let sigmaFrom = sigma
+        let sigmaTo = sigmas[index + 1]
+        let sigmaUp = (sigmaTo * sigmaTo * (sigmaFrom * sigmaFrom - sigmaTo * sigmaTo) / (sigmaFrom * sigmaFrom)).squareRoot()
+        let sigmaDown = (sigmaTo * sigmaTo - sigmaUp * sigmaUp).squareRoot()
+        let stepSize = sigmaDown - sigma
+        let fresh = noise.normal(count: sample.scalars.count)
+        stepIndex.current = index + 1
+        var result = sample.zip(denoised) { current, clean in current + (current - clean) / sigma * stepSize }
+        for position in result.scalars.indices { result.scalars[position] += fresh[position] * sigmaUp }
+        return result
+    }
+
+    public func addNoise(to original: ShapedArray, noise: ShapedArray, timestep: Double) throws -> ShapedArray {
+        let index = try stepIndex.begin ?? StepIndexTracker.index(of: timestep, in: timesteps, scheduler: "EulerAncestralDiscreteScheduler")
+        let sigma = sigmas[index]
+        return original.zip(noise) { $0 + $1 * sigma }
+    }
+}

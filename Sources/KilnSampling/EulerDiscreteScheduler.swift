@@ -1,0 +1,105 @@
+import Foundation
+
+/// Euler's method on the probability-flow ODE in sigma space (Karras et al., "Elucidating the
+/// Design Space of Diffusion-Based Generative Models", https://arxiv.org/abs/2206.00364,
+/// Algorithm 2 without churn), matching diffusers' `EulerDiscreteScheduler`.
+///
+/// Supports `linspace`/`leading`/`trailing` spacing, linear interpolation of sigmas, Karras sigmas,
+/// `final_sigmas_type` zero or sigma_min, and epsilon/v/sample prediction.
+public final class EulerDiscreteScheduler: Scheduler {
+    public let configuration: SchedulerConfiguration
+    public private(set) var timesteps: [Double] = []
+    public private(set) var sigmas: [Float] = []
+    public let order = 1
+    let schedule: NoiseSchedule
+    private var stepIndex = StepIndexTracker()
+
+    public init(configuration: SchedulerConfiguration) throws {
+        self.configuration = configuration
+        self.schedule = try NoiseSchedule(configuration: configuration)
+        if configuration.interpolationType.map({ $0 != "linear" }) ?? false {
+            throw SchedulerError.unsupported("EulerDiscreteScheduler interpolation_type \(configuration.interpolationType ?? "")")
+        }
+    }
+
+    public var initNoiseSigma: Float {
+        let largest = sigmas.max() ?? 0
+        let spacing = configuration.timestepSpacing ?? "linspace"
+        if spacing == "linspace" || spacing == "trailing" { return largest }
+        return (largest * largest + 1).squareRoot()
+    }
+
+    /// Sets the step index diffusers would reach after `beginIndex` steps (img2img strength).
+    public func setBeginIndex(_ beginIndex: Int) { stepIndex.begin = beginIndex }
+
+    public func setTimesteps(_ stepCount: Int) throws {
+        var trainingSigmas = schedule.trainingSigmas
+        if configuration.rescaleBetasZeroSnr ?? false, let last = trainingSigmas.indices.last {
+            // diffusers pins ᾱ_T to 2^-24 so the terminal sigma stays finite.
+            let pinned: Float = 0x1p-24
+            trainingSigmas[last] = ((1 - pinned) / pinned).squareRoot()
+        }
+        let spaced = try NoiseSchedule.spacedTimesteps(
+            spacing: configuration.timestepSpacing ?? "linspace", stepCount: stepCount,
+            trainCount: schedule.trainTimestepCount, stepsOffset: configuration.stepsOffset ?? 0)
+        // diffusers casts the spaced timesteps to float32 before interpolating.
+        var steps = spaced.map { Double(Float($0)) }
+        var levels = steps.map { NoiseSchedule.interpolate($0, in: trainingSigmas) }
+        if configuration.useKarrasSigmas ?? false {
+            let logSigmas = trainingSigmas.map { Foundation.log($0) }
+            levels = NoiseSchedule.karrasSigmas(sigmaMin: levels[levels.count - 1], sigmaMax: levels[0], count: stepCount)
+            steps = levels.map { Double(Float(NoiseSchedule.timestep(forSigma: $0, logSigmas: logSigmas))) }
+        }
+        let finalSigma: Float = (configuration.finalSigmasType ?? "zero") == "sigma_min" ? trainingSigmas[0] : 0
+        sigmas = levels.map { Float($0) } + [finalSigma]
+        timesteps = steps
+        stepIndex.reset()
+    }
+
+    public func scaleModelInput(_ sample: ShapedArray, timestep: Double) throws -> ShapedArray {
+        let index = try stepIndex.resolve(timestep: timestep, in: timesteps, scheduler: "EulerDiscreteScheduler")
+        let sigma = sigmas[index]
+        let divisor = (sigma * sigma + 1).squareRoot()
+        return sample.map { $0 / divisor }
+    }
+
+    public func step(modelOutput: ShapedArray, timestep: Double, sample: ShapedArray, noise: NoiseGenerator?) throws -> ShapedArray {
+        guard !timesteps.isEmpty else { throw SchedulerError.timestepsNotSet("EulerDiscreteScheduler") }
+        let index = try stepIndex.resolve(timestep: timestep, in: timesteps, scheduler: "EulerDiscreteScheduler")
+        let sigma = sigmas[index]
+        let denoised = try SigmaPrediction.denoised(
+            modelOutput: modelOutput, sample: sample, sigma: sigma,
+            predictionType: configuration.predictionType ?? "epsilon", scheduler: "EulerDiscreteScheduler")
+        let stepSize = sigmas[index + 1] - sigma
+        stepIndex.current = index + 1
+        return sample.zip(denoised) { current, clean in
+            let derivative = (current - clean) / sigma
+            return current + derivative * stepSize
+        }
+    }
+
+    public func addNoise(to original: ShapedArray, noise: ShapedArray, timestep: Double) throws -> ShapedArray {
+        let index = try stepIndex.begin ?? StepIndexTracker.index(of: timestep, in: timesteps, scheduler: "EulerDiscreteScheduler")
+        let sigma = sigmas[index]
+        return original.zip(noise) { $0 + $1 * sigma }
+    }
+}
+
+/// The clean-sample estimate x̂₀ of the sigma-parameterised (k-diffusion) schedulers.
+enum SigmaPrediction {
+    static func denoised(modelOutput: ShapedArray, sample: ShapedArray, sigma: Float, predictionType: String, scheduler: String) throws -> ShapedArray {
+        switch predictionType {
+        case "epsilon":
+            return sample.zip(modelOutput) { $0 - sigma * $1 }
+        case "v_prediction":
+            // The sample is scaled by 1/sqrt(σ²+1) in model space; v relates to that scaled sample.
+            let outputScale = -sigma / (sigma * sigma + 1).squareRoot()
+            let sampleScale = sigma * sigma + 1
+            return modelOutput.zip(sample) { $0 * outputScale + $1 / sampleScale }
+        case "sample", "original_sample":
+            return modelOutput
+        default:
+            throw SchedulerError.unsupported("[\(scheduler)] prediction_type \(predictionType)")
+        }
+    }
+}

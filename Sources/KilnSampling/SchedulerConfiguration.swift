@@ -1,0 +1,112 @@
+import Foundation
+
+/// The fields of a diffusers `scheduler_config.json` that Kiln's schedulers read.
+///
+/// Every field is optional on purpose: diffusers' `from_config` fills a key the file leaves out
+/// with the *target* class's default, not the source class's, so the defaults live in each
+/// scheduler (for example PNDM's SD1 config has no `timestep_spacing`, which makes
+/// `EulerDiscreteScheduler.from_config` use `linspace` while DDIM uses `leading`).
+/// Keys a class does not know are ignored, as diffusers ignores them.
+public struct SchedulerConfiguration: Codable, Sendable, Equatable {
+    public var className: String?
+    public var numTrainTimesteps: Int?
+    public var betaStart: Double?
+    public var betaEnd: Double?
+    public var betaSchedule: String?
+    public var trainedBetas: [Double]?
+    public var timestepSpacing: String?
+    public var stepsOffset: Int?
+    public var predictionType: String?
+    public var clipSample: Bool?
+    public var clipSampleRange: Double?
+    public var setAlphaToOne: Bool?
+    public var rescaleBetasZeroSnr: Bool?
+    public var useKarrasSigmas: Bool?
+    public var interpolationType: String?
+    public var finalSigmasType: String?
+    public var solverOrder: Int?
+    public var algorithmType: String?
+    public var solverType: String?
+    public var lowerOrderFinal: Bool?
+    public var eulerAtFinal: Bool?
+    public var shift: Double?
+    public var useDynamicShifting: Bool?
+    public var baseShift: Double?
+    public var maxShift: Double?
+    public var baseImageSeqLen: Int?
+    public var maxImageSeqLen: Int?
+    public var skipPrkSteps: Bool?
+    public var thresholding: Bool?
+    public var varianceType: String?
+    public var timestepType: String?
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case className = "_class_name"
+        case numTrainTimesteps = "num_train_timesteps"
+        case betaStart = "beta_start"
+        case betaEnd = "beta_end"
+        case betaSchedule = "beta_schedule"
+        case trainedBetas = "trained_betas"
+        case timestepSpacing = "timestep_spacing"
+        case stepsOffset = "steps_offset"
+        case predictionType = "prediction_type"
+        case clipSample = "clip_sample"
+        case clipSampleRange = "clip_sample_range"
+        case setAlphaToOne = "set_alpha_to_one"
+        case rescaleBetasZeroSnr = "rescale_betas_zero_snr"
+        case useKarrasSigmas = "use_karras_sigmas"
+        case interpolationType = "interpolation_type"
+        case finalSigmasType = "final_sigmas_type"
+        case solverOrder = "solver_order"
+        case algorithmType = "algorithm_type"
+        case solverType = "solver_type"
+        case lowerOrderFinal = "lower_order_final"
+        case eulerAtFinal = "euler_at_final"
+        case shift
+        case useDynamicShifting = "use_dynamic_shifting"
+        case baseShift = "base_shift"
+        case maxShift = "max_shift"
+        case baseImageSeqLen = "base_image_seq_len"
+        case maxImageSeqLen = "max_image_seq_len"
+        case skipPrkSteps = "skip_prk_steps"
+        case thresholding
+        case varianceType = "variance_type"
+        case timestepType = "timestep_type"
+    }
+
+    /// Decodes a `scheduler_config.json` file's bytes.
+    public static func decode(from data: Data) throws -> SchedulerConfiguration {
+        do {
+            return try JSONDecoder().decode(SchedulerConfiguration.self, from: data)
+        } catch {
+            throw SchedulerError.invalidConfiguration("scheduler_config.json: \(error)")
+        }
+    }
+
+    /// Reads and decodes a `scheduler_config.json` file.
+    public static func load(from url: URL) throws -> SchedulerConfiguration {
+        try decode(from: Data(contentsOf: url))
+    }
+}
+
+/// Why a scheduler could not be built or stepped.
+public enum SchedulerError: Error, Equatable, CustomStringConvertible {
+    case invalidConfiguration(String)
+    case unsupported(String)
+    case timestepsNotSet(String)
+    case noiseGeneratorRequired(String)
+    case timestepNotInSchedule(String, Double)
+
+    public var description: String {
+        switch self {
+        case .invalidConfiguration(let detail): return "invalid scheduler configuration: \(detail)"
+        case .unsupported(let detail): return "unsupported scheduler setting: \(detail)"
+        case .timestepsNotSet(let scheduler): return "[\(scheduler)] call setTimesteps before stepping"
+        case .noiseGeneratorRequired(let scheduler): return "[\(scheduler)] this step draws noise: pass a generator"
+        case .timestepNotInSchedule(let scheduler, let timestep):
+            return "[\(scheduler)] timestep \(timestep) is not in the current schedule"
+        }
+    }
+}

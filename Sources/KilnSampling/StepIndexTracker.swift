@@ -1,0 +1,28 @@
+/// diffusers' `_step_index` / `_begin_index` bookkeeping for sigma-indexed schedulers.
+///
+/// The first call finds its timestep in the schedule; when a timestep appears twice (Heun,
+/// Karras schedules with repeats) the *second* match is taken, so img2img that starts mid-schedule
+/// does not skip a sigma. Later calls just advance.
+struct StepIndexTracker: Sendable {
+    var current: Int?
+    /// Set by pipelines that start mid-schedule (img2img) to skip the timestep search.
+    var begin: Int?
+
+    mutating func reset() {
+        current = nil
+        begin = nil
+    }
+
+    mutating func resolve(timestep: Double, in timesteps: [Double], scheduler: String) throws -> Int {
+        if let current { return current }
+        let index = try begin ?? Self.index(of: timestep, in: timesteps, scheduler: scheduler)
+        current = index
+        return index
+    }
+
+    static func index(of timestep: Double, in timesteps: [Double], scheduler: String) throws -> Int {
+        let matches = timesteps.indices.filter { timesteps[$0] == timestep }
+        guard let first = matches.first else { throw SchedulerError.timestepNotInSchedule(scheduler, timestep) }
+        return matches.count > 1 ? matches[1] : first
+    }
+}
