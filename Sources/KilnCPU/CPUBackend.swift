@@ -4,40 +4,57 @@ import KilnGraph
 /// The reference backend: plain loops over f32 values with wide (f64) accumulation for every
 /// reduction. It defines what each op means; the Vulkan backend is tested against it.
 /// f16/bf16 graphs run here in f32 end to end; only `cast` rounds, because rounding is what a
-/// cast means.
-public final class CPUBackend: Backend, @unchecked Sendable {
+/// cast means. Outputs come back as f32 `HostTensor`s (int32 for integer outputs).
+///
+/// ```swift
+/// let y = try CPUBackend().run(graph, outputs: [out], inputs: ["x": x], constants: weights)[0]
+/// ```
+public final class CPUBackend: Backend {
     public let name = "cpu"
 
     public init() {}
 
+    /// Checks `constants` against the graph and plans the run; nothing is computed yet.
     public func prepare(_ graph: Graph, outputs: [Tensor], constants: [String: HostTensor]) throws -> any PreparedGraph {
         try CPUPreparedGraph(graph: graph, outputs: outputs, constants: constants)
     }
 }
 
-/// A node's value during a CPU run.
+/// A node's value during a CPU run: f32 for every floating-point dtype, int32 for ids.
 enum CPUValue {
     case floats([Float])
     case integers([Int32])
 
-    var floats: [Float] {
-        if case .floats(let values) = self { return values }
-        preconditionFailure("expected a floating-point tensor")
+    /// The f32 values; builders only let int32 tensors reach movement ops and `embedding`'s ids,
+    /// so the error here means a graph was assembled without the builders.
+    func floats(_ operation: String) throws -> [Float] {
+        guard case .floats(let values) = self else { throw GraphError(operation, "expects a floating-point input, got int32") }
+        return values
     }
 
-    var integers: [Int32] {
-        if case .integers(let values) = self { return values }
-        preconditionFailure("expected an int32 tensor")
+    func integers(_ operation: String) throws -> [Int32] {
+        guard case .integers(let values) = self else { throw GraphError(operation, "expects int32 ids, got a floating-point tensor") }
+        return values
+    }
+
+    /// Applies a data-movement kernel, which works the same on either element type.
+    func moved(_ onFloats: ([Float]) -> [Float], _ onIntegers: ([Int32]) -> [Int32]) -> CPUValue {
+        switch self {
+        case .floats(let values): .floats(onFloats(values))
+        case .integers(let values): .integers(onIntegers(values))
+        }
     }
 }
 
+/// A graph prepared for the CPU: the nodes the outputs need, in order, with each value freed
+/// after its last reader.
 final class CPUPreparedGraph: PreparedGraph {
     let memoryPlan: MemoryPlan
     private let graph: Graph
     private let outputs: [Tensor]
     private let order: [Int]
-    private let constants: [String: HostTensor]
-    /// Step after which each node's value is no longer needed.
+    private let constants: [String: CPUValue]
+    /// Step after which each node's value is no longer needed (`order.count` for outputs).
     private let lastUse: [Int: Int]
 
     init(graph: Graph, outputs: [Tensor], constants: [String: HostTensor]) throws {
@@ -45,7 +62,13 @@ final class CPUPreparedGraph: PreparedGraph {
         self.outputs = outputs
         order = graph.dependencies(of: outputs)
         try validateBindings(graph, nodes: order, supplied: constants, constants: true)
-        self.constants = constants
+        var values: [String: CPUValue] = [:]
+        for id in order {
+            if case .constant(let name) = graph.nodes[id].operation, let tensor = constants[name] {
+                values[name] = try Self.value(of: tensor, name: name, kind: "constant")
+            }
+        }
+        self.constants = values
         memoryPlan = MemoryPlan(graph: graph, order: order, outputs: outputs.map(\.id), inArena: { node in
             if case .constant = node.operation { false } else { true }
         })
@@ -62,77 +85,105 @@ final class CPUPreparedGraph: PreparedGraph {
         var values: [Int: CPUValue] = [:]
         for (step, id) in order.enumerated() {
             let node = graph.nodes[id]
-            let arguments = node.inputs.map { values[$0]! }
+            let arguments = try node.inputs.map { input in
+                guard let value = values[input] else {
+                    throw GraphError(node.operation.name, "input %\(input) of %\(id) was not computed before it")
+                }
+                return value
+            }
             values[id] = try evaluate(node, arguments, inputs: inputs)
             for input in node.inputs where lastUse[input] == step { values[input] = nil }
         }
-        return outputs.map { output in
-            switch values[output.id]! {
+        return try outputs.map { output in
+            switch values[output.id] {
             case .floats(let scalars): HostTensor(shape: output.shape, scalars: scalars)
             case .integers(let integers): HostTensor(shape: output.shape, integers: integers)
+            case nil: throw GraphError("output", "%\(output.id) was not computed")
             }
         }
     }
 
     private func evaluate(_ node: Node, _ arguments: [CPUValue], inputs: [String: HostTensor]) throws -> CPUValue {
         let shapes = node.inputs.map { graph.nodes[$0].shape }
-        let x = { (index: Int) in arguments[index].floats }
+        let name = node.operation.name
+        let x = { (index: Int) in try arguments[index].floats(name) }
         switch node.operation {
-        case .input(let name):
-            return Self.value(of: inputs[name]!)
-        case .constant(let name):
-            return Self.value(of: constants[name]!)
+        case .input(let inputName):
+            guard let tensor = inputs[inputName] else { throw GraphError("input", "no value supplied for input '\(inputName)'") }
+            return try Self.value(of: tensor, name: inputName, kind: "input")
+        case .constant(let constantName):
+            guard let value = constants[constantName] else { throw GraphError("constant", "no value supplied for constant '\(constantName)'") }
+            return value
         case .matmul(let transposeA, let transposeB, let hasBias):
-            return .floats(CPUKernels.matmul(x(0), shapes[0], x(1), shapes[1], bias: hasBias ? x(2) : nil,
+            return .floats(CPUKernels.matmul(try x(0), shapes[0], try x(1), shapes[1], bias: hasBias ? try x(2) : nil,
                                              transposeA: transposeA, transposeB: transposeB, output: node.shape))
         case .conv2d(let parameters):
-            return .floats(CPUKernels.conv2d(x(0), shapes[0], x(1), shapes[1], bias: parameters.hasBias ? x(2) : nil,
+            return .floats(CPUKernels.conv2d(try x(0), shapes[0], try x(1), shapes[1], bias: parameters.hasBias ? try x(2) : nil,
                                              parameters, output: node.shape))
         case .attention(let scale, let causal):
-            return .floats(CPUKernels.attention(x(0), x(1), x(2), q: shapes[0], k: shapes[1], v: shapes[2], scale: scale, causal: causal))
+            return .floats(CPUKernels.attention(try x(0), try x(1), try x(2), q: shapes[0], k: shapes[1], v: shapes[2],
+                                                scale: scale, causal: causal))
         case .groupNorm(let groups, let epsilon, let silu):
-            return .floats(CPUKernels.groupNorm(x(0), node.shape, groups: groups, weight: x(1), bias: x(2), epsilon: epsilon, silu: silu))
+            return .floats(CPUKernels.groupNorm(try x(0), node.shape, groups: groups, weight: try x(1), bias: try x(2),
+                                                epsilon: epsilon, silu: silu))
         case .layerNorm(let epsilon, let hasWeight, let hasBias):
-            return .floats(CPUKernels.layerNorm(x(0), width: node.shape.last, weight: hasWeight ? x(1) : nil,
-                                                bias: hasBias ? x(hasWeight ? 2 : 1) : nil, epsilon: epsilon))
+            return .floats(CPUKernels.layerNorm(try x(0), width: node.shape.last, weight: hasWeight ? try x(1) : nil,
+                                                bias: hasBias ? try x(hasWeight ? 2 : 1) : nil, epsilon: epsilon))
         case .rmsNorm(let epsilon, let hasWeight):
-            return .floats(CPUKernels.rmsNorm(x(0), width: node.shape.last, weight: hasWeight ? x(1) : nil, epsilon: epsilon))
+            return .floats(CPUKernels.rmsNorm(try x(0), width: node.shape.last, weight: hasWeight ? try x(1) : nil, epsilon: epsilon))
         case .softmax:
-            return .floats(CPUKernels.softmax(x(0), width: node.shape.last))
+            return .floats(CPUKernels.softmax(try x(0), width: node.shape.last))
         case .binary(let op):
-            return .floats(CPUKernels.binary(op, x(0), shapes[0], x(1), shapes[1], output: node.shape))
+            return .floats(CPUKernels.binary(op, try x(0), shapes[0], try x(1), shapes[1], output: node.shape))
         case .unary(let op):
-            return .floats(x(0).map { CPUKernels.apply(op, $0) })
+            return .floats(try x(0).map { CPUKernels.apply(op, $0) })
         case .scale(let factor):
-            return .floats(x(0).map { $0 * factor })
+            return .floats(try x(0).map { $0 * factor })
         case .clamp(let lower, let upper):
-            return .floats(x(0).map { Swift.min(Swift.max($0, lower), upper) })
+            return .floats(try x(0).map { Swift.min(Swift.max($0, lower), upper) })
         case .geglu:
-            return .floats(CPUKernels.geglu(x(0), halfWidth: node.shape.last))
+            return .floats(CPUKernels.geglu(try x(0), halfWidth: node.shape.last))
         case .modulate:
-            return .floats(CPUKernels.modulate(x(0), shift: x(1), scale: x(2), shape: node.shape))
+            return .floats(CPUKernels.modulate(try x(0), shift: try x(1), scale: try x(2), shape: node.shape))
         case .rope:
-            return .floats(CPUKernels.rope(x(0), cos: x(1), sin: x(2), shape: node.shape))
+            return .floats(CPUKernels.rope(try x(0), cos: try x(1), sin: try x(2), shape: node.shape))
         case .timestepEmbedding(let parameters):
-            return .floats(CPUKernels.timestepEmbedding(x(0), parameters))
+            return .floats(CPUKernels.timestepEmbedding(try x(0), parameters))
         case .cast(let dtype):
-            return .floats(HostTensor(shape: node.shape, scalars: x(0), dtype: dtype).roundedToStorage().scalars)
+            // Arithmetic stays f32, but a cast's rounding is its meaning: the device stores the
+            // narrower type, so the reference rounds too (`cast_round_trip` in the op-case table).
+            return .floats(HostTensor(shape: node.shape, scalars: try x(0), dtype: dtype).roundedToStorage().scalars)
         case .upsampleNearest2x:
-            return .floats(CPUKernels.upsampleNearest2x(x(0), shapes[0]))
+            func upsample<Element>(_ values: [Element]) -> [Element] { CPUKernels.upsampleNearest2x(values, shapes[0]) }
+            return arguments[0].moved(upsample, upsample)
         case .concat(let axis):
-            return .floats(CPUKernels.concat(arguments.map(\.floats), shapes, axis: axis, output: node.shape))
+            if case .integers = arguments[0] {
+                let parts = try arguments.map { try $0.integers(name) }
+                return .integers(CPUKernels.concat(parts, shapes, axis: axis, output: node.shape))
+            }
+            return .floats(CPUKernels.concat(try arguments.map { try $0.floats(name) }, shapes, axis: axis, output: node.shape))
         case .slice(let axis, let start, _):
-            return .floats(CPUKernels.slice(x(0), shapes[0], axis: axis, start: start, output: node.shape))
+            func slice<Element>(_ values: [Element]) -> [Element] {
+                CPUKernels.slice(values, shapes[0], axis: axis, start: start, output: node.shape)
+            }
+            return arguments[0].moved(slice, slice)
         case .permute(let permutation):
-            return .floats(CPUKernels.permute(x(0), shapes[0], permutation))
+            func permute<Element>(_ values: [Element]) -> [Element] { CPUKernels.permute(values, shapes[0], permutation) }
+            return arguments[0].moved(permute, permute)
         case .reshape:
             return arguments[0]
         case .embedding:
-            return .floats(try CPUKernels.embedding(table: x(0), shapes[0], ids: arguments[1].integers))
+            return .floats(try CPUKernels.embedding(table: try x(0), shapes[0], ids: try arguments[1].integers(name)))
         }
     }
 
-    private static func value(of tensor: HostTensor) -> CPUValue {
-        tensor.dtype == .int32 ? .integers(tensor.integers) : .floats(tensor.scalars)
+    /// A caller's tensor as a CPU value, after checking it holds as many values as its shape says
+    /// (`HostTensor`'s fields are mutable, so a mismatch would otherwise read out of bounds).
+    private static func value(of tensor: HostTensor, name: String, kind: String) throws -> CPUValue {
+        let count = tensor.dtype == .int32 ? tensor.integers.count : tensor.scalars.count
+        guard count == tensor.shape.elementCount else {
+            throw GraphError(kind, "'\(name)' \(tensor.shape) holds \(count) values, expected \(tensor.shape.elementCount)")
+        }
+        return tensor.dtype == .int32 ? .integers(tensor.integers) : .floats(tensor.scalars)
     }
 }

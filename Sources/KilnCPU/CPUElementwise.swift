@@ -2,6 +2,8 @@ import Foundation
 import KilnGraph
 
 extension CPUKernels {
+    /// One unary op on one value, evaluated in f64: gelu is the erf form, geluTanh the tanh
+    /// approximation, quickGelu `x * sigmoid(1.702 x)`.
     static func apply(_ op: UnaryOperator, _ x: Float) -> Float {
         let v = Double(x)
         switch op {
@@ -23,6 +25,7 @@ extension CPUKernels {
         }
     }
 
+    /// `a op b` with numpy broadcasting of `aShape` and `bShape` to `output`.
     static func binary(_ op: BinaryOperator, _ a: [Float], _ aShape: Shape, _ b: [Float], _ bShape: Shape, output: Shape) -> [Float] {
         let combine: (Float, Float) -> Float = switch op {
         case .add: (+)
@@ -52,6 +55,7 @@ extension CPUKernels {
         return result
     }
 
+    /// `x [..., 2N] -> [..., N]`: `h * gelu_erf(gate)` with `(h, gate) = x.chunk(2, -1)`.
     static func geglu(_ x: [Float], halfWidth: Int) -> [Float] {
         let rows = x.count / (2 * halfWidth)
         var y = [Float](repeating: 0, count: rows * halfWidth)
@@ -64,6 +68,7 @@ extension CPUKernels {
         return y
     }
 
+    /// `x [B, L, D] * (1 + scale [B, D]) + shift [B, D]`.
     static func modulate(_ x: [Float], shift: [Float], scale: [Float], shape: Shape) -> [Float] {
         let (length, width) = (shape[1], shape[2])
         return x.indices.map { index in
@@ -72,6 +77,8 @@ extension CPUKernels {
         }
     }
 
+    /// `x [B, H, L, D]`, `cos, sin [L, D]`: pairs `(x[2i], x[2i+1])` rotate to `(-x[2i+1], x[2i])`;
+    /// `y = x * cos + rotated * sin`.
     static func rope(_ x: [Float], cos: [Float], sin: [Float], shape: Shape) -> [Float] {
         let (length, width) = (shape[2], shape[3])
         return x.indices.map { index in
@@ -81,7 +88,9 @@ extension CPUKernels {
         }
     }
 
-    /// diffusers' get_timestep_embedding, computed in f64.
+    /// diffusers' get_timestep_embedding, `t [N] -> [N, dimension]`, computed in f64: `[sin, cos]` of
+    /// `scale * t * maxPeriod^(-i / (half - shift))` (`[cos, sin]` when flipped); an odd dimension
+    /// leaves its last column zero.
     static func timestepEmbedding(_ t: [Float], _ p: TimestepEmbedding) -> [Float] {
         let half = p.dimension / 2
         var y = [Float](repeating: 0, count: t.count * p.dimension)

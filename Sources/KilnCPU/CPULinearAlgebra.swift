@@ -17,6 +17,8 @@ extension CPUKernels {
         return y
     }
 
+    /// `a [..., M, K] @ b [..., K, N] (+ bias [N]) -> [..., M, N]` (transposed operands stored
+    /// `[..., K, M]` / `[..., N, K]`; rank-2 `b` shared across the batch), f64 accumulation.
     static func matmul(_ a: [Float], _ aShape: Shape, _ b: [Float], _ bShape: Shape, bias: [Float]?,
                        transposeA: Bool, transposeB: Bool, output: Shape) -> [Float] {
         let m = output[-2], n = output[-1]
@@ -39,6 +41,8 @@ extension CPUKernels {
         }
     }
 
+    /// `x [N, C, H, W] * w [O, C, kh, kw] (+ bias [O]) -> output [N, O, OH, OW]`, zero padding,
+    /// f64 accumulation; one parallel chunk per (sample, output channel).
     static func conv2d(_ x: [Float], _ xShape: Shape, _ w: [Float], _ wShape: Shape, bias: [Float]?,
                        _ p: Convolution2D, output: Shape) -> [Float] {
         let (channels, height, width) = (xShape[1], xShape[2], xShape[3])

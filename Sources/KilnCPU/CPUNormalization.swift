@@ -12,6 +12,8 @@ extension CPUKernels {
         return (mean, squares / Double(count))
     }
 
+    /// `x [N, C, *]`: per (sample, group) mean and biased variance, `* weight[c] + bias[c]`, then
+    /// `y * sigmoid(y)` when `silu`.
     static func groupNorm(_ x: [Float], _ shape: Shape, groups: Int, weight: [Float], bias: [Float], epsilon: Float, silu: Bool) -> [Float] {
         let channels = shape[1], spatial = shape.count(from: 2)
         let perGroup = channels / groups * spatial
@@ -28,6 +30,7 @@ extension CPUKernels {
         }
     }
 
+    /// Normalises each row of `width` values (the last dim); optional `weight, bias [width]`.
     static func layerNorm(_ x: [Float], width: Int, weight: [Float]?, bias: [Float]?, epsilon: Float) -> [Float] {
         parallelFill(count: x.count, chunks: x.count / max(width, 1)) { row, out in
             let start = row * width
@@ -39,6 +42,7 @@ extension CPUKernels {
         }
     }
 
+    /// `x / sqrt(mean(x²) + eps) (* weight)` over each row of `width` values.
     static func rmsNorm(_ x: [Float], width: Int, weight: [Float]?, epsilon: Float) -> [Float] {
         parallelFill(count: x.count, chunks: x.count / max(width, 1)) { row, out in
             let start = row * width
@@ -49,6 +53,7 @@ extension CPUKernels {
         }
     }
 
+    /// Softmax over each row of `width` values, max-subtracted, summed in f64.
     static func softmax(_ x: [Float], width: Int) -> [Float] {
         parallelFill(count: x.count, chunks: x.count / max(width, 1)) { row, out in
             let start = row * width

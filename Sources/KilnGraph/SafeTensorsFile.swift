@@ -2,8 +2,14 @@ import Foundation
 
 /// A `.safetensors` file (https://github.com/huggingface/safetensors): an 8-byte little-endian
 /// header length, a JSON header mapping names to dtype, shape and byte range, then the data.
-/// The file is memory-mapped; the header is validated completely before any tensor is read.
-public struct SafeTensorsFile: @unchecked Sendable {
+/// The file is memory-mapped; the header is validated completely before any tensor is read, so
+/// a damaged or hostile file produces a `SafeTensorsError`, never a crash or an out-of-bounds read.
+///
+/// ```swift
+/// let file = try SafeTensorsFile(url: url)
+/// let weight = try file.tensor("conv_in.weight")   // [320, 4, 3, 3], f32 values, dtype per file
+/// ```
+public struct SafeTensorsFile: Sendable {
     /// One tensor's entry in the header.
     public struct Entry: Sendable, Equatable {
         public let dtype: String
@@ -67,8 +73,12 @@ public struct SafeTensorsFile: @unchecked Sendable {
                 throw SafeTensorsError(file: path, tensor: name, message: "data_offsets \(offsets) outside the \(dataBytes)-byte data section or negative shape \(dimensions)")
             }
             let shape = Shape(dimensions)
-            guard shape.elementCount * size == offsets[1] - offsets[0] else {
-                throw SafeTensorsError(file: path, tensor: name, message: "\(dtype) \(shape) needs \(shape.elementCount * size) bytes, data_offsets give \(offsets[1] - offsets[0])")
+            // Multiplied with overflow checks: `Shape.elementCount` would trap on a hostile shape.
+            guard let bytes = Self.byteCount(dimensions, elementBytes: size) else {
+                throw SafeTensorsError(file: path, tensor: name, message: "\(dtype) \(shape) is too large to address")
+            }
+            guard bytes == offsets[1] - offsets[0] else {
+                throw SafeTensorsError(file: path, tensor: name, message: "\(dtype) \(shape) needs \(bytes) bytes, data_offsets give \(offsets[1] - offsets[0])")
             }
             entries[name] = Entry(dtype: dtype, shape: shape, range: offsets[0]..<offsets[1])
         }
@@ -80,7 +90,28 @@ public struct SafeTensorsFile: @unchecked Sendable {
         self.metadata = metadata
     }
 
+    /// Tensor names, sorted.
     public var names: [String] { entries.keys.sorted() }
+
+    /// The stored dtype (`F32`, `F16`, `BF16`, `I32`, `I64`, `F64`, ...) and shape of `name`,
+    /// read from the header without touching the data.
+    public func info(_ name: String) throws -> (dtype: String, shape: Shape) {
+        guard let entry = entries[name] else {
+            throw SafeTensorsError(file: url.path, tensor: name, message: "no such tensor")
+        }
+        return (entry.dtype, entry.shape)
+    }
+
+    /// `product(dimensions) * elementBytes`, or nil when it overflows `Int`.
+    static func byteCount(_ dimensions: [Int], elementBytes: Int) -> Int? {
+        var total = elementBytes
+        for dimension in dimensions {
+            let (product, overflow) = total.multipliedReportingOverflow(by: dimension)
+            if overflow { return nil }
+            total = product
+        }
+        return total
+    }
 
     /// Values as f32 (F16/BF16/F64 converted) with `dtype` set to the stored float type, or
     /// int32 (I64 range-checked).
@@ -116,8 +147,14 @@ public struct SafeTensorsFile: @unchecked Sendable {
     public static func write(_ tensors: [String: HostTensor], metadata: [String: String] = [:], to url: URL) throws {
         var header: [String: Any] = metadata.isEmpty ? [:] : ["__metadata__": metadata]
         var body = Data()
-        for name in tensors.keys.sorted() {
-            let tensor = tensors[name]!
+        for (name, tensor) in tensors.sorted(by: { $0.key < $1.key }) {
+            guard name != "__metadata__" else {
+                throw SafeTensorsError(file: url.path, tensor: name, message: "'__metadata__' is reserved for the metadata")
+            }
+            let stored = tensor.dtype == .int32 ? tensor.integers.count : tensor.scalars.count
+            guard stored == tensor.shape.elementCount else {
+                throw SafeTensorsError(file: url.path, tensor: name, message: "\(stored) values for shape \(tensor.shape)")
+            }
             let start = body.count
             let dtype: String
             switch tensor.dtype {
@@ -138,7 +175,7 @@ public struct SafeTensorsFile: @unchecked Sendable {
 }
 
 /// A safetensors file that cannot be used, naming the file, the tensor and what was wrong.
-public struct SafeTensorsError: Error, CustomStringConvertible, Equatable {
+public struct SafeTensorsError: Error, CustomStringConvertible, Equatable, Sendable {
     public let file: String
     public let tensor: String?
     public let message: String
@@ -155,7 +192,8 @@ public struct SafeTensorsError: Error, CustomStringConvertible, Equatable {
 /// Writes through a temporary file in the same folder and a rename.
 public enum AtomicFile {
     public static func write(_ data: Data, to url: URL) throws {
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp")
+        // A unique name, so two writers of the same file (threads or processes) never share one.
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
         do {
             try data.write(to: temporary)
             guard rename(temporary.path, url.path) == 0 else {
