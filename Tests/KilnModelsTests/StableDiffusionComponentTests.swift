@@ -60,11 +60,17 @@ import Testing
     @Test(arguments: [("sd1", "text_encoder", "tokenizer"), ("sd2", "text_encoder", "tokenizer"),
                       ("sdxl", "text_encoder", "tokenizer"), ("sdxl", "text_encoder_2", "tokenizer_2")])
     func textEncoder(_ family: String, _ component: String, _ tokenizer: String) throws {
-        let records = try Self.records(family)
         let folder = Self.folder(family, component)
         let configuration = try CLIPTextConfiguration.load(folder.appendingPathComponent("config.json"))
         let source = try SafeTensorsSource.component(folder: folder, baseName: "model")
         let model = CLIPTextModel(configuration: configuration, prefix: CLIPTextModel.detectPrefix(in: source))
+        try Self.expectTextEncoder(model, source, family, component, tokenizer)
+    }
+
+    /// Runs `model` over `source` on every backend against `family`'s records for `component`.
+    static func expectTextEncoder(_ model: CLIPTextModel, _ source: TensorSource, _ family: String, _ component: String,
+                                  _ tokenizer: String, label: String = "") throws {
+        let records = try Self.records(family)
         let ids = try records("\(tokenizer).input_ids")
         let rows = CLIPTextModel.pooledRows(ids: ids.integers, sequenceLength: ids.shape[1])
         let inputs = ["ids": ids, "rows": HostTensor(shape: [rows.count], integers: rows)]
@@ -73,7 +79,7 @@ import Testing
                 let result = try model(ids: x["ids"]!, pooledRows: x["rows"]!, weights: weights)
                 return [result.lastHiddenState, result.hiddenState(skippingLast: 1), result.pooled] + (result.textEmbeddings.map { [$0] } ?? [])
             }
-            let label = "\(family) \(component) \(backend.name) \(dtype.shortName)"
+            let label = "\(label)\(family) \(component) \(backend.name) \(dtype.shortName)"
             Self.expectClose(outputs[0], try records("\(component).last_hidden_state"), tolerance, label + " last")
             Self.expectClose(outputs[1], try records("\(component).penultimate_hidden_state"), tolerance, label + " penultimate")
             Self.expectClose(outputs[2], try records("\(component).pooler_output"), tolerance, label + " pooled")
@@ -87,10 +93,14 @@ import Testing
 
     @Test(arguments: ["sd1", "sd2", "sdxl"])
     func vae(_ family: String) throws {
-        let records = try Self.records(family)
         let folder = Self.folder(family, "vae")
         let model = AutoencoderKL(configuration: try AutoencoderKLConfiguration.load(folder.appendingPathComponent("config.json")))
-        let source = try SafeTensorsSource.component(folder: folder, baseName: "diffusion_pytorch_model")
+        try Self.expectVAE(model, try SafeTensorsSource.component(folder: folder, baseName: "diffusion_pytorch_model"), family)
+    }
+
+    /// Encodes, samples and decodes on every backend against `family`'s VAE records.
+    static func expectVAE(_ model: AutoencoderKL, _ source: TensorSource, _ family: String, label: String = "") throws {
+        let records = try Self.records(family)
         let inputs = ["image": try records("vae.image"), "noise": try records("vae.sample_noise"), "latents": try records("vae.decoder_latents")]
         for (backend, dtype, tolerance) in try Self.backends() {
             let outputs = try Self.run(source: source, backend: backend, dtype: dtype, inputs: inputs) { weights, x in
@@ -98,7 +108,7 @@ import Testing
                 let sample = try model.sample(mean: mean, logVariance: logVariance, noise: x["noise"]!, graph: weights.graph)
                 return [mean, logVariance, sample, try model.decode(x["latents"]!, weights: weights)]
             }
-            let label = "\(family) vae \(backend.name) \(dtype.shortName)"
+            let label = "\(label)\(family) vae \(backend.name) \(dtype.shortName)"
             Self.expectClose(outputs[0], try records("vae.latent_mean"), tolerance, label + " mean")
             Self.expectClose(outputs[1], try records("vae.latent_logvar"), tolerance, label + " logvar")
             Self.expectClose(outputs[2], try records("vae.latent_sample"), tolerance, label + " sample")
@@ -111,10 +121,14 @@ import Testing
     @Test(arguments: [("sd1", "unet", "diffusers/unet"), ("sd2", "unet", "diffusers/unet"), ("sdxl", "unet", "diffusers/unet"),
                       ("sd1", "inpaint_unet", "inpaint_unet")])
     func unet(_ family: String, _ record: String, _ path: String) throws {
-        let records = try Self.records(family)
         let folder = Self.root.appendingPathComponent("\(family)/\(path)")
         let model = UNet2DConditionModel(configuration: try UNetConfiguration.load(folder.appendingPathComponent("config.json")))
-        let source = try SafeTensorsSource.component(folder: folder, baseName: "diffusion_pytorch_model")
+        try Self.expectUNet(model, try SafeTensorsSource.component(folder: folder, baseName: "diffusion_pytorch_model"), family, record)
+    }
+
+    /// One denoising call on every backend against `family`'s `record` (`unet` or `inpaint_unet`).
+    static func expectUNet(_ model: UNet2DConditionModel, _ source: TensorSource, _ family: String, _ record: String, label: String = "") throws {
+        let records = try Self.records(family)
         var inputs = ["sample": try records("\(record).sample"), "t": try records("\(record).timestep"),
                       "text": try records("\(record).encoder_hidden_states")]
         let conditioned = records.file.entries["\(record).text_embeds"] != nil
@@ -127,7 +141,7 @@ import Testing
                 let added = conditioned ? UNet2DConditionModel.AddedConditioning(textEmbeddings: x["text_embeds"]!, timeIDs: x["time_ids"]!) : nil
                 return [try model(sample: x["sample"]!, timesteps: x["t"]!, text: x["text"]!, added: added, weights: weights)]
             }
-            Self.expectClose(outputs[0], try records("\(record).noise_pred"), tolerance, "\(family) \(record) \(backend.name) \(dtype.shortName)")
+            Self.expectClose(outputs[0], try records("\(record).noise_pred"), tolerance, "\(label)\(family) \(record) \(backend.name) \(dtype.shortName)")
         }
     }
 }

@@ -20,7 +20,11 @@ public struct SingleFileCheckpoint: Sendable {
         let names = file.names
         func has(_ prefix: String) -> Bool { names.contains { $0.hasPrefix(prefix) } }
         guard has(Self.unetPrefix) else {
-            throw ConfigurationError(file: url.path, message: "unknown model family: no '\(Self.unetPrefix)*' U-Net tensors (found keys like \(names.prefix(3).joined(separator: ", ")))")
+            // A lone diffusers component file is a common mix-up: say so rather than just "unknown".
+            let diffusersComponent = ["conv_in.weight", "down_blocks.", "encoder.down_blocks.", "text_model."].contains { has($0) }
+            let hint = diffusersComponent ? "; these are diffusers key names: open the pipeline folder that holds this file instead" : ""
+            throw ConfigurationError(file: url.path, message: "unknown model family: no U-Net tensors under '\(Self.unetPrefix)' "
+                + "(found keys like \(names.prefix(3).joined(separator: ", ")))\(hint)")
         }
         if has("conditioner.embedders.1.model.") && has("conditioner.embedders.0.transformer.") {
             family = .sdxl
@@ -31,7 +35,8 @@ public struct SingleFileCheckpoint: Sendable {
         } else if has("cond_stage_model.transformer.") {
             family = .sd1
         } else {
-            throw ConfigurationError(file: url.path, message: "unknown model family: no cond_stage_model.* or conditioner.embedders.* text encoder tensors")
+            throw ConfigurationError(file: url.path, message: "unknown model family: no text encoder under cond_stage_model.transformer. (SD1), "
+                + "cond_stage_model.model. (SD2) or conditioner.embedders.0.transformer. + conditioner.embedders.1.model. (SDXL)")
         }
     }
 
