@@ -3,9 +3,35 @@ import Foundation
 /// One stage of a full-size architecture (text encoder, denoiser, VAE decode) built with
 /// synthetic weights, ready to time.
 public struct BenchmarkStage: Sendable {
+    public enum Work: Sendable {
+        /// One graph: builds it and returns its outputs and random per-run inputs.
+        case graph(@Sendable (Graph, WeightScope) throws -> (outputs: [Tensor], inputs: [String: HostTensor]))
+        /// Decoding `latents` `[B, L, h, w]`, in tiles when the untiled graph's activations exceed
+        /// the backend's budget (see `TiledAutoencoder`).
+        case autoencoderDecode(AutoencoderKLConfiguration, latents: HostTensor)
+    }
+
     public let name: String
-    /// Builds the stage's graph; returns its outputs and random per-run inputs.
-    public let build: @Sendable (Graph, WeightScope) throws -> (outputs: [Tensor], inputs: [String: HostTensor])
+    public let work: Work
+
+    public init(name: String, work: Work) {
+        self.name = name
+        self.work = work
+    }
+
+    /// Builds the stage's whole graph (the untiled one for VAE decoding): outputs and per-run inputs.
+    public func build(_ graph: Graph, _ weights: WeightScope) throws -> (outputs: [Tensor], inputs: [String: HostTensor]) {
+        switch work {
+        case .graph(let build):
+            return try build(graph, weights)
+        case .autoencoderDecode(let configuration, let latents):
+            let dtype = weights.binder.dtype
+            let image = try AutoencoderKL(configuration: configuration).decode(graph.input("latents", latents.shape, dtype: dtype), weights: weights)
+            var stored = latents
+            stored.dtype = dtype
+            return ([image], ["latents": stored])
+        }
+    }
 }
 
 /// What `kiln bench` measures for one stage.
@@ -19,10 +45,12 @@ public struct BenchmarkStageResult: Codable, Sendable {
     public let gflop: Double
     public let gflopPerSecond: Double
     public let peakDeviceBytes: Int
+    /// How a VAE stage was split, e.g. `3x3 tiles of 512 px, 4 graphs`; nil for one graph.
+    public let tiling: String?
     public let profile: [OperationProfile]?
 
     enum CodingKeys: String, CodingKey {
-        case name, iterations, gflop, profile
+        case name, iterations, gflop, profile, tiling
         case coldStartSeconds = "cold_start_s"
         case medianMilliseconds = "median_ms"
         case minMilliseconds = "min_ms"
@@ -65,14 +93,14 @@ public enum ArchitectureBenchmark {
         let latents = random.normals(batch * 4 * latentHeight * latentWidth)
         let context = random.normals(batch * 77 * text.hiddenSize)
         return [
-            BenchmarkStage(name: "text") { graph, weights in
+            BenchmarkStage(name: "text", work: .graph { graph, weights in
                 let model = CLIPTextModel(configuration: text, prefix: "text_model.")
                 let outputs = try model(ids: graph.input("ids", [batch, 77], dtype: .int32),
                                         pooledRows: graph.input("rows", [batch], dtype: .int32), weights: weights)
                 return ([outputs.lastHiddenState, outputs.pooled],
                         ["ids": HostTensor(shape: [batch, 77], integers: ids), "rows": HostTensor(shape: [batch], integers: rows)])
-            },
-            BenchmarkStage(name: "unet") { graph, weights in
+            }),
+            BenchmarkStage(name: "unet", work: .graph { graph, weights in
                 let dtype = weights.binder.dtype
                 let sample = graph.input("sample", [batch, 4, latentHeight, latentWidth], dtype: dtype)
                 let output = try UNet2DConditionModel(configuration: unet)(
@@ -83,48 +111,77 @@ public enum ArchitectureBenchmark {
                     "t": HostTensor(shape: [batch], scalars: .init(repeating: 500, count: batch), dtype: dtype),
                     "text": HostTensor(shape: [batch, 77, text.hiddenSize], scalars: context, dtype: dtype),
                 ])
-            },
-            BenchmarkStage(name: "vae") { graph, weights in
-                let dtype = weights.binder.dtype
-                let shape: Shape = [1, 4, latentHeight, latentWidth]
-                let image = try AutoencoderKL(configuration: vae).decode(graph.input("latents", shape, dtype: dtype), weights: weights)
-                return ([image], ["latents": HostTensor(shape: shape, scalars: Array(latents.prefix(shape.elementCount)), dtype: dtype)])
-            },
+            }),
+            BenchmarkStage(name: "vae", work: .autoencoderDecode(vae, latents: HostTensor(
+                shape: [1, 4, latentHeight, latentWidth], scalars: Array(latents.prefix(4 * latentHeight * latentWidth))))),
         ]
     }
 
-    /// Prepares `stage` on `backend` (cold start), runs it `warmup` times, then `iterations` timed times.
+    /// Prepares `stage` on `backend` (cold start), runs it `warmup` times, then `iterations` timed
+    /// times. VAE stages tile when their activations exceed `activationBudgetBytes` (the
+    /// backend's own budget when nil).
     public static func measure(
-        _ stage: BenchmarkStage, backend: Backend, dtype: DType, iterations: Int, warmup: Int, profile: Bool
+        _ stage: BenchmarkStage, backend: Backend, dtype: DType, iterations: Int, warmup: Int, profile: Bool,
+        activationBudgetBytes: Int? = nil
+    ) throws -> BenchmarkStageResult {
+        switch stage.work {
+        case .graph(let build):
+            try measureGraph(stage.name, build: build, backend: backend, dtype: dtype, iterations: iterations, warmup: warmup, profile: profile)
+        case .autoencoderDecode(let configuration, let latents):
+            try measureDecode(
+                stage.name, configuration: configuration, latents: latents, backend: backend, dtype: dtype,
+                iterations: iterations, warmup: warmup, profile: profile, activationBudgetBytes: activationBudgetBytes)
+        }
+    }
+
+    private static func measureGraph(
+        _ name: String, build: (Graph, WeightScope) throws -> (outputs: [Tensor], inputs: [String: HostTensor]),
+        backend: Backend, dtype: DType, iterations: Int, warmup: Int, profile: Bool
     ) throws -> BenchmarkStageResult {
         let graph = Graph()
         let binder = WeightBinder(graph: graph, source: SyntheticTensors(), dtype: dtype)
-        let (outputs, inputs) = try stage.build(graph, WeightScope(binder))
+        let (outputs, inputs) = try build(graph, WeightScope(binder))
         let start = Date()
-        let prepared: any PreparedGraph
-        if profile, let vulkan = backend as? VulkanBackend {
-            prepared = try vulkan.prepareProfiled(graph, outputs: outputs, constants: binder.constants())
-        } else {
-            prepared = try backend.prepare(graph, outputs: outputs, constants: binder.constants())
-        }
+        let prepared = try prepare(backend: backend, graph: graph, outputs: outputs, constants: binder.constants(), profile: profile)
         let coldStart = Date().timeIntervalSince(start)
-        for _ in 0..<warmup { _ = try prepared.run(inputs) }
-        var times: [Double] = []
-        var profiles: [[OperationTiming]] = []
-        for _ in 0..<max(iterations, 1) {
-            let runStart = Date()
+        var lastProfile: [OperationTiming] = []
+        let times = try time(iterations: iterations, warmup: warmup) {
             _ = try prepared.run(inputs)
-            times.append(Date().timeIntervalSince(runStart))
-            if let vulkan = prepared as? VulkanPreparedGraph, profile { profiles.append(vulkan.lastProfile) }
+            lastProfile = (prepared as? VulkanPreparedGraph)?.lastProfile ?? []
         }
-        times.sort()
-        let median = times[times.count / 2]
-        let gflop = graph.flops(of: outputs) / 1e9
+        return result(
+            name, coldStart: coldStart, times: times, flops: graph.flops(of: outputs),
+            peakDeviceBytes: (prepared as? VulkanPreparedGraph)?.deviceBytes ?? 0, tiling: nil, profile: profile ? lastProfile : nil)
+    }
+
+    /// `backend.prepare`, or the profiled variant on Vulkan when `profile` is set.
+    static func prepare(backend: Backend, graph: Graph, outputs: [Tensor], constants: [String: HostTensor], profile: Bool) throws -> any PreparedGraph {
+        if profile, let vulkan = backend as? VulkanBackend {
+            return try vulkan.prepareProfiled(graph, outputs: outputs, constants: constants)
+        }
+        return try backend.prepare(graph, outputs: outputs, constants: constants)
+    }
+
+    /// Runs `body` `warmup` times untimed, then at least once timed; returns sorted seconds.
+    static func time(iterations: Int, warmup: Int, _ body: () throws -> Void) throws -> [Double] {
+        for _ in 0..<warmup { try body() }
+        var times: [Double] = []
+        for _ in 0..<max(iterations, 1) {
+            let start = Date()
+            try body()
+            times.append(Date().timeIntervalSince(start))
+        }
+        return times.sorted()
+    }
+
+    static func result(
+        _ name: String, coldStart: Double, times: [Double], flops: Double, peakDeviceBytes: Int, tiling: String?, profile: [OperationTiming]?
+    ) -> BenchmarkStageResult {
+        let median = times[times.count / 2], gflop = flops / 1e9
         return BenchmarkStageResult(
-            name: stage.name, coldStartSeconds: coldStart, medianMilliseconds: median * 1e3, minMilliseconds: times[0] * 1e3,
+            name: name, coldStartSeconds: coldStart, medianMilliseconds: median * 1e3, minMilliseconds: times[0] * 1e3,
             iterations: times.count, iterationsPerSecond: 1 / median, gflop: gflop, gflopPerSecond: gflop / median,
-            peakDeviceBytes: (prepared as? VulkanPreparedGraph)?.deviceBytes ?? 0,
-            profile: profiles.last.map(summarize))
+            peakDeviceBytes: peakDeviceBytes, tiling: tiling, profile: profile.map(summarize))
     }
 
     /// Per op kind: count, total GPU time, share of the stage, GFLOP/s.

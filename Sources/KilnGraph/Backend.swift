@@ -6,6 +6,10 @@ public protocol Backend: AnyObject, Sendable {
     /// Plans memory and compiles whatever `outputs` need; `constants` supplies every
     /// `Graph.constant` they depend on (uploaded once).
     func prepare(_ graph: Graph, outputs: [Tensor], constants: [String: HostTensor]) throws -> any PreparedGraph
+
+    /// The most bytes one prepared graph's activation arena (`MemoryPlan.arenaBytes`) should take;
+    /// work that can be split, such as tiled VAE decoding, splits above it.
+    var activationBudgetBytes: Int { get }
 }
 
 /// A graph ready to run repeatedly with new inputs.

@@ -12,6 +12,9 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
 
     public var name: String { "vulkan:\(device.info.name)" }
 
+    /// The arena is one allocation, so it can be no larger than maxMemoryAllocationSize.
+    public var activationBudgetBytes: Int { Int(clamping: device.info.maxMemoryAllocationSize) }
+
     public init(device: VulkanDevice, kernelVariant: KernelVariant = .automatic) {
         self.device = device
         self.kernelVariant = kernelVariant

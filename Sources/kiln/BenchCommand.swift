@@ -24,6 +24,8 @@ struct BenchCommand: ParsableCommand {
     @OptionGroup var deviceOptions: DeviceOptions
     @Option(help: "Weight and activation storage on the device: f16 or f32 (the CPU backend computes in f32).")
     var dtype = "f16"
+    @Option(help: "Activation memory per graph (MiB) above which the VAE decodes in tiles (default: the device's maxMemoryAllocationSize; a quarter of RAM on the CPU).")
+    var activationBudgetMib: Int?
     @Flag(help: "Add a per-op table from GPU timestamps.")
     var profile = false
     @Flag(help: "Print one JSON object with a device object and a stages array.")
@@ -67,7 +69,8 @@ struct BenchCommand: ParsableCommand {
         var results: [BenchmarkStageResult] = []
         for stage in available where selected.contains(stage.name) {
             if !json { printError("\(stage.name): preparing \(arch) at \(width)x\(height), batch \(batch), \(weights.shortName)...") }
-            let result = try ArchitectureBenchmark.measure(stage, backend: chosen, dtype: weights, iterations: steps, warmup: warmup, profile: profile)
+            let result = try ArchitectureBenchmark.measure(stage, backend: chosen, dtype: weights, iterations: steps, warmup: warmup, profile: profile,
+                                                          activationBudgetBytes: activationBudgetMib.map { $0 << 20 })
             results.append(result)
             if !json { printStage(result) }
         }
@@ -80,8 +83,9 @@ struct BenchCommand: ParsableCommand {
         print(String(format: "%@: median %.1f ms, min %.1f ms (%d iterations, %.3f it/s), %.1f GFLOP, %.2f GFLOP/s, device memory %@, cold start %.1f s",
                      r.name, r.medianMilliseconds, r.minMilliseconds, r.iterations, r.iterationsPerSecond, r.gflop, r.gflopPerSecond,
                      formatBytes(UInt64(r.peakDeviceBytes)), r.coldStartSeconds))
+        if let tiling = r.tiling { print("    tiled: \(tiling)") }
         for op in r.profile ?? [] {
-            print(String(format: "    %-22@ %5d  %10.1f ms  %5.1f%%  %8.2f GFLOP/s", op.operation, op.count, op.totalMilliseconds, op.share * 100, op.gflopPerSecond))
+            print(String(format: "    %@ %5d  %10.1f ms  %5.1f%%  %8.2f GFLOP/s", op.operation.padding(toLength: 22, withPad: " ", startingAt: 0), op.count, op.totalMilliseconds, op.share * 100, op.gflopPerSecond))
         }
     }
 }

@@ -114,6 +114,13 @@ PROMPTS = [
     "by Greg Rutkowski and Alphonse Mucha, trending on ArtStation, Unreal Engine 5, 4K UHD!!",
 ]
 
+# Tiled VAE (sd1 only): 32-pixel tiles (4 latent pixels) so small inputs need several rows and
+# columns of tiles, with smaller edge tiles. Decode: latent [1, 4, 11, 9] -> tiles start every
+# 3 latent pixels, blend 8 image rows/columns. Encode: image [1, 3, 72, 56] -> tiles start
+# every 24 pixels, blend 1 latent row/column.
+TILED_VAE_TILE = 32
+TILED_VAE_LATENT_HW = (11, 9)
+TILED_VAE_IMAGE_HW = (72, 56)
 # VAE image [1, 3, 48, 40] (non-square, 8x down to a [1, 4, 6, 5] latent); U-Net latent
 # [2, C, 8, 6] (non-square, one 2x downsample inside).
 IMAGE_HW = (48, 40)
@@ -262,7 +269,7 @@ FAMILIES = [SD1, SD2, SDXL]
 SEEDS = {"sd1": 1000, "sd2": 2000, "sdxl": 3000}
 SEED_OFFSET = {
     "text_encoder": 1, "text_encoder_2": 2, "unet": 3, "vae": 4, "inpaint_unet": 5,
-    "inputs": 6, "openclip_extra": 7,
+    "inputs": 6, "openclip_extra": 7, "tiled_vae": 8,
 }
 
 
@@ -671,6 +678,29 @@ def record_vae(rec, vae, gen):
             "then decoder), not clamped", ["vae.decoder_latents"])
 
 
+def record_tiled_vae(rec, vae, seed):
+    tiled = copy.deepcopy(vae)
+    tiled.enable_tiling()
+    tiled.tile_sample_min_size = TILED_VAE_TILE
+    tiled.tile_latent_min_size = TILED_VAE_TILE // 2 ** (len(tiled.config.block_out_channels) - 1)
+    gen = torch.Generator().manual_seed(seed)
+    latents = torch.randn(1, 4, *TILED_VAE_LATENT_HW, generator=gen)
+    image = torch.rand(1, 3, *TILED_VAE_IMAGE_HW, generator=gen) * 2 - 1
+    with torch.no_grad():
+        decoded = tiled.decode(latents).sample
+        dist = tiled.encode(image).latent_dist
+    note = f"enable_tiling() with tile_sample_min_size {TILED_VAE_TILE}, overlap factor 0.25"
+    rec.add("vae_tiled.latents", latents, "vae", "tiled decoder input")
+    rec.add("vae_tiled.decoded", decoded, "vae", f"decode(latents).sample with {note}",
+            ["vae_tiled.latents"])
+    rec.add("vae_tiled.image", image, "vae", "tiled encoder input in [-1, 1]")
+    rec.add("vae_tiled.latent_mean", dist.mean, "vae",
+            f"encode(image).latent_dist.mean with {note}", ["vae_tiled.image"])
+    rec.add("vae_tiled.latent_logvar", dist.logvar, "vae",
+            f"encode(image).latent_dist.logvar (blended, then clamped) with {note}",
+            ["vae_tiled.image"])
+
+
 def record_unet(rec, part, unet, gen, encoder_hidden_states, added=None):
     h, w = LATENT_HW
     sample = torch.randn(2, unet.config.in_channels, h, w, generator=gen)
@@ -737,6 +767,8 @@ def generate_family(fam, out_root, vocab_path, merges_path):
         last_2, penult_2, text_embeds = record_text_encoder(
             rec, "text_encoder_2", "tokenizer_2", text_encoder_2, ids_2)
     record_vae(rec, vae, gen)
+    if name == "sd1":
+        record_tiled_vae(rec, vae, seed_for(name, "tiled_vae"))
     if xl:
         # SDXL conditions on both penultimate layers, concatenated on the channel axis.
         context = torch.cat([penult[:2], penult_2[:2]], dim=-1)

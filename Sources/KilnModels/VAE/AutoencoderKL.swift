@@ -15,6 +15,13 @@ public struct AutoencoderKL: Sendable {
 
     /// The encoder's Gaussian: mean and log-variance (clamped to [-30, 20] as diffusers does).
     public func encode(_ image: Tensor, weights: WeightScope) throws -> (mean: Tensor, logVariance: Tensor) {
+        let halves = try weights.graph.chunk(moments(image, weights: weights), 2, axis: 1)
+        return (halves[0], try weights.graph.clamp(halves[1], min: -30, max: 20))
+    }
+
+    /// Image `[B, 3, H, W]` -> the encoder's raw moments `[B, 2L, H/f, W/f]`: mean channels, then
+    /// unclamped log-variance channels (tiled encoding blends these before clamping, as diffusers does).
+    public func moments(_ image: Tensor, weights: WeightScope) throws -> Tensor {
         let c = configuration, graph = weights.graph
         let encoder = weights("encoder")
         var x = try encoder("conv_in").conv2d(image, c.inChannels, c.blockOutChannels[0], kernel: 3, padding: 1)
@@ -38,8 +45,7 @@ public struct AutoencoderKL: Sendable {
         if c.useQuantConvolution {
             x = try weights("quant_conv").conv2d(x, 2 * c.latentChannels, 2 * c.latentChannels, kernel: 1)
         }
-        let halves = try graph.chunk(x, 2, axis: 1)
-        return (halves[0], try graph.clamp(halves[1], min: -30, max: 20))
+        return x
     }
 
     /// `mean + exp(logVariance / 2) * noise`: the latent_dist.sample() of diffusers with given noise.

@@ -1,0 +1,7 @@
+import Foundation
+
+extension Backend {
+    /// Host backends keep every activation in RAM: a quarter of physical memory leaves room for
+    /// weights, the caller's own buffers and other processes.
+    public var activationBudgetBytes: Int { Int(clamping: ProcessInfo.processInfo.physicalMemory / 4) }
+}
