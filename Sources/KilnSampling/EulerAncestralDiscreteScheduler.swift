@@ -18,21 +18,12 @@ public final class EulerAncestralDiscreteScheduler: Scheduler {
         self.schedule = try NoiseSchedule(configuration: configuration)
     }
 
-    public var initNoiseSigma: Float {
-        let largest = sigmas.max() ?? 0
-        let spacing = configuration.timestepSpacing ?? "linspace"
-        if spacing == "linspace" || spacing == "trailing" { return largest }
-        return (largest * largest + 1).squareRoot()
-    }
+    public var initNoiseSigma: Float { NoiseSchedule.initNoiseSigma(sigmas: sigmas, configuration: configuration) }
 
     public func setBeginIndex(_ beginIndex: Int) { stepIndex.begin = beginIndex }
 
     public func setTimesteps(_ stepCount: Int) throws {
-        var trainingSigmas = schedule.trainingSigmas
-        if configuration.rescaleBetasZeroSnr ?? false, let last = trainingSigmas.indices.last {
-            let pinned: Float = 0x1p-24
-            trainingSigmas[last] = ((1 - pinned) / pinned).squareRoot()
-        }
+        let trainingSigmas = schedule.sigmaTable(configuration: configuration)
         let spaced = try NoiseSchedule.spacedTimesteps(
             spacing: configuration.timestepSpacing ?? "linspace", stepCount: stepCount,
             trainCount: schedule.trainTimestepCount, stepsOffset: configuration.stepsOffset ?? 0)
@@ -43,9 +34,7 @@ public final class EulerAncestralDiscreteScheduler: Scheduler {
 
     public func scaleModelInput(_ sample: ShapedArray, timestep: Double) throws -> ShapedArray {
         let index = try stepIndex.resolve(timestep: timestep, in: timesteps, scheduler: "EulerAncestralDiscreteScheduler")
-        let sigma = sigmas[index]
-        let divisor = (sigma * sigma + 1).squareRoot()
-        return sample.map { $0 / divisor }
+        return NoiseSchedule.scaledModelInput(sample, sigma: sigmas[index])
     }
 
     public func step(modelOutput: ShapedArray, timestep: Double, sample: ShapedArray, noise: NoiseGenerator?) throws -> ShapedArray {

@@ -22,23 +22,13 @@ public final class EulerDiscreteScheduler: Scheduler {
         }
     }
 
-    public var initNoiseSigma: Float {
-        let largest = sigmas.max() ?? 0
-        let spacing = configuration.timestepSpacing ?? "linspace"
-        if spacing == "linspace" || spacing == "trailing" { return largest }
-        return (largest * largest + 1).squareRoot()
-    }
+    public var initNoiseSigma: Float { NoiseSchedule.initNoiseSigma(sigmas: sigmas, configuration: configuration) }
 
     /// Sets the step index diffusers would reach after `beginIndex` steps (img2img strength).
     public func setBeginIndex(_ beginIndex: Int) { stepIndex.begin = beginIndex }
 
     public func setTimesteps(_ stepCount: Int) throws {
-        var trainingSigmas = schedule.trainingSigmas
-        if configuration.rescaleBetasZeroSnr ?? false, let last = trainingSigmas.indices.last {
-            // diffusers pins ᾱ_T to 2^-24 so the terminal sigma stays finite.
-            let pinned: Float = 0x1p-24
-            trainingSigmas[last] = ((1 - pinned) / pinned).squareRoot()
-        }
+        let trainingSigmas = schedule.sigmaTable(configuration: configuration)
         let spaced = try NoiseSchedule.spacedTimesteps(
             spacing: configuration.timestepSpacing ?? "linspace", stepCount: stepCount,
             trainCount: schedule.trainTimestepCount, stepsOffset: configuration.stepsOffset ?? 0)
@@ -58,9 +48,7 @@ public final class EulerDiscreteScheduler: Scheduler {
 
     public func scaleModelInput(_ sample: ShapedArray, timestep: Double) throws -> ShapedArray {
         let index = try stepIndex.resolve(timestep: timestep, in: timesteps, scheduler: "EulerDiscreteScheduler")
-        let sigma = sigmas[index]
-        let divisor = (sigma * sigma + 1).squareRoot()
-        return sample.map { $0 / divisor }
+        return NoiseSchedule.scaledModelInput(sample, sigma: sigmas[index])
     }
 
     public func step(modelOutput: ShapedArray, timestep: Double, sample: ShapedArray, noise: NoiseGenerator?) throws -> ShapedArray {

@@ -155,3 +155,32 @@ struct NoiseSchedule: Sendable {
         return (1 - weight) * Double(lowIndex) + weight * Double(lowIndex + 1)
     }
 }
+
+/// What the sigma-space schedulers (Euler, Euler ancestral) share.
+extension NoiseSchedule {
+    /// The training sigmas, with the terminal one kept finite under zero-terminal-SNR rescaling:
+    /// diffusers pins ᾱ_T to 2^-24 there.
+    func sigmaTable(configuration: SchedulerConfiguration) -> [Float] {
+        var table = trainingSigmas
+        if configuration.rescaleBetasZeroSnr ?? false, let last = table.indices.last {
+            let pinned: Float = 0x1p-24
+            table[last] = ((1 - pinned) / pinned).squareRoot()
+        }
+        return table
+    }
+
+    /// The initial noise scale: the largest sigma for linspace/trailing spacing, else
+    /// sqrt(sigma_max² + 1).
+    static func initNoiseSigma(sigmas: [Float], configuration: SchedulerConfiguration) -> Float {
+        let largest = sigmas.max() ?? 0
+        let spacing = configuration.timestepSpacing ?? "linspace"
+        if spacing == "linspace" || spacing == "trailing" { return largest }
+        return (largest * largest + 1).squareRoot()
+    }
+
+    /// The model input at noise level `sigma`: sample / sqrt(sigma² + 1).
+    static func scaledModelInput(_ sample: ShapedArray, sigma: Float) -> ShapedArray {
+        let divisor = (sigma * sigma + 1).squareRoot()
+        return sample.map { $0 / divisor }
+    }
+}
