@@ -213,16 +213,20 @@ public final class VulkanPreparedGraph: PreparedGraph, @unchecked Sendable {
         // A barrier goes in only where a step reads what an earlier unsynchronised step wrote, or
         // writes what one read or wrote (the planner reuses arena bytes).
         var written: [Range<Int>] = [], read: [Range<Int>] = []
+        // Every earlier kernel's writes become visible; nothing is pending any more.
+        func synchronise() {
+            barrier(from: VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
+                    to: VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VkAccessFlagBits(VK_ACCESS_SHADER_READ_BIT.rawValue | VK_ACCESS_SHADER_WRITE_BIT.rawValue))
+            written.removeAll()
+            read.removeAll()
+        }
         let layout = try device.pipelines.layout()
         var bound: VkPipeline?
         for (index, step) in steps.enumerated() {
             let hazard = step.reads.contains { r in written.contains { $0.overlaps(r) } }
                 || step.writes.contains { w in (written + read).contains { $0.overlaps(w) } }
             if hazard {
-                barrier(from: VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
-                        to: VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VkAccessFlagBits(VK_ACCESS_SHADER_READ_BIT.rawValue | VK_ACCESS_SHADER_WRITE_BIT.rawValue))
-                written.removeAll()
-                read.removeAll()
+                synchronise()
             }
             for (dispatch, pipeline) in zip(step.dispatches, step.pipelines) {
                 if bound != pipeline {
@@ -238,10 +242,7 @@ public final class VulkanPreparedGraph: PreparedGraph, @unchecked Sendable {
             read += step.reads
             if let queryPool {
                 // Profiling serialises the ops so each timestamp brackets exactly one of them.
-                barrier(from: VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
-                        to: VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VkAccessFlagBits(VK_ACCESS_SHADER_READ_BIT.rawValue | VK_ACCESS_SHADER_WRITE_BIT.rawValue))
-                written.removeAll()
-                read.removeAll()
+                synchronise()
                 vkCmdWriteTimestamp(commandBuffer, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, queryPool, UInt32(index + 1))
             }
         }
