@@ -6,8 +6,9 @@ import KilnGraph
 /// cross-attention to the text, and skip connections from each down level to its up level.
 ///
 /// Shapes: sample `[B, C, h, w]`, timesteps `[B]`, text `[B, T, D]` (SDXL adds text_embeds
-/// `[B, P]` and time_ids `[B, 6]`) -> prediction `[B, out, h, w]`. `h` and `w` must be divisible
-/// by 2^(levels - 1).
+/// `[B, P]` and time_ids `[B, 6]`) -> prediction `[B, out, h, w]`.
+/// Any latent size works: sizes that halve to odd numbers on the way down are matched to
+/// their skip connections on the way up, as diffusers' `forward_upsample_size` does.
 public struct UNet2DConditionModel: Sendable {
     public let configuration: UNetConfiguration
 
@@ -28,15 +29,14 @@ public struct UNet2DConditionModel: Sendable {
     ) throws -> Tensor {
         let c = configuration, graph = weights.graph
         let levels = c.blockOutChannels.count
-        let factor = 1 << (levels - 1)
-        guard sample.shape[2] % factor == 0, sample.shape[3] % factor == 0 else {
-            throw GraphError("unet", "latent size \(sample.shape[2])x\(sample.shape[3]) must be divisible by \(factor)")
-        }
 
         // Timestep embedding, plus SDXL's text/size embedding.                                   [B, 4*C0]
         let base = c.blockOutChannels[0]
-        let sinusoid = try graph.timestepEmbedding(
-            timesteps, TimestepEmbedding(dimension: base, flipSinToCos: c.flipSinToCos, downscaleFrequencyShift: c.frequencyShift))
+        // The sinusoids are computed in the timesteps' type (f32 keeps fractional sigma-space
+        // timesteps exact) and cast to the activations' type, as diffusers does.
+        let sinusoid = try graph.cast(graph.timestepEmbedding(
+            timesteps, TimestepEmbedding(dimension: base, flipSinToCos: c.flipSinToCos, downscaleFrequencyShift: c.frequencyShift)),
+            to: sample.dtype)
         var embedding = try timestepMLP(sinusoid, base, weights("time_embedding"))
         if let added {
             embedding = try graph.add(embedding, additionEmbedding(added, weights))
@@ -89,8 +89,13 @@ public struct UNet2DConditionModel: Sendable {
                                         text: text, textWidth: c.crossAttentionDimension[mirrored], block("attentions")(index))
                 }
             }
-            if level < levels - 1 {
-                x = try block("upsamplers")(0)("conv").conv2d(graph.upsampleNearest2x(x), channels, channels, kernel: 3, padding: 1)
+            if level < levels - 1, let skip = skips.last {
+                // A size that was odd on the way down comes back one larger from the 2x upsample;
+                // diffusers interpolates to the skip's size instead, which picks the same rows.
+                var upsampled = try graph.upsampleNearest2x(x)
+                if upsampled.shape[2] != skip.shape[2] { upsampled = try graph.slice(upsampled, axis: 2, start: 0, length: skip.shape[2]) }
+                if upsampled.shape[3] != skip.shape[3] { upsampled = try graph.slice(upsampled, axis: 3, start: 0, length: skip.shape[3]) }
+                x = try block("upsamplers")(0)("conv").conv2d(upsampled, channels, channels, kernel: 3, padding: 1)
             }
         }
 
@@ -113,8 +118,9 @@ public struct UNet2DConditionModel: Sendable {
         }
         let batch = added.timeIDs.shape[0], idCount = added.timeIDs.shape[1]
         let flat = try graph.reshape(added.timeIDs, [batch * idCount])
-        let sinusoids = try graph.timestepEmbedding(
-            flat, TimestepEmbedding(dimension: timeWidth, flipSinToCos: c.flipSinToCos, downscaleFrequencyShift: c.frequencyShift))
+        let sinusoids = try graph.cast(graph.timestepEmbedding(
+            flat, TimestepEmbedding(dimension: timeWidth, flipSinToCos: c.flipSinToCos, downscaleFrequencyShift: c.frequencyShift)),
+            to: added.textEmbeddings.dtype)
         let timeEmbeddings = try graph.reshape(sinusoids, [batch, idCount * timeWidth])               // [B, 6*T]
         let joined = try graph.concat([added.textEmbeddings, timeEmbeddings], axis: 1)                 // [B, P + 6*T]
         guard joined.shape[1] == inputs else {
