@@ -30,6 +30,11 @@ let package = Package(
         .systemLibrary(
             name: "CGlslang", path: "Sources/CGlslang",
             providers: [.apt(["glslang-dev", "spirv-tools"])]),
+        .systemLibrary(
+            name: "CLibPNG", path: "Sources/CLibPNG", pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
+        .target(name: "CKilnPNG", dependencies: ["CLibPNG"]),
+        .target(name: "KilnImage", dependencies: ["CKilnPNG"]),
         .target(name: "KilnShaders", path: "Shaders", resources: shaderFiles.map { .embedInCode($0) }),
         .target(name: "KilnGraph"),
         .target(name: "KilnCPU", dependencies: ["KilnGraph"]),
