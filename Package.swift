@@ -30,6 +30,11 @@ let package = Package(
         .systemLibrary(
             name: "CGlslang", path: "Sources/CGlslang",
             providers: [.apt(["glslang-dev", "spirv-tools"])]),
+        .systemLibrary(
+            name: "CLibPNG", path: "Sources/CLibPNG", pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
+        .target(name: "CKilnPNG", dependencies: ["CLibPNG"]),
+        .target(name: "KilnImage", dependencies: ["CKilnPNG"]),
         .target(name: "KilnShaders", path: "Shaders", resources: shaderFiles.map { .embedInCode($0) }),
         .target(name: "KilnGraph"),
         .target(name: "KilnCPU", dependencies: ["KilnGraph"]),
@@ -39,12 +44,13 @@ let package = Package(
         .target(name: "Kiln", dependencies: ["KilnGraph", "KilnCPU", "KilnVulkan", "KilnModels", "KilnSampling"]),
         .executableTarget(
             name: "kiln",
-            dependencies: ["Kiln", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Kiln", "KilnImage", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "kiln-kernel-benchmarks", dependencies: ["Kiln"], path: "Benchmarks/KernelBenchmarks"),
         .testTarget(
             name: "KilnTests", dependencies: ["Kiln", "KilnGraph", "KilnCPU", "KilnVulkan"],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnModelsTests", dependencies: ["Kiln"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnSamplingTests", dependencies: ["KilnSampling"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "KilnImageTests", dependencies: ["KilnImage"], resources: [.copy("Fixtures")]),
     ]
 )

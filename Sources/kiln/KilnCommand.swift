@@ -6,7 +6,7 @@ struct KilnCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kiln",
         abstract: "Latent-diffusion models on any Vulkan GPU.",
-        subcommands: [DevicesCommand.self, VerifyCommand.self, BenchCommand.self])
+        subcommands: [DevicesCommand.self, VerifyCommand.self, BenchCommand.self, InfoCommand.self])
 }
 
 /// Options shared by commands that run on a device.
