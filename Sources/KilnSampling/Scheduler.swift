@@ -63,6 +63,11 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
     case eulerDiscrete = "EulerDiscreteScheduler"
     case eulerAncestralDiscrete = "EulerAncestralDiscreteScheduler"
     case dpmSolverMultistep = "DPMSolverMultistepScheduler"
+    case ddpm = "DDPMScheduler"
+    case pndm = "PNDMScheduler"
+    case heunDiscrete = "HeunDiscreteScheduler"
+    case lcm = "LCMScheduler"
+    case flowMatchEulerDiscrete = "FlowMatchEulerDiscreteScheduler"
 
     /// A scheduler of this kind built from any scheduler's configuration, like diffusers'
     /// `SchedulerClass.from_config(pipe.scheduler.config)`.
@@ -72,6 +77,11 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
         case .eulerDiscrete: return try EulerDiscreteScheduler(configuration: configuration)
         case .eulerAncestralDiscrete: return try EulerAncestralDiscreteScheduler(configuration: configuration)
         case .dpmSolverMultistep: return try DPMSolverMultistepScheduler(configuration: configuration)
+        case .ddpm: return try DDPMScheduler(configuration: configuration)
+        case .pndm: return try PNDMScheduler(configuration: configuration)
+        case .heunDiscrete: return try HeunDiscreteScheduler(configuration: configuration)
+        case .lcm: return try LCMScheduler(configuration: configuration)
+        case .flowMatchEulerDiscrete: return try FlowMatchEulerDiscreteScheduler(configuration: configuration)
         }
     }
 
@@ -79,8 +89,8 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
     /// ignore both keys, so a sigma-spacing request cannot apply to them.
     public var supportsSigmaSpacing: Bool {
         switch self {
-        case .eulerDiscrete, .dpmSolverMultistep: return true
-        case .ddim, .eulerAncestralDiscrete: return false
+        case .eulerDiscrete, .heunDiscrete, .dpmSolverMultistep, .flowMatchEulerDiscrete: return true
+        case .ddim, .eulerAncestralDiscrete, .ddpm, .pndm, .lcm: return false
         }
     }
 
