@@ -49,15 +49,47 @@ struct SchedulerFixture: Decodable {
         }
     }
     let cases: [Case]
+    let beginIndexCases: [BeginIndexCase]
+    enum CodingKeys: String, CodingKey {
+        case cases
+        case beginIndexCases = "begin_index_cases"
+    }
+}
+
+/// img2img as diffusers' pipelines run it: the schedule cut at `beginIndex`, the init latents
+/// noised at the first kept timestep (`noisy`), the loop (`final`), and the init latents
+/// re-noised to the next timestep after the first step (`renoised`, inpainting's blend).
+struct BeginIndexCase: Decodable {
+    let className: String
+    let configName: String
+    let config: SchedulerConfiguration
+    let mu: Double?
+    let steps: Int
+    let beginIndex: Int
+    let timesteps: [Double]
+    let seed: UInt64
+    let shape: [Int]
+    let noisy: [Float]
+    let renoised: [Float]
+    let final: [Float]
+    enum CodingKeys: String, CodingKey {
+        case config, mu, steps, timesteps, seed, shape, noisy, renoised, final
+        case className = "class"
+        case configName = "config_name"
+        case beginIndex = "begin_index"
+    }
 }
 
 /// The fixtures' stand-in for a denoiser: 0.1 · input + float32(sin(t / 100)); with
-/// `learned_variance` a second channel half 0.1 · input² follows (as torch.cat on dim 1).
+/// `learned_variance` a second channel half x² / (1 + x²) follows (as torch.cat on dim 1).
 func fakeModel(_ input: ShapedArray, timestep: Double, model: String? = nil) -> ShapedArray {
     let offset = Float(sin(timestep / 100))
     let prediction = input.map { $0 * Float(0.1) + offset }
     guard model == "learned_variance" else { return prediction }
-    let variance = input.map { $0 * $0 * Float(0.1) }
+    let variance = input.map { value -> Float in
+        let squared = value * value
+        return squared / (1 + squared)
+    }
     let batch = input.shape[0], perItem = input.scalars.count / batch
     var scalars = [Float]()
     for item in 0..<batch {
@@ -79,15 +111,17 @@ private func setTimesteps(_ scheduler: any Scheduler, steps: Int, of testCase: S
     }
 }
 
-let fixtureCases: [SchedulerFixture.Case] = (try? loadFixture("schedulers", as: SchedulerFixture.self).cases) ?? []
+/// schedulers.json, decoded once; a decoding failure is reported by every test that reads it.
+let schedulerFixture = Result { try loadFixture("schedulers", as: SchedulerFixture.self) }
 
-private func relativeTolerance(_ actual: [Double], _ expected: [Double]) -> Bool {
+/// Timesteps or sigmas agree to 1e-6 relative (1e-6 absolute below 1).
+func relativeTolerance(_ actual: [Double], _ expected: [Double]) -> Bool {
     actual.count == expected.count && zip(actual, expected).allSatisfy { abs($0 - $1) <= 1e-6 * max(abs($1), 1) }
 }
 
 @Test(arguments: SchedulerKind.allCases)
 func schedulerMatchesDiffusers(kind: SchedulerKind) throws {
-    let cases = fixtureCases.filter { $0.className == kind.rawValue }
+    let cases = try schedulerFixture.get().cases.filter { $0.className == kind.rawValue }
     #expect(!cases.isEmpty)
     var worstLoopError: Float = 0
     for testCase in cases {
