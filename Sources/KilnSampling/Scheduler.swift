@@ -106,4 +106,12 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
     public static func makeScheduler(configuration: SchedulerConfiguration) throws -> any Scheduler {
         try named(in: configuration).makeScheduler(configuration: configuration)
     }
+
+    /// The scheduler the configuration names, with a sigma-spacing override (nil keeps the
+    /// configuration's own spacing).
+    public static func makeScheduler(configuration: SchedulerConfiguration, spacing: SigmaSpacing?) throws -> any Scheduler {
+        let kind = try named(in: configuration)
+        let spaced = try spacing.map { try $0.applied(to: configuration, for: kind) } ?? configuration
+        return try kind.makeScheduler(configuration: spaced)
+    }
 }
