@@ -34,6 +34,13 @@ public final class DPMSolverMultistepScheduler: Scheduler {
         conversion = try SigmaSpacingConversion(configuration: configuration, scheduler: "DPMSolverMultistepScheduler")
         if configuration.useLuLambdas ?? false { throw SchedulerError.unsupported("DPMSolverMultistepScheduler use_lu_lambdas") }
         if configuration.useFlowSigmas ?? false { throw SchedulerError.unsupported("DPMSolverMultistepScheduler use_flow_sigmas") }
+        // A finite floor shortens the schedule; diffusers' default is -inf (no clipping).
+        if let floor = configuration.lambdaMinClipped, floor.isFinite {
+            throw SchedulerError.unsupported("DPMSolverMultistepScheduler lambda_min_clipped \(floor)")
+        }
+        if let variance = configuration.varianceType, variance == "learned" || variance == "learned_range" {
+            throw SchedulerError.unsupported("DPMSolverMultistepScheduler variance_type \(variance)")
+        }
     }
 
     public func setBeginIndex(_ beginIndex: Int) { stepIndex.begin = beginIndex }

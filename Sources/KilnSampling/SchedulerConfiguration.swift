@@ -46,6 +46,8 @@ public struct SchedulerConfiguration: Codable, Sendable, Equatable {
     public var sigmaMax: Double?
     public var useLuLambdas: Bool?
     public var useFlowSigmas: Bool?
+    /// DPM-Solver: the log-SNR floor; diffusers writes its default as `-Infinity`.
+    public var lambdaMinClipped: Double?
     /// LCM: the distillation schedule length its timesteps are drawn from (50).
     public var originalInferenceSteps: Int?
     /// LCM: the factor on the timestep in the boundary-condition scalings c_skip/c_out (10).
@@ -99,6 +101,7 @@ public struct SchedulerConfiguration: Codable, Sendable, Equatable {
         case sigmaMax = "sigma_max"
         case useLuLambdas = "use_lu_lambdas"
         case useFlowSigmas = "use_flow_sigmas"
+        case lambdaMinClipped = "lambda_min_clipped"
         case originalInferenceSteps = "original_inference_steps"
         case timestepScaling = "timestep_scaling"
         case shiftTerminal = "shift_terminal"
@@ -108,9 +111,14 @@ public struct SchedulerConfiguration: Codable, Sendable, Equatable {
     }
 
     /// Decodes a `scheduler_config.json` file's bytes.
+    ///
+    /// Read as JSON5 because Python's `json.dumps`, which diffusers saves configs with, writes
+    /// `Infinity` / `-Infinity` / `NaN` (DPM-Solver's `"lambda_min_clipped": -Infinity`).
     public static func decode(from data: Data) throws -> SchedulerConfiguration {
+        let decoder = JSONDecoder()
+        decoder.allowsJSON5 = true
         do {
-            return try JSONDecoder().decode(SchedulerConfiguration.self, from: data)
+            return try decoder.decode(SchedulerConfiguration.self, from: data)
         } catch {
             throw SchedulerError.invalidConfiguration("scheduler_config.json: \(error)")
         }
@@ -129,6 +137,7 @@ public enum SchedulerError: Error, Equatable, CustomStringConvertible {
     case timestepsNotSet(String)
     case noiseGeneratorRequired(String)
     case timestepNotInSchedule(String, Double)
+    /// `step` or `addNoise` got arrays of different shapes.
     case shapeMismatch(String, [Int], [Int])
     /// Flow matching with `use_dynamic_shifting` was given no `mu`.
     case shiftParameterRequired(String)
