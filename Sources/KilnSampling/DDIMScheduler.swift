@@ -8,6 +8,7 @@ public final class DDIMScheduler: Scheduler {
     public var sigmas: [Float] { [] }
     public let initNoiseSigma: Float = 1
     public let order = 1
+    public let isStochastic = false
     let schedule: NoiseSchedule
     private let finalAlphaCumulativeProduct: Float
     private var stepCount = 0
@@ -19,7 +20,8 @@ public final class DDIMScheduler: Scheduler {
         finalAlphaCumulativeProduct = (configuration.setAlphaToOne ?? true) ? 1 : schedule.alphasCumulativeProduct[0]
     }
 
-    public func setTimesteps(_ stepCount: Int) throws {
+    public func setTimesteps(_ stepCount: Int, mu: Double?) throws {
+        try rejectShiftParameter(mu, scheduler: "DDIMScheduler")
         let trainCount = schedule.trainTimestepCount
         guard stepCount > 0, stepCount <= trainCount else {
             throw SchedulerError.invalidConfiguration("DDIMScheduler: \(stepCount) steps for \(trainCount) training timesteps")
@@ -31,11 +33,16 @@ public final class DDIMScheduler: Scheduler {
         self.stepCount = stepCount
     }
 
+    /// Does nothing: diffusers' DDIM has no begin index and steps by timestep value, so starting
+    /// mid-schedule needs only the shortened timestep list.
+    public func setBeginIndex(_ index: Int) {}
+
     public func scaleModelInput(_ sample: ShapedArray, timestep: Double) -> ShapedArray { sample }
 
     public func step(modelOutput: ShapedArray, timestep: Double, sample: ShapedArray, noise: NoiseGenerator?) throws -> ShapedArray {
         guard stepCount > 0 else { throw SchedulerError.timestepsNotSet("DDIMScheduler") }
-        let current = Int(timestep)
+        try requireSameShape(modelOutput, sample, scheduler: "DDIMScheduler")
+        let current = try schedule.trainingIndex(timestep, scheduler: "DDIMScheduler")
         // diffusers steps back by T // n whatever the spacing, not to the next listed timestep.
         let previous = current - schedule.trainTimestepCount / stepCount
         let alphaProduct = schedule.alphasCumulativeProduct[current]
@@ -68,14 +75,18 @@ public final class DDIMScheduler: Scheduler {
         return predictedOriginal.zip(predictedEpsilon) { previousRoot * $0 + directionScale * $1 }
     }
 
-    public func addNoise(to original: ShapedArray, noise: ShapedArray, timestep: Double) -> ShapedArray {
-        DiscreteNoising.addNoise(to: original, noise: noise, alphaProduct: schedule.alphasCumulativeProduct[Int(timestep)])
+    public func addNoise(to original: ShapedArray, noise: ShapedArray, timestep: Double) throws -> ShapedArray {
+        try DiscreteNoising.addNoise(to: original, noise: noise, timestep: timestep, schedule: schedule, scheduler: "DDIMScheduler")
     }
 }
 
 /// Forward noising x_t = sqrt(ᾱ_t) x₀ + sqrt(1 - ᾱ_t) ε for the discrete-timestep schedulers.
 enum DiscreteNoising {
-    static func addNoise(to original: ShapedArray, noise: ShapedArray, alphaProduct: Float) -> ShapedArray {
+    static func addNoise(
+        to original: ShapedArray, noise: ShapedArray, timestep: Double, schedule: NoiseSchedule, scheduler: String
+    ) throws -> ShapedArray {
+        try requireSameShape(original, noise, scheduler: scheduler)
+        let alphaProduct = schedule.alphasCumulativeProduct[try schedule.trainingIndex(timestep, scheduler: scheduler)]
         let signal = alphaProduct.squareRoot()
         let noiseScale = (1 - alphaProduct).squareRoot()
         return original.zip(noise) { signal * $0 + noiseScale * $1 }

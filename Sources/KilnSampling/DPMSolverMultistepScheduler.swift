@@ -3,15 +3,18 @@ import Foundation
 /// DPM-Solver++ multistep (Lu et al., "DPM-Solver++: Fast Solver for Guided Sampling of Diffusion
 /// Probabilistic Models", https://arxiv.org/abs/2211.01095), first and second order with the
 /// midpoint or Heun second-order update, matching diffusers' `DPMSolverMultistepScheduler` with
-/// `algorithm_type` `dpmsolver++` ("DPM++ 2M", and "DPM++ 2M Karras" with Karras sigmas).
+/// `algorithm_type` `dpmsolver++` ("DPM++ 2M", and "DPM++ 2M Karras" with Karras sigmas; exponential
+/// sigmas too).
 public final class DPMSolverMultistepScheduler: Scheduler {
     public let configuration: SchedulerConfiguration
     public private(set) var timesteps: [Double] = []
     public private(set) var sigmas: [Float] = []
     public let initNoiseSigma: Float = 1
     public let order = 1
+    public let isStochastic = false
     let schedule: NoiseSchedule
     private let solverOrder: Int
+    private let conversion: SigmaSpacingConversion
     private var stepIndex = StepIndexTracker()
     private var previousOutputs: [ShapedArray] = []
     private var lowerOrderCount = 0
@@ -28,11 +31,23 @@ public final class DPMSolverMultistepScheduler: Scheduler {
             throw SchedulerError.unsupported("DPMSolverMultistepScheduler solver_order \(solverOrder)")
         }
         if configuration.thresholding ?? false { throw SchedulerError.unsupported("DPMSolverMultistepScheduler thresholding") }
+        conversion = try SigmaSpacingConversion(configuration: configuration, scheduler: "DPMSolverMultistepScheduler")
+        if configuration.useLuLambdas ?? false { throw SchedulerError.unsupported("DPMSolverMultistepScheduler use_lu_lambdas") }
+        if configuration.useFlowSigmas ?? false { throw SchedulerError.unsupported("DPMSolverMultistepScheduler use_flow_sigmas") }
+        // A finite floor shortens the schedule; diffusers' default is -inf (no clipping).
+        if let floor = configuration.lambdaMinClipped, floor.isFinite {
+            throw SchedulerError.unsupported("DPMSolverMultistepScheduler lambda_min_clipped \(floor)")
+        }
+        if let variance = configuration.varianceType, variance == "learned" || variance == "learned_range" {
+            throw SchedulerError.unsupported("DPMSolverMultistepScheduler variance_type \(variance)")
+        }
     }
 
     public func setBeginIndex(_ beginIndex: Int) { stepIndex.begin = beginIndex }
 
-    public func setTimesteps(_ stepCount: Int) throws {
+    public func setTimesteps(_ stepCount: Int, mu: Double?) throws {
+        try rejectShiftParameter(mu, scheduler: "DPMSolverMultistepScheduler")
+        guard stepCount > 0 else { throw SchedulerError.invalidConfiguration("DPMSolverMultistepScheduler: \(stepCount) steps") }
         let trainCount = schedule.trainTimestepCount
         let offset = configuration.stepsOffset ?? 0
         var steps: [Double]
@@ -52,12 +67,14 @@ public final class DPMSolverMultistepScheduler: Scheduler {
         }
         let trainingSigmas = schedule.trainingSigmas
         var levels: [Double]
-        if configuration.useKarrasSigmas ?? false {
+        // The conversions start from the whole training table, largest sigma first.
+        let descending = trainingSigmas.reversed().map(Double.init)
+        if let converted = conversion.converted(descending, count: stepCount, configuration: configuration) {
             let logSigmas = trainingSigmas.map { Foundation.log($0) }
-            levels = NoiseSchedule.karrasSigmas(
-                sigmaMin: Double(trainingSigmas[0]), sigmaMax: Double(trainingSigmas[trainingSigmas.count - 1]), count: stepCount)
+            levels = converted
             steps = levels.map { NoiseSchedule.timestep(forSigma: $0, logSigmas: logSigmas) }
-            if (configuration.betaSchedule ?? "linear") != "squaredcos_cap_v2" {
+            // Only Karras timesteps are rounded (to the nearest, before the int64 cast below).
+            if conversion == .karras && (configuration.betaSchedule ?? "linear") != "squaredcos_cap_v2" {
                 steps = steps.map(NoiseSchedule.roundHalfEven)
             }
         } else {
@@ -87,6 +104,7 @@ public final class DPMSolverMultistepScheduler: Scheduler {
     public func step(modelOutput: ShapedArray, timestep: Double, sample: ShapedArray, noise: NoiseGenerator?) throws -> ShapedArray {
         let name = "DPMSolverMultistepScheduler"
         guard !timesteps.isEmpty else { throw SchedulerError.timestepsNotSet(name) }
+        try requireSameShape(modelOutput, sample, scheduler: name)
         let index = try stepIndex.resolve(timestep: timestep, in: timesteps, scheduler: name)
         let count = timesteps.count
         let lowerOrderFinal = configuration.lowerOrderFinal ?? true
@@ -140,7 +158,8 @@ public final class DPMSolverMultistepScheduler: Scheduler {
     }
 
     public func addNoise(to original: ShapedArray, noise: ShapedArray, timestep: Double) throws -> ShapedArray {
-        let index = try stepIndex.begin ?? StepIndexTracker.index(of: timestep, in: timesteps, scheduler: "DPMSolverMultistepScheduler")
+        try requireSameShape(original, noise, scheduler: "DPMSolverMultistepScheduler")
+        let index = try stepIndex.noisingIndex(timestep: timestep, in: timesteps, scheduler: "DPMSolverMultistepScheduler")
         let pair = alphaSigma(sigmas[index])
         return original.zip(noise) { pair.alpha * $0 + pair.sigma * $1 }
     }

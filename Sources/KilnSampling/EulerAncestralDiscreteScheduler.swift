@@ -10,6 +10,7 @@ public final class EulerAncestralDiscreteScheduler: Scheduler {
     public private(set) var timesteps: [Double] = []
     public private(set) var sigmas: [Float] = []
     public let order = 1
+    public let isStochastic = true
     let schedule: NoiseSchedule
     private var stepIndex = StepIndexTracker()
 
@@ -22,7 +23,9 @@ public final class EulerAncestralDiscreteScheduler: Scheduler {
 
     public func setBeginIndex(_ beginIndex: Int) { stepIndex.begin = beginIndex }
 
-    public func setTimesteps(_ stepCount: Int) throws {
+    public func setTimesteps(_ stepCount: Int, mu: Double?) throws {
+        try rejectShiftParameter(mu, scheduler: "EulerAncestralDiscreteScheduler")
+        guard stepCount > 0 else { throw SchedulerError.invalidConfiguration("EulerAncestralDiscreteScheduler: \(stepCount) steps") }
         let trainingSigmas = schedule.sigmaTable(configuration: configuration)
         let spaced = try NoiseSchedule.spacedTimesteps(
             spacing: configuration.timestepSpacing ?? "linspace", stepCount: stepCount,
@@ -41,6 +44,7 @@ public final class EulerAncestralDiscreteScheduler: Scheduler {
         let name = "EulerAncestralDiscreteScheduler"
         guard !timesteps.isEmpty else { throw SchedulerError.timestepsNotSet(name) }
         guard let noise else { throw SchedulerError.noiseGeneratorRequired(name) }
+        try requireSameShape(modelOutput, sample, scheduler: name)
         let index = try stepIndex.resolve(timestep: timestep, in: timesteps, scheduler: name)
         let prediction = configuration.predictionType ?? "epsilon"
         if prediction == "sample" { throw SchedulerError.unsupported("[\(name)] prediction_type sample") }
@@ -60,7 +64,8 @@ public final class EulerAncestralDiscreteScheduler: Scheduler {
     }
 
     public func addNoise(to original: ShapedArray, noise: ShapedArray, timestep: Double) throws -> ShapedArray {
-        let index = try stepIndex.begin ?? StepIndexTracker.index(of: timestep, in: timesteps, scheduler: "EulerAncestralDiscreteScheduler")
+        try requireSameShape(original, noise, scheduler: "EulerAncestralDiscreteScheduler")
+        let index = try stepIndex.noisingIndex(timestep: timestep, in: timesteps, scheduler: "EulerAncestralDiscreteScheduler")
         let sigma = sigmas[index]
         return original.zip(noise) { $0 + $1 * sigma }
     }

@@ -4,14 +4,17 @@ import Foundation
 /// Design Space of Diffusion-Based Generative Models", https://arxiv.org/abs/2206.00364,
 /// Algorithm 2 without churn), matching diffusers' `EulerDiscreteScheduler`.
 ///
-/// Supports `linspace`/`leading`/`trailing` spacing, linear interpolation of sigmas, Karras sigmas,
-/// `final_sigmas_type` zero or sigma_min, and epsilon/v/sample prediction.
+/// Supports `linspace`/`leading`/`trailing` spacing, linear interpolation of sigmas, Karras and
+/// exponential sigmas (with `sigma_min`/`sigma_max`), `final_sigmas_type` zero or sigma_min, and
+/// epsilon/v/sample prediction.
 public final class EulerDiscreteScheduler: Scheduler {
     public let configuration: SchedulerConfiguration
     public private(set) var timesteps: [Double] = []
     public private(set) var sigmas: [Float] = []
     public let order = 1
+    public let isStochastic = false
     let schedule: NoiseSchedule
+    private let conversion: SigmaSpacingConversion
     private var stepIndex = StepIndexTracker()
 
     public init(configuration: SchedulerConfiguration) throws {
@@ -20,6 +23,11 @@ public final class EulerDiscreteScheduler: Scheduler {
         if configuration.interpolationType.map({ $0 != "linear" }) ?? false {
             throw SchedulerError.unsupported("EulerDiscreteScheduler interpolation_type \(configuration.interpolationType ?? "")")
         }
+        // Continuous timesteps change the schedule only for v-prediction (0.25 log sigma).
+        if configuration.timestepType == "continuous" && configuration.predictionType == "v_prediction" {
+            throw SchedulerError.unsupported("EulerDiscreteScheduler timestep_type continuous")
+        }
+        conversion = try SigmaSpacingConversion(configuration: configuration, scheduler: "EulerDiscreteScheduler")
     }
 
     public var initNoiseSigma: Float { NoiseSchedule.initNoiseSigma(sigmas: sigmas, configuration: configuration) }
@@ -27,7 +35,9 @@ public final class EulerDiscreteScheduler: Scheduler {
     /// Sets the step index diffusers would reach after `beginIndex` steps (img2img strength).
     public func setBeginIndex(_ beginIndex: Int) { stepIndex.begin = beginIndex }
 
-    public func setTimesteps(_ stepCount: Int) throws {
+    public func setTimesteps(_ stepCount: Int, mu: Double?) throws {
+        try rejectShiftParameter(mu, scheduler: "EulerDiscreteScheduler")
+        guard stepCount > 0 else { throw SchedulerError.invalidConfiguration("EulerDiscreteScheduler: \(stepCount) steps") }
         let trainingSigmas = schedule.sigmaTable(configuration: configuration)
         let spaced = try NoiseSchedule.spacedTimesteps(
             spacing: configuration.timestepSpacing ?? "linspace", stepCount: stepCount,
@@ -35,9 +45,9 @@ public final class EulerDiscreteScheduler: Scheduler {
         // diffusers casts the spaced timesteps to float32 before interpolating.
         var steps = spaced.map { Double(Float($0)) }
         var levels = steps.map { NoiseSchedule.interpolate($0, in: trainingSigmas) }
-        if configuration.useKarrasSigmas ?? false {
+        if let converted = conversion.converted(levels, count: stepCount, configuration: configuration) {
             let logSigmas = trainingSigmas.map { Foundation.log($0) }
-            levels = NoiseSchedule.karrasSigmas(sigmaMin: levels[levels.count - 1], sigmaMax: levels[0], count: stepCount)
+            levels = converted
             steps = levels.map { Double(Float(NoiseSchedule.timestep(forSigma: $0, logSigmas: logSigmas))) }
         }
         let finalSigma: Float = (configuration.finalSigmasType ?? "zero") == "sigma_min" ? trainingSigmas[0] : 0
@@ -53,6 +63,7 @@ public final class EulerDiscreteScheduler: Scheduler {
 
     public func step(modelOutput: ShapedArray, timestep: Double, sample: ShapedArray, noise: NoiseGenerator?) throws -> ShapedArray {
         guard !timesteps.isEmpty else { throw SchedulerError.timestepsNotSet("EulerDiscreteScheduler") }
+        try requireSameShape(modelOutput, sample, scheduler: "EulerDiscreteScheduler")
         let index = try stepIndex.resolve(timestep: timestep, in: timesteps, scheduler: "EulerDiscreteScheduler")
         let sigma = sigmas[index]
         let denoised = try SigmaPrediction.denoised(
@@ -67,7 +78,8 @@ public final class EulerDiscreteScheduler: Scheduler {
     }
 
     public func addNoise(to original: ShapedArray, noise: ShapedArray, timestep: Double) throws -> ShapedArray {
-        let index = try stepIndex.begin ?? StepIndexTracker.index(of: timestep, in: timesteps, scheduler: "EulerDiscreteScheduler")
+        try requireSameShape(original, noise, scheduler: "EulerDiscreteScheduler")
+        let index = try stepIndex.noisingIndex(timestep: timestep, in: timesteps, scheduler: "EulerDiscreteScheduler")
         let sigma = sigmas[index]
         return original.zip(noise) { $0 + $1 * sigma }
     }

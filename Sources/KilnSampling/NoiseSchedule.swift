@@ -10,11 +10,17 @@ struct NoiseSchedule: Sendable {
     let betas: [Float]
     let alphasCumulativeProduct: [Float]
 
-    init(configuration: SchedulerConfiguration, defaultSchedule: String = "linear") throws {
+    /// `defaultBetaStart`, `defaultBetaEnd` and `defaultSchedule` are the class's own defaults
+    /// (Heun and LCM differ from DDPM's); `rescalesToZeroSNR` is false for classes without the
+    /// `rescale_betas_zero_snr` key, which then ignore it as diffusers' `from_config` does.
+    init(
+        configuration: SchedulerConfiguration, defaultBetaStart: Double = 0.0001, defaultBetaEnd: Double = 0.02,
+        defaultSchedule: String = "linear", rescalesToZeroSNR: Bool = true
+    ) throws {
         let count = configuration.numTrainTimesteps ?? 1000
         guard count > 1 else { throw SchedulerError.invalidConfiguration("num_train_timesteps \(count)") }
-        let start = configuration.betaStart ?? 0.0001
-        let end = configuration.betaEnd ?? 0.02
+        let start = configuration.betaStart ?? defaultBetaStart
+        let end = configuration.betaEnd ?? defaultBetaEnd
         var betas: [Float]
         if let trained = configuration.trainedBetas {
             betas = trained.map { Float($0) }
@@ -34,7 +40,7 @@ struct NoiseSchedule: Sendable {
                 throw SchedulerError.unsupported("beta_schedule \(other)")
             }
         }
-        if configuration.rescaleBetasZeroSnr ?? false { betas = Self.rescaledToZeroTerminalSNR(betas) }
+        if rescalesToZeroSNR && (configuration.rescaleBetasZeroSnr ?? false) { betas = Self.rescaledToZeroTerminalSNR(betas) }
         var cumulative = [Float]()
         cumulative.reserveCapacity(betas.count)
         var product = 1.0
@@ -45,6 +51,14 @@ struct NoiseSchedule: Sendable {
         self.trainTimestepCount = betas.count
         self.betas = betas
         self.alphasCumulativeProduct = cumulative
+    }
+
+    /// The training-table index of an integer timestep, checked (a bad timestep would trap).
+    func trainingIndex(_ timestep: Double, scheduler: String) throws -> Int {
+        guard timestep >= 0, timestep < Double(trainTimestepCount), timestep == timestep.rounded(.towardZero) else {
+            throw SchedulerError.timestepNotInSchedule(scheduler, timestep)
+        }
+        return Int(timestep)
     }
 
     /// `sqrt((1 - ᾱ) / ᾱ)` per training timestep, in float32 as diffusers computes it.

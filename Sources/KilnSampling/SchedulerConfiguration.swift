@@ -39,6 +39,27 @@ public struct SchedulerConfiguration: Codable, Sendable, Equatable {
     public var thresholding: Bool?
     public var varianceType: String?
     public var timestepType: String?
+    public var useExponentialSigmas: Bool?
+    public var useBetaSigmas: Bool?
+    /// Bounds for Karras/exponential spacing; unset means the schedule's own first and last sigma.
+    public var sigmaMin: Double?
+    public var sigmaMax: Double?
+    public var useLuLambdas: Bool?
+    public var useFlowSigmas: Bool?
+    /// DPM-Solver: the log-SNR floor; diffusers writes its default as `-Infinity`.
+    public var lambdaMinClipped: Double?
+    /// LCM: the distillation schedule length its timesteps are drawn from (50).
+    public var originalInferenceSteps: Int?
+    /// LCM: the factor on the timestep in the boundary-condition scalings c_skip/c_out (10).
+    public var timestepScaling: Double?
+    /// Flow matching: stretch the shifted sigmas so the last one lands here.
+    public var shiftTerminal: Double?
+    /// Flow matching: run sigmas 1 - sigma (Mochi).
+    public var invertSigmas: Bool?
+    /// Flow matching: `exponential` (Flux, SD3) or `linear` dynamic time shift.
+    public var timeShiftType: String?
+    /// Flow matching: re-noise each step instead of the Euler update.
+    public var stochasticSampling: Bool?
 
     public init() {}
 
@@ -74,12 +95,30 @@ public struct SchedulerConfiguration: Codable, Sendable, Equatable {
         case thresholding
         case varianceType = "variance_type"
         case timestepType = "timestep_type"
+        case useExponentialSigmas = "use_exponential_sigmas"
+        case useBetaSigmas = "use_beta_sigmas"
+        case sigmaMin = "sigma_min"
+        case sigmaMax = "sigma_max"
+        case useLuLambdas = "use_lu_lambdas"
+        case useFlowSigmas = "use_flow_sigmas"
+        case lambdaMinClipped = "lambda_min_clipped"
+        case originalInferenceSteps = "original_inference_steps"
+        case timestepScaling = "timestep_scaling"
+        case shiftTerminal = "shift_terminal"
+        case invertSigmas = "invert_sigmas"
+        case timeShiftType = "time_shift_type"
+        case stochasticSampling = "stochastic_sampling"
     }
 
     /// Decodes a `scheduler_config.json` file's bytes.
+    ///
+    /// Read as JSON5 because Python's `json.dumps`, which diffusers saves configs with, writes
+    /// `Infinity` / `-Infinity` / `NaN` (DPM-Solver's `"lambda_min_clipped": -Infinity`).
     public static func decode(from data: Data) throws -> SchedulerConfiguration {
+        let decoder = JSONDecoder()
+        decoder.allowsJSON5 = true
         do {
-            return try JSONDecoder().decode(SchedulerConfiguration.self, from: data)
+            return try decoder.decode(SchedulerConfiguration.self, from: data)
         } catch {
             throw SchedulerError.invalidConfiguration("scheduler_config.json: \(error)")
         }
@@ -98,6 +137,14 @@ public enum SchedulerError: Error, Equatable, CustomStringConvertible {
     case timestepsNotSet(String)
     case noiseGeneratorRequired(String)
     case timestepNotInSchedule(String, Double)
+    /// `step` or `addNoise` got arrays of different shapes.
+    case shapeMismatch(String, [Int], [Int])
+    /// Flow matching with `use_dynamic_shifting` was given no `mu`.
+    case shiftParameterRequired(String)
+    /// A scheduler without dynamic shifting was given a `mu`.
+    case shiftParameterNotAccepted(String, Double)
+    /// A sampler or sigma-spacing name that is not one of `validNames`.
+    case unknownName(kind: String, name: String, validNames: [String])
 
     public var description: String {
         switch self {
@@ -107,6 +154,15 @@ public enum SchedulerError: Error, Equatable, CustomStringConvertible {
         case .noiseGeneratorRequired(let scheduler): return "[\(scheduler)] this step draws noise: pass a generator"
         case .timestepNotInSchedule(let scheduler, let timestep):
             return "[\(scheduler)] timestep \(timestep) is not in the current schedule"
+        case .shapeMismatch(let scheduler, let first, let second):
+            return "[\(scheduler)] shapes \(first) and \(second) do not match"
+        case .shiftParameterRequired(let scheduler):
+            return "[\(scheduler)] use_dynamic_shifting needs mu: compute it from the image sequence length "
+                + "(base_shift, max_shift, base_image_seq_len, max_image_seq_len) and pass it to setTimesteps"
+        case .shiftParameterNotAccepted(let scheduler, let mu):
+            return "[\(scheduler)] mu \(mu) given, but only flow matching with dynamic shifting takes one"
+        case .unknownName(let kind, let name, let validNames):
+            return "unknown \(kind) '\(name)': use one of \(validNames.joined(separator: ", "))"
         }
     }
 }

@@ -16,7 +16,20 @@ struct StepIndexTracker: Sendable {
     mutating func resolve(timestep: Double, in timesteps: [Double], scheduler: String) throws -> Int {
         if let current { return current }
         let index = try begin ?? Self.index(of: timestep, in: timesteps, scheduler: scheduler)
+        guard timesteps.indices.contains(index) else { throw SchedulerError.timestepNotInSchedule(scheduler, timestep) }
         current = index
+        return index
+    }
+
+    /// The schedule index `add_noise` / `scale_noise` noise to. Without a begin index diffusers
+    /// searches for `timestep`; with one (img2img, inpainting) it ignores `timestep` and uses the
+    /// current step index, or the begin index before the first step, so inpainting's per-step
+    /// re-noising follows the loop.
+    func noisingIndex(timestep: Double, in timesteps: [Double], scheduler: String) throws -> Int {
+        guard let begin else { return try Self.index(of: timestep, in: timesteps, scheduler: scheduler) }
+        let index = current ?? begin
+        // One past the last timestep is the final sigma, which the sigma tables also hold.
+        guard index >= 0, index <= timesteps.count else { throw SchedulerError.timestepNotInSchedule(scheduler, timestep) }
         return index
     }
 

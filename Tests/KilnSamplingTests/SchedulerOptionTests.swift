@@ -1,0 +1,151 @@
+import Foundation
+import Testing
+@testable import KilnSampling
+
+private func configuration(_ className: String, _ edit: (inout SchedulerConfiguration) -> Void = { _ in }) -> SchedulerConfiguration {
+    var configuration = SchedulerConfiguration()
+    configuration.className = className
+    edit(&configuration)
+    return configuration
+}
+
+private let flux = configuration("FlowMatchEulerDiscreteScheduler") {
+    $0.shift = 3
+    $0.useDynamicShifting = true
+    $0.baseShift = 0.5
+    $0.maxShift = 1.15
+    $0.baseImageSeqLen = 256
+    $0.maxImageSeqLen = 4096
+}
+
+@Test func onlyDynamicFlowMatchingTakesMu() throws {
+    for kind in SchedulerKind.allCases where kind != .flowMatchEulerDiscrete {
+        let scheduler = try kind.makeScheduler(configuration: configuration(kind.rawValue))
+        #expect(throws: SchedulerError.shiftParameterNotAccepted(kind.rawValue, 0.8), "\(kind)") {
+            try scheduler.setTimesteps(10, mu: 0.8)
+        }
+    }
+    let dynamic = try SchedulerKind.flowMatchEulerDiscrete.makeScheduler(configuration: flux)
+    #expect(throws: SchedulerError.shiftParameterRequired("FlowMatchEulerDiscreteScheduler")) { try dynamic.setTimesteps(10) }
+    try dynamic.setTimesteps(10, mu: 0.8)
+    #expect(dynamic.timesteps.count == 10)
+
+    // Without dynamic shifting diffusers ignores mu (Flux pipelines always pass one).
+    let fixed = try SchedulerKind.flowMatchEulerDiscrete.makeScheduler(configuration: configuration("FlowMatchEulerDiscreteScheduler") { $0.shift = 3 })
+    try fixed.setTimesteps(10)
+    let plain = fixed.timesteps
+    try fixed.setTimesteps(10, mu: 2)
+    #expect(fixed.timesteps == plain)
+}
+
+@Test func dynamicShiftIsLinearInSequenceLength() {
+    #expect(abs(flux.dynamicShift(imageSequenceLength: 256) - 0.5) < 1e-12)
+    #expect(abs(flux.dynamicShift(imageSequenceLength: 4096) - 1.15) < 1e-12)
+    // 1024x1024 Flux: (128 / 2)² = 4096 patches; 512x512: 1024 patches.
+    #expect(abs(flux.dynamicShift(imageSequenceLength: 1024) - (0.5 + 0.65 * 768 / 3840)) < 1e-12)
+}
+
+@Test func stochasticSchedulersSayTheyDrawNoiseAndNeedAGenerator() throws {
+    let stochastic: Set<SchedulerKind> = [.eulerAncestralDiscrete, .ddpm, .lcm]
+    for kind in SchedulerKind.allCases {
+        let scheduler = try kind.makeScheduler(configuration: configuration(kind.rawValue))
+        #expect(scheduler.isStochastic == stochastic.contains(kind), "\(kind)")
+        try scheduler.setTimesteps(4)
+        let sample = ShapedArray(repeating: 0.5, shape: [1, 4, 2, 2])
+        let timestep = scheduler.timesteps[0]
+        let output = try scheduler.step(modelOutput: sample, timestep: timestep, sample: sample, noise: scheduler.isStochastic ? TorchGenerator(seed: UInt64(1)) : nil)
+        #expect(output.shape == sample.shape)
+        if scheduler.isStochastic {
+            let again = try kind.makeScheduler(configuration: configuration(kind.rawValue))
+            try again.setTimesteps(4)
+            #expect(throws: SchedulerError.noiseGeneratorRequired(kind.rawValue)) {
+                try again.step(modelOutput: sample, timestep: timestep, sample: sample, noise: nil)
+            }
+        }
+    }
+    let stochasticFlow = try SchedulerKind.flowMatchEulerDiscrete.makeScheduler(
+        configuration: configuration("FlowMatchEulerDiscreteScheduler") { $0.stochasticSampling = true })
+    #expect(stochasticFlow.isStochastic)
+}
+
+@Test func unimplementedOptionsThrowNamingTheKey() {
+    let cases: [(SchedulerKind, SchedulerConfiguration, String)] = [
+        (.eulerDiscrete, configuration("EulerDiscreteScheduler") { $0.useBetaSigmas = true }, "use_beta_sigmas"),
+        (.heunDiscrete, configuration("HeunDiscreteScheduler") { $0.useBetaSigmas = true }, "use_beta_sigmas"),
+        (.dpmSolverMultistep, configuration("DPMSolverMultistepScheduler") { $0.useBetaSigmas = true }, "use_beta_sigmas"),
+        (.flowMatchEulerDiscrete, configuration("FlowMatchEulerDiscreteScheduler") { $0.useBetaSigmas = true }, "use_beta_sigmas"),
+        (.dpmSolverMultistep, configuration("DPMSolverMultistepScheduler") { $0.useLuLambdas = true }, "use_lu_lambdas"),
+        (.dpmSolverMultistep, configuration("DPMSolverMultistepScheduler") { $0.useFlowSigmas = true }, "use_flow_sigmas"),
+        (.eulerDiscrete, configuration("EulerDiscreteScheduler") {
+            $0.timestepType = "continuous"
+            $0.predictionType = "v_prediction"
+        }, "timestep_type"),
+        (.ddpm, configuration("DDPMScheduler") { $0.thresholding = true }, "thresholding"),
+        (.ddpm, configuration("DDPMScheduler") { $0.varianceType = "fixed_large_log" }, "variance_type"),
+        (.lcm, configuration("LCMScheduler") { $0.thresholding = true }, "thresholding"),
+        (.pndm, configuration("PNDMScheduler") { $0.predictionType = "sample" }, "prediction_type"),
+        (.heunDiscrete, configuration("HeunDiscreteScheduler") { $0.betaSchedule = "exp" }, "beta_schedule"),
+    ]
+    for (kind, configuration, key) in cases {
+        let error = #expect(throws: SchedulerError.self, "\(kind) \(key)") { try kind.makeScheduler(configuration: configuration) }
+        #expect(error?.description.contains(key) ?? false, "\(error?.description ?? "no error") should name \(key)")
+    }
+    for kind in [SchedulerKind.eulerDiscrete, .heunDiscrete, .dpmSolverMultistep, .flowMatchEulerDiscrete] {
+        let both = configuration(kind.rawValue) {
+            $0.useKarrasSigmas = true
+            $0.useExponentialSigmas = true
+        }
+        #expect(throws: SchedulerError.self, "\(kind) with two spacings") { try kind.makeScheduler(configuration: both) }
+    }
+}
+
+@Test func scheduleLimitsThrowInsteadOfTrapping() throws {
+    let lcm = try SchedulerKind.lcm.makeScheduler(configuration: configuration("LCMScheduler") { $0.originalInferenceSteps = 20 })
+    #expect(throws: SchedulerError.self) { try lcm.setTimesteps(25) }
+    let pndm = try SchedulerKind.pndm.makeScheduler(configuration: configuration("PNDMScheduler"))
+    #expect(throws: SchedulerError.self, "Runge-Kutta warm-up needs 4 steps") { try pndm.setTimesteps(3) }
+    for kind in SchedulerKind.allCases {
+        let scheduler = try kind.makeScheduler(configuration: configuration(kind.rawValue))
+        #expect(throws: SchedulerError.self, "\(kind) with 0 steps") { try scheduler.setTimesteps(0) }
+        try scheduler.setTimesteps(4)
+        let sample = ShapedArray(repeating: 0, shape: [1, 4, 2, 2])
+        let wrong = ShapedArray(repeating: 0, shape: [1, 4, 2, 3])
+        #expect(throws: SchedulerError.self, "\(kind) shape mismatch") {
+            try scheduler.step(modelOutput: wrong, timestep: scheduler.timesteps[0], sample: sample, noise: TorchGenerator(seed: UInt64(0)))
+        }
+        #expect(throws: SchedulerError.self, "\(kind) add_noise at a timestep outside the schedule") {
+            try scheduler.addNoise(to: sample, noise: sample, timestep: 5000)
+        }
+    }
+}
+
+@Test(arguments: [SchedulerKind.ddim, .ddpm, .pndm])
+func beginIndexIsHarmlessForTimestepIndexedSchedulers(kind: SchedulerKind) throws {
+    // diffusers' img2img skips set_begin_index for these classes; Kiln's is a no-op, so the cut
+    // loop gives the same result with or without it.
+    var finals: [ShapedArray] = []
+    for callsSetBeginIndex in [false, true] {
+        let scheduler = try kind.makeScheduler(configuration: configuration(kind.rawValue) { $0.skipPrkSteps = true })
+        try scheduler.setTimesteps(8)
+        if callsSetBeginIndex { scheduler.setBeginIndex(4) }
+        let generator = TorchGenerator(seed: UInt64(3))
+        var latents = generator.normal(shape: [1, 4, 3, 3])
+        for timestep in scheduler.timesteps.dropFirst(4) {
+            latents = try scheduler.step(modelOutput: fakeModel(latents, timestep: timestep), timestep: timestep, sample: latents, noise: generator)
+        }
+        finals.append(latents)
+    }
+    #expect(finals[0] == finals[1])
+}
+
+@Test func configurationsWrittenByPythonJSONDecode() throws {
+    // diffusers saves DPM-Solver's default floor as the non-standard token -Infinity.
+    let text = #"{"_class_name": "DPMSolverMultistepScheduler", "lambda_min_clipped": -Infinity, "sigma_min": null, "use_karras_sigmas": true}"#
+    let decoded = try SchedulerConfiguration.decode(from: Data(text.utf8))
+    #expect(decoded.lambdaMinClipped == -.infinity)
+    #expect(decoded.useKarrasSigmas == true && decoded.sigmaMin == nil)
+    _ = try SchedulerKind.makeScheduler(configuration: decoded)
+    var clipped = decoded
+    clipped.lambdaMinClipped = -5.1
+    #expect(throws: SchedulerError.self) { try SchedulerKind.makeScheduler(configuration: clipped) }
+}
