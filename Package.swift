@@ -41,10 +41,11 @@ let package = Package(
         .target(name: "KilnVulkan", dependencies: ["KilnGraph", "KilnShaders", "CVulkan", "CGlslang"]),
         .target(name: "KilnModels", dependencies: ["KilnGraph"]),
         .target(name: "KilnSampling"),
-        .target(name: "Kiln", dependencies: ["KilnGraph", "KilnCPU", "KilnVulkan", "KilnModels", "KilnSampling"]),
+        .target(name: "KilnPipelines", dependencies: ["KilnGraph", "KilnModels", "KilnSampling"]),
+        .target(name: "Kiln", dependencies: ["KilnGraph", "KilnCPU", "KilnVulkan", "KilnModels", "KilnSampling", "KilnPipelines", "KilnImage"]),
         .executableTarget(
             name: "kiln",
-            dependencies: ["Kiln", "KilnImage", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Kiln", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "kiln-kernel-benchmarks", dependencies: ["Kiln"], path: "Benchmarks/KernelBenchmarks"),
         .testTarget(
             name: "KilnTests", dependencies: ["Kiln", "KilnGraph", "KilnCPU", "KilnVulkan"],
@@ -52,5 +53,6 @@ let package = Package(
         .testTarget(name: "KilnModelsTests", dependencies: ["Kiln"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnSamplingTests", dependencies: ["KilnSampling"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnImageTests", dependencies: ["KilnImage"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "KilnPipelinesTests", dependencies: ["Kiln"], resources: [.copy("Fixtures")]),
     ]
 )

@@ -1,6 +1,8 @@
 // `import Kiln` gives embedding programs the graph builder, both backends and the device API.
 @_exported import KilnCPU
 @_exported import KilnGraph
+@_exported import KilnImage
 @_exported import KilnModels
+@_exported import KilnPipelines
 @_exported import KilnSampling
 @_exported import KilnVulkan

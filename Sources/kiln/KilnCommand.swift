@@ -6,7 +6,22 @@ struct KilnCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kiln",
         abstract: "Latent-diffusion models on any Vulkan GPU.",
-        subcommands: [DevicesCommand.self, VerifyCommand.self, BenchCommand.self, InfoCommand.self])
+        subcommands: [DevicesCommand.self, VerifyCommand.self, BenchCommand.self, GenerateCommand.self, InfoCommand.self])
+
+    /// Every kind of bad input exits with 2, command-line usage errors included (ArgumentParser
+    /// would use 64), so scripts tell "fix your arguments" (2) from "it failed while working" (1).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 /// Options shared by commands that run on a device.

@@ -98,7 +98,7 @@ final class AtomicWriteTests: XCTestCase {
         let destination = scratch.appendingPathComponent("out.png")
         try image.write(to: destination)
         let before = try Data(contentsOf: destination)
-        var bad = image
+        var bad: PNGImage = image
         bad.text = [PNGTextChunk(keyword: "bad\u{0}keyword", text: "x")]
         XCTAssertThrowsError(try bad.write(to: destination))
         XCTAssertEqual(try Data(contentsOf: destination), before)

@@ -6,7 +6,8 @@ import KilnGraph
 /// cross-attention to the text, and skip connections from each down level to its up level.
 ///
 /// Shapes: sample `[B, C, h, w]`, timesteps `[B]`, text `[B, T, D]` (SDXL adds text_embeds
-/// `[B, P]` and time_ids `[B, 6]`) -> prediction `[B, out, h, w]`.
+/// `[B, P]` and time_ids `[B, 6]`; LCM-distilled models a guidance embedding `[B, time_cond_proj_dim]`)
+/// -> prediction `[B, out, h, w]`.
 /// Any latent size works: sizes that halve to odd numbers on the way down are matched to
 /// their skip connections on the way up, as diffusers' `forward_upsample_size` does.
 public struct UNet2DConditionModel: Sendable {
@@ -25,7 +26,8 @@ public struct UNet2DConditionModel: Sendable {
     }
 
     public func callAsFunction(
-        sample: Tensor, timesteps: Tensor, text: Tensor, added: AddedConditioning? = nil, weights: WeightScope
+        sample: Tensor, timesteps: Tensor, text: Tensor, added: AddedConditioning? = nil, timestepCondition: Tensor? = nil,
+        weights: WeightScope
     ) throws -> Tensor {
         let c = configuration, graph = weights.graph
         let levels = c.blockOutChannels.count
@@ -37,7 +39,15 @@ public struct UNet2DConditionModel: Sendable {
         let sinusoid = try graph.cast(graph.timestepEmbedding(
             timesteps, TimestepEmbedding(dimension: base, flipSinToCos: c.flipSinToCos, downscaleFrequencyShift: c.frequencyShift)),
             to: sample.dtype)
-        var embedding = try timestepMLP(sinusoid, base, weights("time_embedding"))
+        var timeInput = sinusoid
+        if let condition = c.timestepConditionDimension {
+            // LCM-distilled U-Nets take the guidance scale as an embedding added here.
+            guard let timestepCondition else { throw GraphError("unet", "time_cond_proj_dim \(condition) needs a timestep condition [B, \(condition)]") }
+            timeInput = try graph.add(sinusoid, weights("time_embedding")("cond_proj").linear(timestepCondition, condition, base, bias: false))
+        } else if timestepCondition != nil {
+            throw GraphError("unet", "a timestep condition was given but the config has no time_cond_proj_dim")
+        }
+        var embedding = try timestepMLP(timeInput, base, weights("time_embedding"))
         if let added {
             embedding = try graph.add(embedding, additionEmbedding(added, weights))
         }

@@ -21,6 +21,8 @@ public struct UNetConfiguration: Sendable, Equatable {
     public var additionEmbedType: String?
     public var additionTimeEmbedDimension: Int?
     public var projectionClassEmbeddingsInputDimension: Int?
+    /// `time_cond_proj_dim`: LCM-distilled U-Nets embed the guidance scale to this width.
+    public var timestepConditionDimension: Int?
     /// `sample_size`: the latent size the model was trained at (64 for SD1 = 512 pixels).
     public var sampleSize: Int?
 
@@ -75,7 +77,8 @@ public struct UNetConfiguration: Sendable, Equatable {
         additionTimeEmbedDimension = json["addition_time_embed_dim"] as? Int
         projectionClassEmbeddingsInputDimension = json["projection_class_embeddings_input_dim"] as? Int
         sampleSize = json["sample_size"] as? Int
-        for unsupported in ["class_embed_type", "encoder_hid_dim", "time_cond_proj_dim"] where !(json[unsupported] is NSNull) && json[unsupported] != nil {
+        timestepConditionDimension = json["time_cond_proj_dim"] as? Int
+        for unsupported in ["class_embed_type", "encoder_hid_dim"] where !(json[unsupported] is NSNull) && json[unsupported] != nil {
             throw ConfigurationError(file: file, message: "'\(unsupported)' is not supported yet")
         }
         if let type = additionEmbedType, type != "text_time" {

@@ -1,0 +1,109 @@
+import Foundation
+import Kiln
+
+/// The cases Tests/Fixtures/generate_pipeline_fixtures.py recorded from diffusers' pipelines,
+/// and complete copies of the tiny model folders they ran on.
+enum PipelineFixtures {
+    struct Case: Decodable, CustomStringConvertible, Sendable {
+        let name: String
+        let family: String
+        let mode: String
+        let unet: String
+        let sampler: String?
+        let scheduler: String
+        let prompt: String
+        let negativePrompt: String?
+        let width: Int
+        let height: Int
+        let steps: Int
+        let cfgScale: Float
+        let guidanceRescale: Float
+        let seed: UInt64
+        let batchCount: Int
+        let strength: Float?
+        let initImage: String?
+        let mask: String?
+        let images: [String]
+        let latentShape: [Int]
+
+        var description: String { name }
+
+        enum CodingKeys: String, CodingKey {
+            case name, family, mode, unet, sampler, scheduler, prompt, width, height, steps, seed, strength, mask, images
+            case negativePrompt = "negative_prompt"
+            case cfgScale = "cfg_scale"
+            case guidanceRescale = "guidance_rescale"
+            case batchCount = "batch_count"
+            case initImage = "init_image"
+            case latentShape = "latent_shape"
+        }
+    }
+
+    static let folder = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("pipelines")
+    /// The tiny models live with the model tests' fixtures.
+    static let models = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("KilnModelsTests/Fixtures")
+
+    static let cases: [Case] = {
+        struct File: Decodable { let cases: [Case] }
+        guard let data = try? Data(contentsOf: folder.appendingPathComponent("cases.json")),
+              let file = try? JSONDecoder().decode(File.self, from: data) else { return [] }
+        return file.cases
+    }()
+
+    static func records() throws -> SafeTensorsFile {
+        try SafeTensorsFile(url: folder.appendingPathComponent("latents.safetensors"))
+    }
+
+    nonisolated(unsafe) private static var completedFolders: [String: URL] = [:]
+    private static let lock = NSLock()
+
+    /// `sd/<family>/diffusers` with its tokenizers completed: the fixtures leave out vocab.json
+    /// and merges.txt (see Fixtures/sd/README.md); they follow from the committed CLIP merges.
+    /// Weights are linked, not copied.
+    /// `unet` replaces the folder's U-Net (the recorded LCM-distilled one).
+    static func modelFolder(_ family: String, unet: URL? = nil) throws -> URL {
+        lock.lock()
+        defer { lock.unlock() }
+        let key = family + (unet?.path ?? "")
+        if let folder = completedFolders[key] { return folder }
+        let source = models.appendingPathComponent("sd/\(family)/diffusers")
+        let copy = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-pipeline-\(family)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: copy, withIntermediateDirectories: true)
+        let merges = models.appendingPathComponent("clip/merges.txt")
+        let vocabulary = try JSONSerialization.data(withJSONObject: CLIPTokenizer.vocabulary(fromMerges: try CLIPTokenizer.readMerges(at: merges)))
+        for entry in try FileManager.default.contentsOfDirectory(atPath: source.path) {
+            var from = source.appendingPathComponent(entry)
+            let to = copy.appendingPathComponent(entry)
+            if entry == "unet", let unet { from = unet }
+            if entry.hasPrefix("tokenizer") {
+                try FileManager.default.copyItem(at: from, to: to)
+                try FileManager.default.copyItem(at: merges, to: to.appendingPathComponent("merges.txt"))
+                try vocabulary.write(to: to.appendingPathComponent("vocab.json"))
+            } else {
+                try FileManager.default.createSymbolicLink(at: to, withDestinationURL: from)
+            }
+        }
+        completedFolders[key] = copy
+        return copy
+    }
+
+    /// The request `kiln generate` would build for `testCase`.
+    static func request(_ testCase: Case) throws -> GenerationRequest {
+        let records = try records()
+        let mode = GenerationRequest.Mode(rawValue: testCase.mode)!
+        var request = GenerationRequest(
+            prompt: testCase.prompt, negativePrompt: testCase.negativePrompt, width: testCase.width, height: testCase.height,
+            steps: testCase.steps, guidanceScale: testCase.cfgScale, guidanceRescale: testCase.guidanceRescale,
+            sampler: try testCase.sampler.map(SamplerName.init(parsing:)),
+            sigmaSpacing: testCase.scheduler == "default" ? nil : try SigmaSpacing(parsing: testCase.scheduler), seed: testCase.seed, batchCount: testCase.batchCount,
+            mode: mode, strength: testCase.strength)
+        if testCase.initImage != nil { request.initImage = ShapedArray(try records.tensor("inputs.init_image")) }
+        if testCase.mask != nil { request.mask = ShapedArray(try records.tensor("inputs.mask")) }
+        return request
+    }
+}
+
+extension ShapedArray {
+    init(_ tensor: HostTensor) { self.init(shape: tensor.shape.dimensions, scalars: tensor.scalars) }
+}
