@@ -34,7 +34,7 @@ let package = Package(
             name: "CLibPNG", path: "Sources/CLibPNG", pkgConfig: "libpng",
             providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
         .target(name: "CKilnPNG", dependencies: ["CLibPNG"]),
-        .target(name: "KilnImage", dependencies: ["CKilnPNG"]),
+        .target(name: "KilnImage", dependencies: ["CKilnPNG", "KilnGraph"]),
         .target(name: "KilnShaders", path: "Shaders", resources: shaderFiles.map { .embedInCode($0) }),
         .target(name: "KilnGraph"),
         .target(name: "KilnCPU", dependencies: ["KilnGraph"]),

@@ -188,20 +188,3 @@ public struct SafeTensorsError: Error, CustomStringConvertible, Equatable, Senda
 
     public var description: String { "\(file)\(tensor.map { ": tensor '\($0)'" } ?? ""): \(message)" }
 }
-
-/// Writes through a temporary file in the same folder and a rename.
-public enum AtomicFile {
-    public static func write(_ data: Data, to url: URL) throws {
-        // A unique name, so two writers of the same file (threads or processes) never share one.
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
-        do {
-            try data.write(to: temporary)
-            guard rename(temporary.path, url.path) == 0 else {
-                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path])
-            }
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw error
-        }
-    }
-}

@@ -1,4 +1,5 @@
 import Foundation
+import KilnGraph
 
 #if canImport(Glibc)
 import Glibc
@@ -51,6 +52,3 @@ enum FileBytes {
     }
 }
 
-func systemMessage(_ code: Int32) -> String {
-    String(cString: strerror(code))
-}

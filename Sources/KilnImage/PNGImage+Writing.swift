@@ -1,5 +1,6 @@
 import CKilnPNG
 import Foundation
+import KilnGraph
 
 extension PNGImage {
     /// The PNG encoding of this image and its text chunks: 8 bits per sample, the colour type
@@ -15,7 +16,11 @@ extension PNGImage {
     public func write(to url: URL, compressionLevel: Int = 6) throws {
         let name = url.relativePath
         let data = try encoded(name: name, compressionLevel: compressionLevel)
-        try AtomicFile.write(data, toPath: url.path, name: name)
+        do {
+            try AtomicFile.write(data, toPath: url.path, name: name)
+        } catch let error as AtomicFile.WriteError {
+            throw PNGError.writeFailed(path: error.path, detail: error.detail)
+        }
     }
 
     private func encoded(name: String, compressionLevel: Int) throws -> Data {

@@ -9,10 +9,22 @@ private let systemWrite = Darwin.write
 #endif
 
 /// Replaces a file so that readers see either the old bytes or all of the new ones, never a
-/// partial image, even if the process dies or the disk fills up mid-write.
-enum AtomicFile {
+/// partial file (image, latents, cache entry), even if the process dies or the disk fills up
+/// mid-write.
+public enum AtomicFile {
+    /// Why a write failed: the destination as the caller named it, the step, the system's reason.
+    public struct WriteError: Error, CustomStringConvertible {
+        public let path: String
+        public let detail: String
+        public var description: String { "\(path): \(detail)" }
+    }
+
+    public static func write(_ data: Data, to url: URL) throws {
+        try write(data, toPath: url.path, name: url.path)
+    }
+
     /// `name` is how errors refer to the destination: the path as the user gave it.
-    static func write(_ data: Data, toPath path: String, name: String) throws {
+    public static func write(_ data: Data, toPath path: String, name: String) throws {
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path
         // Hidden and in the destination's directory: rename(2) is only atomic within one file system.
@@ -26,13 +38,13 @@ enum AtomicFile {
             if descriptor >= 0 || errno != EEXIST { break }
         }
         guard descriptor >= 0 else {
-            throw PNGError.writeFailed(path: name, detail: "cannot create a temporary file in \(directory): \(systemMessage(errno))")
+            throw WriteError(path: name, detail: "cannot create a temporary file in \(directory): \(systemMessage(errno))")
         }
 
-        func fail(_ step: String, _ code: Int32) -> PNGError {
+        func fail(_ step: String, _ code: Int32) -> WriteError {
             if descriptor >= 0 { close(descriptor) }
             unlink(temporaryPath)
-            return PNGError.writeFailed(path: name, detail: "\(step): \(systemMessage(code))")
+            return WriteError(path: name, detail: "\(step): \(systemMessage(code))")
         }
 
         let writeError: Int32? = data.withUnsafeBytes { raw -> Int32? in
@@ -62,4 +74,9 @@ enum AtomicFile {
             close(directoryDescriptor)
         }
     }
+}
+
+/// The C library's text for an errno value.
+public func systemMessage(_ code: Int32) -> String {
+    String(cString: strerror(code))
 }
