@@ -51,25 +51,18 @@ public final class DDIMScheduler: Scheduler {
         let alphaRoot = alphaProduct.squareRoot()
         let betaRoot = betaProduct.squareRoot()
 
-        var predictedOriginal: ShapedArray
-        var predictedEpsilon: ShapedArray
-        switch configuration.predictionType ?? "epsilon" {
-        case "epsilon":
-            predictedOriginal = sample.zip(modelOutput) { ($0 - betaRoot * $1) / alphaRoot }
-            predictedEpsilon = modelOutput
-        case "sample":
-            predictedOriginal = modelOutput
-            predictedEpsilon = sample.zip(modelOutput) { ($0 - alphaRoot * $1) / betaRoot }
-        case "v_prediction":
-            predictedOriginal = sample.zip(modelOutput) { alphaRoot * $0 - betaRoot * $1 }
-            predictedEpsilon = modelOutput.zip(sample) { alphaRoot * $0 + betaRoot * $1 }
-        case let other:
-            throw SchedulerError.unsupported("DDIMScheduler prediction_type \(other)")
+        let predictionType = configuration.predictionType ?? "epsilon"
+        // ε̂ from the unclipped prediction, as diffusers computes it.
+        let predictedEpsilon: ShapedArray
+        switch predictionType {
+        case "epsilon": predictedEpsilon = modelOutput
+        case "sample": predictedEpsilon = sample.zip(modelOutput) { ($0 - alphaRoot * $1) / betaRoot }
+        case "v_prediction": predictedEpsilon = modelOutput.zip(sample) { alphaRoot * $0 + betaRoot * $1 }
+        case let other: throw SchedulerError.unsupported("DDIMScheduler prediction_type \(other)")
         }
-        if configuration.clipSample ?? true {
-            let range = Float(configuration.clipSampleRange ?? 1)
-            predictedOriginal = predictedOriginal.map { min(max($0, -range), range) }
-        }
+        let predictedOriginal = NoiseSchedule.predictedOriginal(
+            sample: sample, modelOutput: modelOutput, alphaProduct: alphaProduct, predictionType: predictionType,
+            clip: NoiseSchedule.clipRange(configuration, clipsByDefault: true))
         let directionScale = (1 - alphaProductPrevious).squareRoot()
         let previousRoot = alphaProductPrevious.squareRoot()
         return predictedOriginal.zip(predictedEpsilon) { previousRoot * $0 + directionScale * $1 }

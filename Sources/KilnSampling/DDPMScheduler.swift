@@ -74,19 +74,10 @@ public final class DDPMScheduler: Scheduler {
         let betaProductPrevious = 1 - alphaProductPrevious
         let currentAlpha = alphaProduct / alphaProductPrevious
         let currentBeta = 1 - currentAlpha
-        let alphaRoot = alphaProduct.squareRoot()
-        let betaRoot = betaProduct.squareRoot()
 
-        var predictedOriginal: ShapedArray
-        switch predictionType {
-        case "epsilon": predictedOriginal = sample.zip(output) { ($0 - betaRoot * $1) / alphaRoot }
-        case "sample": predictedOriginal = output
-        default: predictedOriginal = sample.zip(output) { alphaRoot * $0 - betaRoot * $1 }
-        }
-        if configuration.clipSample ?? true {
-            let range = Float(configuration.clipSampleRange ?? 1)
-            predictedOriginal = predictedOriginal.map { min(max($0, -range), range) }
-        }
+        let predictedOriginal = NoiseSchedule.predictedOriginal(
+            sample: sample, modelOutput: output, alphaProduct: alphaProduct, predictionType: predictionType,
+            clip: NoiseSchedule.clipRange(configuration, clipsByDefault: true))
 
         // The posterior mean μ̃_t(x_t, x₀) of eq. 7.
         let originalCoefficient = (alphaProductPrevious.squareRoot() * currentBeta) / betaProduct

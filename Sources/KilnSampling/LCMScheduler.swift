@@ -71,7 +71,6 @@ public final class LCMScheduler: Scheduler {
         let previous = index + 1 < timesteps.count ? Int(timesteps[index + 1]) : current
         let alphaProduct = schedule.alphasCumulativeProduct[current]
         let alphaProductPrevious = previous >= 0 ? schedule.alphasCumulativeProduct[previous] : finalAlphaCumulativeProduct
-        let betaProduct = 1 - alphaProduct
         let betaProductPrevious = 1 - alphaProductPrevious
 
         // The boundary-condition scalings with sigma_data = 0.5, in float32 like diffusers'
@@ -81,18 +80,9 @@ public final class LCMScheduler: Scheduler {
         let skipScale = dataVariance / (scaledTimestep * scaledTimestep + dataVariance)
         let outputScale = scaledTimestep / (scaledTimestep * scaledTimestep + dataVariance).squareRoot()
 
-        let alphaRoot = alphaProduct.squareRoot()
-        let betaRoot = betaProduct.squareRoot()
-        var predictedOriginal: ShapedArray
-        switch predictionType {
-        case "epsilon": predictedOriginal = sample.zip(modelOutput) { ($0 - betaRoot * $1) / alphaRoot }
-        case "sample": predictedOriginal = modelOutput
-        default: predictedOriginal = sample.zip(modelOutput) { alphaRoot * $0 - betaRoot * $1 }
-        }
-        if configuration.clipSample ?? false {
-            let range = Float(configuration.clipSampleRange ?? 1)
-            predictedOriginal = predictedOriginal.map { min(max($0, -range), range) }
-        }
+        let predictedOriginal = NoiseSchedule.predictedOriginal(
+            sample: sample, modelOutput: modelOutput, alphaProduct: alphaProduct, predictionType: predictionType,
+            clip: NoiseSchedule.clipRange(configuration, clipsByDefault: false))
         let denoised = predictedOriginal.zip(sample) { outputScale * $0 + skipScale * $1 }
         guard index != timesteps.count - 1 else {
             stepIndex.current = index + 1

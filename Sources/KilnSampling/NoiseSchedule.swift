@@ -198,3 +198,29 @@ extension NoiseSchedule {
         return sample.map { $0 / divisor }
     }
 }
+
+/// What the DDPM-family schedulers (DDPM, DDIM, LCM) share: the clean-sample estimate.
+extension NoiseSchedule {
+    /// x̂₀ at cumulative alpha `alphaProduct` from an epsilon, sample or v prediction (Ho et al.
+    /// eq. 15; v per Salimans & Ho, https://arxiv.org/abs/2202.00512), clipped to ±`clip` when
+    /// the configuration clips samples.
+    static func predictedOriginal(
+        sample: ShapedArray, modelOutput: ShapedArray, alphaProduct: Float, predictionType: String, clip: Float?
+    ) -> ShapedArray {
+        let alphaRoot = alphaProduct.squareRoot()
+        let betaRoot = (1 - alphaProduct).squareRoot()
+        var original: ShapedArray
+        switch predictionType {
+        case "epsilon": original = sample.zip(modelOutput) { ($0 - betaRoot * $1) / alphaRoot }
+        case "sample": original = modelOutput
+        default: original = sample.zip(modelOutput) { alphaRoot * $0 - betaRoot * $1 }
+        }
+        guard let clip else { return original }
+        return original.map { min(max($0, -clip), clip) }
+    }
+
+    /// `clip_sample_range` when `clip_sample` is on (`clipsByDefault` when the key is absent).
+    static func clipRange(_ configuration: SchedulerConfiguration, clipsByDefault: Bool) -> Float? {
+        (configuration.clipSample ?? clipsByDefault) ? Float(configuration.clipSampleRange ?? 1) : nil
+    }
+}
