@@ -18,6 +18,8 @@ struct ConvolutionTiling: Equatable {
     /// Most weight rows one lane fetches (TILE_M / lanes): lavapipe computed wrong results from
     /// 10 row groups per lane on (tiles of 80 x 4 on 8 lanes, in the op-case table).
     static let maximumRowGroups = 8
+    /// The smallest maxComputeWorkGroupCount Vulkan allows; the column tiles are the grid's X.
+    static let maximumColumnGroups = 65535
     /// Column widths per lane with their time per column relative to the best (8), measured on
     /// lavapipe with the rows the budget gives them: narrow tiles reload weights more often.
     static let columnWidths: [(columnsPerLane: Int, relativeCost: Double)] = [(8, 1.0), (12, 1.05), (16, 1.1), (4, 1.3)]
@@ -31,7 +33,10 @@ struct ConvolutionTiling: Equatable {
         func cost(_ width: (columnsPerLane: Int, relativeCost: Double)) -> Double {
             Double(padded(columns, to: lanes * width.columnsPerLane)) * width.relativeCost
         }
-        let columnsPerLane = columnWidths.min { cost($0) < cost($1) }?.columnsPerLane ?? 8
+        // The grid's X count (column tiles) may not pass maxComputeWorkGroupCount: very large
+        // outputs (a 2048x2048 VAE layer) take the widest tile.
+        let fitting = columnWidths.filter { (columns + lanes * $0.columnsPerLane - 1) / (lanes * $0.columnsPerLane) <= maximumColumnGroups }
+        let columnsPerLane = fitting.min { cost($0) < cost($1) }?.columnsPerLane ?? columnWidths.map(\.columnsPerLane).max() ?? 16
         var rows = max(lanes, min(accumulatorBudget / columnsPerLane / lanes, maximumRowGroups) * lanes)
         rows = min(rows, padded(outChannels, to: lanes))
         let columnTiles = (columns + lanes * columnsPerLane - 1) / (lanes * columnsPerLane)
