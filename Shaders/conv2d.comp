@@ -14,8 +14,10 @@
 //   Register path only:
 //   SUBGROUP_SIZE       must equal the device subgroup size (default 8 = lavapipe); weights are fetched one row
 //                       per lane and shared with subgroupBroadcast (workgroup size a multiple of it).
-//   TILE_M              output channels per workgroup, multiple of SUBGROUP_SIZE (default 24).
-//   TILE_N              output pixels per invocation (default 12; any value >= 1).
+//   TILE_M              output channels per workgroup, multiple of SUBGROUP_SIZE, at most 8 * SUBGROUP_SIZE
+//                       (default 24): lavapipe computed wrong results with 10 or more row groups per lane.
+//   TILE_N              output columns (pixels of the batch taken together) per invocation (default 12; any value >= 1).
+//                       The dispatch picks TILE_M/TILE_N from the output size and channel counts.
 //   No shape restrictions: every edge is guarded/clamped.
 //
 // Workgroup size:
@@ -26,8 +28,8 @@
 // Dispatch (smaller Y/Z counts are also correct: grid-stride loops):
 //   SHARED_MEMORY_TILES=1: X = min(ceil(outHeight*outWidth / 64), 65535) (loops), Y = min(ceil(outChannels / 64), 65535),
 //                          Z = min(batch, 65535).
-//   SHARED_MEMORY_TILES=0: X = ceil(outHeight*outWidth / (WG * TILE_N)) (must be <= 65535),
-//                          Y = min(ceil(outChannels / TILE_M), 65535), Z = min(batch, 65535).
+//   SHARED_MEMORY_TILES=0: X = ceil(batch*outHeight*outWidth / (WG * TILE_N)) (must be <= 65535),
+//                          Y = min(ceil(outChannels / TILE_M), 65535), Z = 1.
 #include "common.glsl"
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_basic : require
@@ -122,6 +124,10 @@ void main() {
 }
 #else
 // ---- Register-blocked path (CPU Vulkan such as lavapipe).
+// Columns are output pixels of the whole batch (column = b * outHeight*outWidth + pixel): at the
+// U-Net's deep levels (8x8, 4x4 latents) one image has too few pixels to fill a workgroup's lanes,
+// the batch together does. Each lane owns TILE_N consecutive columns; a workgroup owns TILE_M
+// output channels, whose weights are fetched one row per lane and shared by subgroupBroadcast.
 layout(local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
 
 layout(push_constant) uniform Parameters {
@@ -136,22 +142,22 @@ void main() {
     TensorBuffer W = TensorBuffer(p.weight);
     TensorBuffer Y = TensorBuffer(p.output_);
     const uint C = p.inChannels, H = p.inHeight, Wd = p.inWidth, O = p.outChannels;
-    const uint OHW = p.outHeight * p.outWidth, HW = H * Wd;
+    const uint OHW = p.outHeight * p.outWidth, HW = H * Wd, columns = p.batch * OHW;
     const uint KK = p.kernelHeight * p.kernelWidth, CKK = C * KK;
     uint n0 = (gl_WorkGroupID.x * gl_WorkGroupSize.x + gl_LocalInvocationID.x) * TILE_N;
     uint rowTiles = (O + TILE_M - 1) / TILE_M;
-    // per-lane output positions (clamped for loads; stores are guarded)
-    int iy0[TILE_N], ix0[TILE_N];
+    // per-lane columns (clamped for loads; stores are guarded): image start and input corner
+    uint xImage[TILE_N]; int iy0[TILE_N], ix0[TILE_N];
     [[unroll]] for (int j = 0; j < TILE_N; j++) {
-        uint pos = min(n0 + j, OHW - 1);
+        uint column = min(n0 + j, columns - 1);
+        uint b = column / OHW, pos = column - b * OHW;
         uint oy = pos / p.outWidth, ox = pos - oy * p.outWidth;
+        xImage[j] = b * C * HW;
         iy0[j] = int(oy * p.strideY) - int(p.padY);
         ix0[j] = int(ox * p.strideX) - int(p.padX);
     }
-    for (uint b = gl_WorkGroupID.z; b < p.batch; b += gl_NumWorkGroups.z) {
     for (uint mt = gl_WorkGroupID.y; mt < rowTiles; mt += gl_NumWorkGroups.y) {
         uint m0 = mt * TILE_M;
-        uint xBase = b * C * HW;
         uint wRow[AL];
         [[unroll]] for (int g = 0; g < AL; g++) wRow[g] = min(m0 + g * SUBGROUP_SIZE + gl_SubgroupInvocationID, O - 1) * CKK;
         float acc[TILE_M][TILE_N];
@@ -163,7 +169,7 @@ void main() {
                 int iy = iy0[j] + int(ky), ix = ix0[j] + int(kx);
                 bool ok = iy >= 0 && iy < int(H) && ix >= 0 && ix < int(Wd);
                 valid[j] = ok ? 1.0 : 0.0;
-                off[j] = ok ? xBase + uint(iy) * Wd + uint(ix) : xBase;
+                off[j] = ok ? xImage[j] + uint(iy) * Wd + uint(ix) : xImage[j];
             }
             uint wk = ky * p.kernelWidth + kx;
             for (uint c = 0; c < C; c++) {
@@ -178,16 +184,18 @@ void main() {
             }
         }
         }
-        uint yBase = b * O * OHW;
         [[unroll]] for (int r = 0; r < TILE_M; r++) {
             uint o = m0 + r;
             if (o >= O) break;
             float bo = p.hasBias != 0 ? LOAD(TensorBuffer(p.bias), o) : 0.0;
             [[unroll]] for (int j = 0; j < TILE_N; j++) {
-                if (n0 + j < OHW) STORE(Y, yBase + o * OHW + n0 + j, acc[r][j] + bo);
+                uint column = n0 + j;
+                if (column < columns) {
+                    uint b = column / OHW, pos = column - b * OHW;
+                    STORE(Y, (b * O + o) * OHW + pos, acc[r][j] + bo);
+                }
             }
         }
-    }
     }
 }
 #endif

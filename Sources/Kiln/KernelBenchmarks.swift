@@ -7,7 +7,10 @@ public struct KernelBenchmark: Sendable {
     public let build: @Sendable (Graph) throws -> Tensor
 
     /// The benchmark table of the engine-core issue: SD-shaped matmuls, 3x3 convolutions at SD1.5's
-    /// 320-channel level, attention at 1024 and 4096 tokens, group norm — each in f32 and f16.
+    /// 320-channel level, attention at 1024 and 4096 tokens, group norm — each in f32 and f16 —
+    /// then the SD1.5 U-Net's own convolutions for a 256x256 CFG step (latent 32x32, batch 2):
+    /// few output pixels and many channels at the deep levels, 1x1 projections and shortcuts,
+    /// a stride-2 downsampler and the 4-channel conv_in.
     public static let all: [KernelBenchmark] = [DType.float32, .float16].flatMap { t -> [KernelBenchmark] in
         @Sendable func input(_ graph: Graph, _ name: String, _ shape: Shape) -> Tensor { graph.input(name, shape, dtype: t) }
         func matmul(_ m: Int, _ k: Int, _ n: Int) -> KernelBenchmark {
@@ -23,6 +26,15 @@ public struct KernelBenchmark: Sendable {
                 try g.conv2d(input(g, "x", [1, 320, size, size]), weight: input(g, "w", [320, 320, 3, 3]), bias: input(g, "b", [320]), padding: (1, 1))
             }
         }
+        /// A U-Net convolution: `kernel`x`kernel`, `inChannels`->`outChannels` on a `size`x`size`
+        /// input of batch 2 (CFG), padding kernel/2.
+        func unetConv(_ kernel: Int, _ inChannels: Int, _ outChannels: Int, _ size: Int, stride: Int = 1) -> KernelBenchmark {
+            let strideLabel = stride == 1 ? "" : " stride \(stride)"
+            return KernelBenchmark(name: "conv2d \(kernel)x\(kernel) \(inChannels)->\(outChannels) \(size)x\(size) b2\(strideLabel)", dtype: t) { g in
+                try g.conv2d(input(g, "x", [2, inChannels, size, size]), weight: input(g, "w", [outChannels, inChannels, kernel, kernel]),
+                             bias: input(g, "b", [outChannels]), stride: (stride, stride), padding: (kernel / 2, kernel / 2))
+            }
+        }
         func attention(_ length: Int, _ headDim: Int) -> KernelBenchmark {
             KernelBenchmark(name: "attention 8 heads L=\(length) d=\(headDim)", dtype: t) { g in
                 try g.attention(input(g, "q", [1, 8, length, headDim]), input(g, "k", [1, 8, length, headDim]), input(g, "v", [1, 8, length, headDim]))
@@ -36,6 +48,10 @@ public struct KernelBenchmark: Sendable {
                 try g.groupNorm(input(g, "x", [1, 320, 64, 64]), groups: 32, weight: input(g, "w", [320]), bias: input(g, "b", [320]),
                                 epsilon: 1e-5, silu: true)
             },
+            unetConv(3, 320, 320, 32), unetConv(3, 640, 640, 16), unetConv(3, 1280, 1280, 8), unetConv(3, 2560, 1280, 8),
+            unetConv(3, 1280, 1280, 4), unetConv(3, 2560, 1280, 4), unetConv(3, 640, 640, 16, stride: 2),
+            unetConv(1, 320, 320, 32), unetConv(1, 1280, 1280, 8), unetConv(1, 2560, 1280, 4),
+            unetConv(3, 4, 320, 32), unetConv(3, 320, 4, 32),
         ]
     }
 }

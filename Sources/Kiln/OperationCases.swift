@@ -96,6 +96,19 @@ public enum OperationCases {
             OperationCase("conv2d_1x1", "conv2d", t) { b in
                 try b.graph.conv2d(b.input("x", [3, 17, 7, 6]), weight: b.input("w", [9, 17, 1, 1], scale: 0.3), bias: b.input("bias", [9]))
             },
+            // Many output channels on few pixels (the U-Net's deep levels): narrow column tiles,
+            // tall row tiles whose last one is partial, columns of one tile spanning both images.
+            OperationCase("conv2d_3x3_many_channels_few_pixels", "conv2d", t) { b in
+                try b.graph.conv2d(b.input("x", [2, 19, 4, 3]), weight: b.input("w", [601, 19, 3, 3], scale: 0.2),
+                                   bias: b.input("bias", [601]), padding: (1, 1))
+            },
+            OperationCase("conv2d_1x1_columns_across_images", "conv2d", t) { b in
+                try b.graph.conv2d(b.input("x", [2, 23, 5, 7]), weight: b.input("w", [33, 23, 1, 1], scale: 0.3), bias: b.input("bias", [33]))
+            },
+            OperationCase("conv2d_3x3_stride2_deep", "conv2d", t) { b in
+                try b.graph.conv2d(b.input("x", [2, 12, 9, 7]), weight: b.input("w", [100, 12, 3, 3], scale: 0.3),
+                                   bias: b.input("bias", [100]), stride: (2, 2), padding: (1, 1))
+            },
             OperationCase("conv2d_4x2_stride1x2", "conv2d", t) { b in
                 try b.graph.conv2d(b.input("x", [1, 3, 10, 12]), weight: b.input("w", [5, 3, 4, 2], scale: 0.3),
                                    bias: b.input("bias", [5]), stride: (1, 2), padding: (0, 1))

@@ -28,12 +28,16 @@ enum ConvolutionKernel {
         let batchGroups = UInt32(min(x.shape[0], 65535))
         if context.useRegisterBlockedKernels {
             let lanes = Int(context.device.subgroupSize)
-            let (rows, columns) = MatmulKernel.registerTile
+            let columns = x.shape[0] * pixels
+            // Batch folded into the columns: at 8x8 and 4x4 latents one image cannot fill the lanes.
+            let tiling = ConvolutionTiling.choose(columns: columns, outChannels: channels, lanes: lanes)
+            let columnGroups = (columns + lanes * tiling.columnsPerLane - 1) / (lanes * tiling.columnsPerLane)
             return Dispatch(
                 file: "conv2d.comp",
-                defines: context.storageDefines + [("SHARED_MEMORY_TILES", "0"), context.subgroupDefine, ("TILE_M", "\(rows)"), ("TILE_N", "\(columns)")],
+                defines: context.storageDefines + [("SHARED_MEMORY_TILES", "0"), context.subgroupDefine,
+                                                   ("TILE_M", "\(tiling.rows)"), ("TILE_N", "\(tiling.columnsPerLane)")],
                 workgroupSize: [UInt32(lanes)], pushConstants: constants,
-                groups: (UInt32((pixels + lanes * columns - 1) / (lanes * columns)), UInt32(min((channels + rows - 1) / rows, 65535)), batchGroups))
+                groups: (UInt32(columnGroups), UInt32(min((channels + tiling.rows - 1) / tiling.rows, 65535)), 1))
         }
         let tile = MatmulKernel.sharedTile
         return Dispatch(
