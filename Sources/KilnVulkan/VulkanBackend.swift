@@ -25,12 +25,12 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
         self.init(device: try VulkanDevice.open(selector: selector), kernelVariant: kernelVariant)
     }
 
-    public func prepare(_ graph: Graph, outputs: [Tensor], constants: [String: HostTensor]) throws -> any PreparedGraph {
+    public func prepare(_ graph: Graph, outputs: [Tensor], constants: any ConstantValues) throws -> any PreparedGraph {
         try VulkanPreparedGraph(device: device, graph: graph, outputs: outputs, constants: constants, variant: kernelVariant, profile: false)
     }
 
     /// Like `prepare`, with a timestamp after every op so `VulkanPreparedGraph.lastProfile` is filled.
-    public func prepareProfiled(_ graph: Graph, outputs: [Tensor], constants: [String: HostTensor]) throws -> VulkanPreparedGraph {
+    public func prepareProfiled(_ graph: Graph, outputs: [Tensor], constants: any ConstantValues) throws -> VulkanPreparedGraph {
         try VulkanPreparedGraph(device: device, graph: graph, outputs: outputs, constants: constants, variant: kernelVariant, profile: true)
     }
 }
