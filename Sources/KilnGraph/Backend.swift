@@ -10,6 +10,10 @@ public protocol Backend: AnyObject, Sendable {
     /// The most bytes one prepared graph's activation arena (`MemoryPlan.arenaBytes`) should take;
     /// work that can be split, such as tiled VAE decoding, splits above it.
     var activationBudgetBytes: Int { get }
+
+    /// Bytes that weights and activations share (a GPU's largest device-local heap): a model
+    /// whose weights exceed it is refused before any work starts.
+    var memoryCapacityBytes: Int { get }
 }
 
 /// A graph ready to run repeatedly with new inputs.
