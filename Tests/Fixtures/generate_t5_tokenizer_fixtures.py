@@ -32,16 +32,22 @@ No real T5 tokenizer can be fetched, so this script builds a realistic one:
    `legacy=False`, whose only difference is the Metaspace `prepend_scheme`
    "first" instead of "always" (asserted below); the tests patch that field
    into a copy of tokenizer.json.
+5. It writes byte_fallback/tokenizer.json, a tokenizers Unigram tokenizer with
+   byte fallback and other components T5 lacks (see byte_fallback_tokenizer),
+   and records its ids for every prompt.
 
 Output, in Tests/KilnModelsTests/Fixtures/t5_tokenizer/:
   tokenizer/         the saved T5TokenizerFast folder (4 files)
+  byte_fallback/     tokenizer.json of step 5
   token_ids.json     {"versions": {...}, "max_lengths": [77, 256, 512],
                       "pad_id": 0, "eos_id": 1,
                       "cases": [{"text", "ids", "first_ids", "lengths",
+                                 "byte_fallback_ids",
                                  "spiece_ids" (only where it differs)}]}
      ids        tokenizer(text).input_ids (tokens + `</s>`, no padding)
      first_ids  the same from the prepend_scheme "first" tokenizer
      spiece_ids the same from a T5TokenizerFast loaded from spiece.model alone
+     byte_fallback_ids  Tokenizer.encode(text).ids of the step 5 tokenizer
      lengths    for each max length N (same order as max_lengths), how many
                 leading entries of the padded/truncated input_ids are real
                 tokens; the recorded call returned
@@ -491,6 +497,39 @@ def padded_lengths(tokenizer, text, ids):
     return lengths
 
 
+BYTE_FALLBACK_PIECES = 600
+
+
+def byte_fallback_tokenizer(fast):
+    """A Unigram tokenizer.json exercising what T5's does not: byte fallback, NFKC and
+    Lowercase normalizers, the pre-0.14 WhitespaceSplit + Metaspace pre-tokenizer sequence, and a
+    template with a token before the text. Its vocabulary is the first pieces of the trained
+    model plus the 256 `<0xXX>` byte pieces, so most text falls back to bytes."""
+    from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers, processors
+    from tokenizers.models import Unigram
+
+    trained = json.loads(fast.backend_tokenizer.to_str())["model"]["vocab"][:BYTE_FALLBACK_PIECES]
+    vocab = [(piece, score) for piece, score in trained]
+    vocab += [(f"<0x{byte:02X}>", -20.0) for byte in range(256)]
+    tokenizer = Tokenizer(Unigram(vocab, unk_id=2, byte_fallback=True))
+    tokenizer.normalizer = normalizers.Sequence(
+        [
+            normalizers.NFKC(),
+            normalizers.Lowercase(),
+            normalizers.Strip(left=True, right=True),
+            normalizers.Replace(Regex(" {2,}"), " "),
+        ]
+    )
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")]
+    )
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<pad> $A </s>", special_tokens=[("<pad>", 0), ("</s>", 1)]
+    )
+    tokenizer.add_special_tokens(["<pad>", "</s>"])
+    return tokenizer
+
+
 def main():
     versions = check_versions()
     output = FIXTURE_DIR / "tokenizer"
@@ -528,6 +567,11 @@ def main():
     finally:
         shutil.rmtree(scratch)
 
+    byte_fallback = byte_fallback_tokenizer(fast)
+    byte_fallback_folder = FIXTURE_DIR / "byte_fallback"
+    byte_fallback_folder.mkdir(exist_ok=True)
+    byte_fallback.save(str(byte_fallback_folder / "tokenizer.json"))
+
     assert len(PROMPTS) >= 150 and len(set(PROMPTS)) == len(PROMPTS)
     cases = []
     for text in PROMPTS:
@@ -542,10 +586,13 @@ def main():
         spiece_ids = from_spiece(text).input_ids
         if spiece_ids != ids:
             case["spiece_ids"] = spiece_ids
+        case["byte_fallback_ids"] = byte_fallback.encode(text).ids
         cases.append(case)
     assert any(len(case["ids"]) > max(MAX_LENGTHS) for case in cases)
     assert any(fast.unk_token_id in case["ids"] for case in cases)
     assert any(case["first_ids"] != case["ids"] for case in cases)
+    byte_ids = set(range(BYTE_FALLBACK_PIECES, BYTE_FALLBACK_PIECES + 256))
+    assert sum(bool(byte_ids.intersection(case["byte_fallback_ids"])) for case in cases) > 50
 
     fixture = {
         "versions": versions,

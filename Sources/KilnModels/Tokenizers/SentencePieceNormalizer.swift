@@ -16,7 +16,9 @@ public indirect enum SentencePieceNormalizer: Sendable {
     case strip(left: Bool, right: Bool)
     /// Replaces every non-overlapping match, scanning left to right.
     case replace(ReplacePattern, content: String)
-    /// Unicode normalization form KC.
+    /// Unicode normalization form KC. Like NFC, NFD and NFKD it follows the platform's Unicode
+    /// version; tokenizers' tables are older, so characters assigned since (such as U+32FF ㋿,
+    /// Unicode 12.1) may normalize differently. T5 uses ``precompiled(_:)`` instead.
     case nfkc
     /// Unicode normalization form C.
     case nfc
@@ -98,7 +100,9 @@ public indirect enum SentencePieceNormalizer: Sendable {
         case .replace(.regex(let regex), let content):
             return regex.replacingMatches(in: text, with: content)
         case .nfkc:
-            return text.precomposedStringWithCompatibilityMapping
+            // Decompose, then compose: Foundation's one-step NFKC on Linux leaves some pairs
+            // uncomposed (half-width "ｶﾞ" gives カ + U+3099 instead of ガ).
+            return text.decomposedStringWithCompatibilityMapping.precomposedStringWithCanonicalMapping
         case .nfc:
             return text.precomposedStringWithCanonicalMapping
         case .nfd:
