@@ -31,7 +31,8 @@ No real T5 tokenizer can be fetched, so this script builds a realistic one:
 4. It also records the unpadded ids of a fast tokenizer converted with
    `legacy=False`, whose only difference is the Metaspace `prepend_scheme`
    "first" instead of "always" (asserted below); the tests patch that field
-   into a copy of tokenizer.json.
+   into a copy of tokenizer.json. It asserts that `spiece.model` with
+   `"legacy": false` in tokenizer_config.json gives these same ids.
 5. It writes byte_fallback/tokenizer.json, a tokenizers Unigram tokenizer with
    byte fallback and other components T5 lacks (see byte_fallback_tokenizer),
    and records its ids for every prompt.
@@ -564,6 +565,11 @@ def main():
         for name in ("tokenizer_config.json", "special_tokens_map.json"):
             shutil.copy(output / name, scratch / name)
         without_json = T5TokenizerFast.from_pretrained(scratch)
+        # The same with "legacy": false in tokenizer_config.json converts with prepend "first".
+        config = (output / "tokenizer_config.json").read_text(encoding="utf-8")
+        assert config.count('"legacy": true') == 1
+        (scratch / "tokenizer_config.json").write_text(config.replace('"legacy": true', '"legacy": false'))
+        without_json_first = T5TokenizerFast.from_pretrained(scratch)
     finally:
         shutil.rmtree(scratch)
 
@@ -581,8 +587,10 @@ def main():
             "text": text,
             "ids": ids,
             "first_ids": first(text).input_ids,
+            # (asserted below to equal the spiece.model + legacy=false configuration's ids)
             "lengths": padded_lengths(fast, text, ids),
         }
+        assert without_json_first(text).input_ids == case["first_ids"], text
         spiece_ids = from_spiece(text).input_ids
         if spiece_ids != ids:
             case["spiece_ids"] = spiece_ids

@@ -172,6 +172,21 @@ struct T5TokenizerTests {
         }
     }
 
+    @Test("spiece.model with \"legacy\": false converts with prepend scheme \"first\"")
+    func sentencePieceLegacyFalse() throws {
+        let url = try folder(copying: ["spiece.model", "special_tokens_map.json"])
+        defer { try? FileManager.default.removeItem(at: url) }
+        let config = try String(
+            contentsOf: tokenizerFolder().appendingPathComponent("tokenizer_config.json"), encoding: .utf8)
+        try #require(config.contains("\"legacy\": true"))
+        try config.replacingOccurrences(of: "\"legacy\": true", with: "\"legacy\": false")
+            .write(to: url.appendingPathComponent("tokenizer_config.json"), atomically: true, encoding: .utf8)
+        let tokenizer = try T5Tokenizer(folder: url)
+        for testCase in try t5Fixture.get().cases {
+            #expect(tokenizer.encode(testCase.text) == testCase.firstIDs, "\(testCase.text.debugDescription)")
+        }
+    }
+
     @Test("byte fallback, NFKC, Lowercase, WhitespaceSplit and a two-sided template: every recorded prompt")
     func byteFallbackReferenceCases() throws {
         let tokenizer = try T5Tokenizer(folder: t5FixtureURL().appendingPathComponent("byte_fallback"))
