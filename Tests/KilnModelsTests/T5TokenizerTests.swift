@@ -258,6 +258,11 @@ struct T5TokenizerTests {
         #expect(map.normalize("ﬁ") == "fi")
         #expect(map.normalize("x²") == "x2")
         #expect(map.normalize("e\u{301}").unicodeScalars.elementsEqual("\u{e9}".unicodeScalars))
+        // A short cluster whose first character is mapped is replaced whole by that mapping, so
+        // the combining accent is lost (tokenizers does the same; NFKC would keep it).
+        #expect(map.normalize("\u{FF21}\u{301}") == "A")
+        // A cluster of 6 or more bytes is mapped character by character instead.
+        #expect(map.normalize("\u{FF21}\u{301}\u{301}").unicodeScalars.elementsEqual("A\u{301}\u{301}".unicodeScalars))
     }
 
     @Test("padding and truncation keep </s> and fill with the pad id")
