@@ -213,7 +213,13 @@ def write_model(pipe):
 # ---------------------------------------------------------------------------------------
 
 def run_case(pipe, settings):
-    """Runs DiTPipeline for `settings`; returns (final latents, PIL images)."""
+    """Runs DiTPipeline for `settings`; returns (final latents, PIL images).
+
+    The generator is torch's global one, seeded (`torch.manual_seed(seed)`, as DiTPipeline's own
+    example does): DiTPipeline passes no generator to `scheduler.step`, so an ancestral
+    sampler's noise comes from the global generator, which is then the same stream that drew
+    the latents; `kiln generate --seed` draws both from one generator in that order.
+    """
     forced = {}
     if settings["sampler"] is not None:
         class_name, forced = SAMPLERS[settings["sampler"]]
@@ -232,7 +238,7 @@ def run_case(pipe, settings):
 
     pipe.scheduler.step = recording_step
     images = pipe(class_labels=settings["class_labels"], guidance_scale=settings["cfg_scale"],
-                  generator=torch.Generator("cpu").manual_seed(settings["seed"]),
+                  generator=torch.manual_seed(settings["seed"]),
                   num_inference_steps=settings["steps"], output_type="pil").images
     pipe.scheduler = base
     latents = last["sample"]
@@ -254,6 +260,10 @@ def main():
     pipe = DiTPipeline(transformer=transformer, vae=vae, scheduler=DDIMScheduler(**SCHEDULER))
     pipe.set_progress_bar_config(disable=True)
     write_model(pipe)
+    # Run from the saved folder, as a user would: a scheduler built in memory keeps a list of
+    # settings left at their defaults, which `from_config` then drops for the swapped sampler.
+    pipe = DiTPipeline.from_pretrained(MODEL_DIR / "diffusers", torch_dtype=torch.float32)
+    pipe.set_progress_bar_config(disable=True)
 
     latents = {}
     records = []
