@@ -27,6 +27,10 @@ Writes Tests/KilnModelsTests/Fixtures/dit/:
                              `inputs.class_labels` [2] (int32; one is the null class 1000) and
                              `outputs.sample` [2, 8, 8, 8], DiTTransformer2DModel's output in
                              float32
+  variant/                   another DiTTransformer2DModel (config.json and float16 weights): no
+                             learned sigma, exact GELU, affine LayerNorm, 10 classes; its
+                             `records.safetensors` holds inputs at 12x12 (larger than its
+                             sample_size 8) and the output [3, 4, 12, 12]
 
 Writes Tests/KilnPipelinesTests/Fixtures/dit/:
   cases.json                 every case: its settings exactly as `kiln generate` takes them
@@ -69,6 +73,15 @@ TRANSFORMER = dict(
     sample_size=8, patch_size=2, activation_fn="gelu-approximate", num_embeds_ada_norm=1000,
     norm_type="ada_norm_zero", norm_elementwise_affine=False,
 )
+# The other branches: no learned sigma (out_channels = in_channels), exact GELU, an affine
+# LayerNorm before the MLP, few classes; run at 12x12, larger than its sample_size, so the
+# position table is stretched to the trained 4x4 grid.
+VARIANT = dict(
+    num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=None, num_layers=1,
+    sample_size=8, patch_size=2, activation_fn="gelu", num_embeds_ada_norm=10,
+    norm_type="ada_norm_zero", norm_elementwise_affine=True,
+)
+VARIANT_SAMPLE = (3, 4, 12, 12)
 # facebook/DiT-XL-2-256's scheduler settings.
 SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.0001, beta_end=0.02, beta_schedule="linear",
                  clip_sample=False)
@@ -208,6 +221,25 @@ def write_model(pipe):
     print(f"transformer: output {list(output.shape)}, max |x| {output.abs().max():.4f}")
 
 
+def write_variant():
+    model = build(DiTTransformer2DModel, VARIANT, seed=SEED + 10)
+    folder = MODEL_DIR / "variant"
+    model.half().save_pretrained(folder, safe_serialization=True)
+    model.float()
+    normalise_safetensors_tree(folder)
+    generator = torch.Generator().manual_seed(SEED + 11)
+    inputs = {
+        "inputs.sample": torch.randn(*VARIANT_SAMPLE, generator=generator),
+        "inputs.timesteps": torch.tensor([999.0, 500.0, 1.0]),
+        "inputs.class_labels": torch.tensor([0, 9, 10], dtype=torch.int32),
+    }
+    output = model(inputs["inputs.sample"], timestep=inputs["inputs.timesteps"],
+                   class_labels=inputs["inputs.class_labels"].long()).sample
+    inputs["outputs.sample"] = output.float().contiguous()
+    write_safetensors(folder / "records.safetensors", inputs, {"format": "pt"})
+    print(f"variant: output {list(output.shape)}, max |x| {output.abs().max():.4f}")
+
+
 # ---------------------------------------------------------------------------------------
 # Pipeline runs
 # ---------------------------------------------------------------------------------------
@@ -260,6 +292,7 @@ def main():
     pipe = DiTPipeline(transformer=transformer, vae=vae, scheduler=DDIMScheduler(**SCHEDULER))
     pipe.set_progress_bar_config(disable=True)
     write_model(pipe)
+    write_variant()
     # Run from the saved folder, as a user would: a scheduler built in memory keeps a list of
     # settings left at their defaults, which `from_config` then drops for the swapped sampler.
     pipe = DiTPipeline.from_pretrained(MODEL_DIR / "diffusers", torch_dtype=torch.float32)
