@@ -62,7 +62,7 @@ from diffusers import AutoencoderKL, DDIMScheduler, DiTPipeline, DiTTransformer2
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "Tests" / "Fixtures"))
 from generate_sd_fixtures import build, normalise_safetensors_tree, write_safetensors  # noqa: E402
-from generate_pipeline_fixtures import SAMPLERS  # noqa: E402
+from generate_pipeline_fixtures import SAMPLERS, SPACINGS  # noqa: E402
 
 MODEL_DIR = REPO / "Tests" / "KilnModelsTests" / "Fixtures" / "dit"
 PIPELINE_DIR = REPO / "Tests" / "KilnPipelinesTests" / "Fixtures" / "dit"
@@ -104,6 +104,7 @@ CASES = [
     case("dit_euler_no_cfg", sampler="euler", cfg_scale=1.0, class_labels=[12, 34], seed=3),
     # Ancestral noise is drawn for the doubled guidance batch, as DiTPipeline steps it whole.
     case("dit_euler_a_cfg", sampler="euler_a", class_labels=[1, 2], cfg_scale=2.5, seed=2024),
+    case("dit_euler_karras_cfg", sampler="euler", scheduler="karras", class_labels=[88], steps=5, seed=8),
 ]
 
 
@@ -252,9 +253,10 @@ def run_case(pipe, settings):
     sampler's noise comes from the global generator, which is then the same stream that drew
     the latents; `kiln generate --seed` draws both from one generator in that order.
     """
-    forced = {}
+    forced = dict(SPACINGS[settings["scheduler"]])
     if settings["sampler"] is not None:
-        class_name, forced = SAMPLERS[settings["sampler"]]
+        class_name, sampler_forced = SAMPLERS[settings["sampler"]]
+        forced.update(sampler_forced)
         scheduler_class = getattr(diffusers, class_name)
     else:
         scheduler_class = type(pipe.scheduler)

@@ -9,6 +9,7 @@ import Testing
     static let root = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("dit")
     static var folder: URL { root.appendingPathComponent("diffusers") }
     static var original: URL { root.appendingPathComponent("original.safetensors") }
+    static let vulkan: Result<VulkanBackend, Error> = Result { try VulkanBackend() }
 
     static func records() throws -> SafeTensorsFile {
         try SafeTensorsFile(url: root.appendingPathComponent("transformer.safetensors"))
@@ -39,7 +40,7 @@ import Testing
 
     static func expectParity(_ transformer: StableDiffusionCheckpoint.Component<DiTConfiguration>, records: SafeTensorsFile, label: String) throws {
         let expected = try records.tensor("outputs.sample")
-        let gpu = try VulkanBackend()
+        let gpu = try vulkan.get()
         for (backend, dtype, tolerance) in [(CPUBackend() as Backend, DType.float32, Float(1e-4)), (gpu, .float32, 1e-3), (gpu, .float16, 1e-2)] {
             let actual = try run(transformer, records: records, backend: backend, dtype: dtype)
             #expect(actual.shape == expected.shape, "\(label): shape \(actual.shape) vs \(expected.shape)")
@@ -47,6 +48,8 @@ import Testing
             print("dit transformer \(label) \(backend.name) \(dtype.shortName): relative error \(error)")
             #expect(error <= tolerance, "\(label) \(backend.name) \(dtype.shortName): relative error \(error) > \(tolerance)")
         }
+        // With KILN_VALIDATE=1 the validation layer watched every Vulkan run: nothing may be reported.
+        #expect(gpu.device.instance.validationMessages.all.isEmpty, "validation: \(gpu.device.instance.validationMessages.all.prefix(3))")
     }
 
     @Test func diffusersLayout() throws {
