@@ -16,6 +16,8 @@ import KilnSampling
 ///   loop does, and the latents are not multiplied by the initial noise sigma.
 /// - With learned sigma (`out_channels = 2C`) the variance channels are dropped before the step.
 /// - The final latents are divided by the VAE's scaling factor and decoded.
+/// - The null class is the class table's last row, `num_embeds_ada_norm`; DiTPipeline writes 1000,
+///   which is the same row for every released DiT (1000 ImageNet classes).
 ///
 /// ```swift
 /// let pipeline = try DiTPipeline(url: ditFolder, backend: try VulkanBackend())

@@ -31,8 +31,14 @@ public struct DiTTransformer2DModel: Sendable {
         public let hostConstants: [String: HostTensor]
     }
 
+    /// Builds the forward pass: sample `[B, C, H, W]`, timesteps `[B]` (f32), class labels `[B]`
+    /// (int32) -> `Output.sample` `[B, C_out, H, W]`. (diffusers unpatchifies square grids only;
+    /// this also takes `H != W`.)
     public func callAsFunction(sample: Tensor, timesteps: Tensor, classLabels: Tensor, weights: WeightScope) throws -> Output {
         let c = configuration, graph = weights.graph
+        guard sample.shape.rank == 4, timesteps.shape == [sample.shape[0]], classLabels.shape == [sample.shape[0]] else {
+            throw GraphError("dit", "expected sample [B, C, H, W], timesteps [B], class labels [B]; got \(sample.shape), \(timesteps.shape), \(classLabels.shape)")
+        }
         let (batch, channels, height, width) = (sample.shape[0], sample.shape[1], sample.shape[2], sample.shape[3])
         let (p, d, outChannels) = (c.patchSize, c.hiddenSize, c.resolvedOutChannels)
         guard channels == c.inChannels else {
