@@ -10,16 +10,16 @@ final class DiTDenoiser {
     let sampleShape: [Int]
     private let graph: any PreparedGraph
 
-    init(transformer: StableDiffusionCheckpoint.Component<DiTConfiguration>, sampleShape: [Int], backend: Backend, dtype: DType) throws {
+    init(checkpoint: DiTCheckpoint, sampleShape: [Int], backend: Backend, dtype: DType) throws {
         self.sampleShape = sampleShape
         let batch = sampleShape[0]
         let graph = Graph()
-        let binder = WeightBinder(graph: graph, source: transformer.weights, dtype: dtype)
+        let binder = WeightBinder(graph: graph, source: checkpoint.transformer.weights, dtype: dtype)
         let sample = graph.input("sample", Shape(sampleShape), dtype: dtype)
         // Fractional sigma-space timesteps (Euler, DPM++ Karras) must not round to f16.
         let timesteps = graph.input("timesteps", [batch], dtype: .float32)
         let labels = graph.input("class_labels", [batch], dtype: .int32)
-        let output = try DiTTransformer2DModel(configuration: transformer.configuration)(
+        let output = try checkpoint.model(
             sample: sample, timesteps: timesteps, classLabels: labels, weights: WeightScope(binder))
         let constants = try binder.constants().merging(output.hostConstants) { weight, _ in weight }
         self.graph = try backend.prepare(graph, outputs: [output.sample], constants: constants)

@@ -154,7 +154,7 @@ public final class DiTPipeline {
     private func preparedDenoiser(shape: [Int]) throws -> DiTDenoiser {
         if let denoiser, denoiser.sampleShape == shape { return denoiser }
         denoiser = nil
-        let prepared = try DiTDenoiser(transformer: checkpoint.transformer, sampleShape: shape, backend: backend, dtype: dtype)
+        let prepared = try DiTDenoiser(checkpoint: checkpoint, sampleShape: shape, backend: backend, dtype: dtype)
         denoiser = prepared
         return prepared
     }

@@ -20,6 +20,12 @@ public struct DiTCheckpoint: Sendable {
     /// True when the weights were read under the original facebookresearch names.
     public let usesOriginalNames: Bool
 
+    /// The transformer to build over `transformer.weights`: original checkpoints hold one
+    /// timestep/class embedder for all blocks.
+    public var model: DiTTransformer2DModel {
+        DiTTransformer2DModel(configuration: transformer.configuration, sharesEmbedder: usesOriginalNames)
+    }
+
     /// `_class_name` of a DiT pipeline's model_index.json.
     public static let pipelineClassName = "DiTPipeline"
 
@@ -86,7 +92,7 @@ public struct DiTCheckpoint: Sendable {
         let binder = WeightBinder(graph: graph, source: transformer.weights, dtype: .float32)
         let c = transformer.configuration
         let size = c.sampleSize
-        _ = try DiTTransformer2DModel(configuration: c)(
+        _ = try model(
             sample: graph.input("sample", [1, c.inChannels, size, size]), timesteps: graph.input("t", [1]),
             classLabels: graph.input("y", [1], dtype: .int32), weights: WeightScope(binder))
         let unused = binder.unusedNames()

@@ -3,7 +3,8 @@ import KilnGraph
 /// facebookresearch/DiT's checkpoint names (models.py: `x_embedder`, `t_embedder`, `y_embedder`,
 /// `blocks.N`, `final_layer`) presented under diffusers' `DiTTransformer2DModel` names, as
 /// diffusers' `convert_dit_to_diffusers.py` maps them: the one timestep and class embedder
-/// serves every block's `norm1.emb`, and the fused `attn.qkv` `[3D, D]` is split into
+/// appears as block 0's `norm1.emb` (the model is built with `sharesEmbedder` so every block
+/// uses it, as the conversion's copies would), and the fused `attn.qkv` `[3D, D]` is split into
 /// `to_q`/`to_k`/`to_v` by rows. The stored `pos_embed` is not read: Kiln computes the same
 /// fixed sin-cos table on the host, as diffusers does.
 public enum DiTOriginalKeyNames {
@@ -25,8 +26,10 @@ public enum DiTOriginalKeyNames {
             map("proj_out_2.\(kind)", "final_layer.linear.\(kind)")
             for index in 0..<layerCount {
                 let block = "transformer_blocks.\(index).", original = "blocks.\(index)."
-                map(block + "norm1.emb.timestep_embedder.linear_1.\(kind)", "t_embedder.mlp.0.\(kind)")
-                map(block + "norm1.emb.timestep_embedder.linear_2.\(kind)", "t_embedder.mlp.2.\(kind)")
+                if index == 0 {
+                    map(block + "norm1.emb.timestep_embedder.linear_1.\(kind)", "t_embedder.mlp.0.\(kind)")
+                    map(block + "norm1.emb.timestep_embedder.linear_2.\(kind)", "t_embedder.mlp.2.\(kind)")
+                }
                 map(block + "norm1.linear.\(kind)", original + "adaLN_modulation.1.\(kind)")
                 for (part, name) in ["to_q", "to_k", "to_v"].enumerated() {
                     map(block + "attn1.\(name).\(kind)", original + "attn.qkv.\(kind)", .rows(start: part * d, count: d))
@@ -36,9 +39,7 @@ public enum DiTOriginalKeyNames {
                 map(block + "ff.net.2.\(kind)", original + "mlp.fc2.\(kind)")
             }
         }
-        for index in 0..<layerCount {
-            map("transformer_blocks.\(index).norm1.emb.class_embedder.embedding_table.weight", "y_embedder.embedding_table.weight")
-        }
+        map("transformer_blocks.0.norm1.emb.class_embedder.embedding_table.weight", "y_embedder.embedding_table.weight")
         return mapping
     }
 

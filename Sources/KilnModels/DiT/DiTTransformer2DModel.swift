@@ -13,15 +13,21 @@ import KilnGraph
 /// position embedding is stretched to the trained grid, as diffusers does.
 ///
 /// diffusers keeps a copy of the timestep and class embedders in every block
-/// (`transformer_blocks.N.norm1.emb`) and reads block 0's for the final layer; so does this.
+/// (`transformer_blocks.N.norm1.emb`) and reads block 0's for the final layer; so does this,
+/// unless `sharesEmbedder` says the checkpoint has one set for all blocks (the original layout),
+/// which is then computed once and read from block 0's names.
 public struct DiTTransformer2DModel: Sendable {
     public let configuration: DiTConfiguration
+    public let sharesEmbedder: Bool
 
     /// Name of the graph constant holding the sin-cos position table; its values come with the
     /// output (`Output.hostConstants`), not from the checkpoint.
     public static let positionEmbeddingName = "kiln.dit.pos_embed"
 
-    public init(configuration: DiTConfiguration) { self.configuration = configuration }
+    public init(configuration: DiTConfiguration, sharesEmbedder: Bool = false) {
+        self.configuration = configuration
+        self.sharesEmbedder = sharesEmbedder
+    }
 
     /// The prediction and the constants the graph needs besides the checkpoint's weights.
     public struct Output {
@@ -56,12 +62,12 @@ public struct DiTTransformer2DModel: Sendable {
         let positions = graph.constant(Self.positionEmbeddingName, table.shape, dtype: sample.dtype)      // [L, D]
         x = try graph.add(x, positions)                                                                   // [B, L, D]
 
-        // Each block conditions on its own copy of the timestep + class embedding.             [B, D]
+        // Each block conditions on its copy of the timestep + class embedding.                 [B, D]
         var firstConditioning: Tensor?
         for index in 0..<c.layerCount {
             let block = weights("transformer_blocks")(index)
-            let conditioning = try self.conditioning(timesteps: timesteps, classLabels: classLabels, activations: sample.dtype,
-                                                     block("norm1")("emb"))
+            let conditioning = try firstConditioning.flatMap { sharesEmbedder ? $0 : nil }
+                ?? self.conditioning(timesteps: timesteps, classLabels: classLabels, activations: sample.dtype, block("norm1")("emb"))
             if firstConditioning == nil { firstConditioning = conditioning }
             x = try self.block(x, conditioning: conditioning, block)
         }
