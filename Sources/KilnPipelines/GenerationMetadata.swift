@@ -34,6 +34,8 @@ public struct GenerationMetadata: Codable, Sendable, Equatable {
     public var device: String
     public var driver: String?
     public var kilnVersion: String
+    /// Class-conditional models (DiT): this image's class label; nil for prompted models.
+    public var classLabel: Int?
 
     public init(
         prompt: String, negativePrompt: String?, mode: String, width: Int, height: Int, steps: Int, cfgScale: Float,
@@ -74,6 +76,7 @@ public struct GenerationMetadata: Codable, Sendable, Equatable {
         case batchIndex = "batch_index"
         case modelSHA256 = "model_sha256"
         case kilnVersion = "kiln_version"
+        case classLabel = "class_label"
     }
 
     /// The JSON of the `kiln` chunk: sorted keys, so equal settings give equal bytes.
@@ -91,6 +94,7 @@ public struct GenerationMetadata: Codable, Sendable, Equatable {
         var pairs: [(String, String)] = [
             ("Steps", "\(steps)"), ("Sampler", Self.a1111SamplerName(sampler)),
         ]
+        if let classLabel { pairs.insert(("Class label", "\(classLabel)"), at: 0) }
         if scheduler != "default" { pairs.append(("Schedule type", scheduler.capitalized)) }
         pairs += [("CFG scale", Self.number(cfgScale)), ("Seed", "\(seed)"), ("Size", "\(width)x\(height)")]
         if let modelSHA256 { pairs.append(("Model hash", String(modelSHA256.prefix(10)))) }

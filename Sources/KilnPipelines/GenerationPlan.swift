@@ -21,6 +21,9 @@ struct GenerationPlan {
     init(request: GenerationRequest, pipeline: StableDiffusionPipeline) throws {
         try request.validate(downscaleFactor: pipeline.downscaleFactor)
         let family = pipeline.checkpoint.family
+        if request.classLabels != nil {
+            throw PipelineError.invalidRequest("class labels are for class-conditional models (DiT); this \(family.rawValue) model takes a prompt")
+        }
         if family == .sdxl && request.mode == .inpainting {
             throw PipelineError.unsupported("inpainting with SDXL models (text-to-image and image-to-image only so far)")
         }

@@ -49,6 +49,9 @@ public struct GenerationRequest: Sendable, Equatable {
     public var originalSize: [Int]?
     public var cropTopLeft: [Int]?
     public var targetSize: [Int]?
+    /// Class-conditional models (DiT): one image per label, each in `0..<num_classes`; the
+    /// prompt is then empty. nil for text-conditioned models.
+    public var classLabels: [Int]?
 
     public init(
         prompt: String, negativePrompt: String? = nil, width: Int = 512, height: Int = 512, steps: Int = 50,

@@ -3,11 +3,12 @@ import Foundation
 import Kiln
 
 /// `kiln generate`: text-to-image, image-to-image and inpainting with a Stable Diffusion model,
+/// or class-conditional images with a DiT (`--class-label`, see GenerateCommand+DiT.swift),
 /// writing PNGs that carry their parameters. Bad input exits with code 2 before any work starts.
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
-        abstract: "Make images from a prompt (and an init image and mask) with a Stable Diffusion model.")
+        abstract: "Make images from a prompt (and an init image and mask) with a Stable Diffusion model, or from class labels with a DiT.")
 
     @Option(help: "A diffusers model folder, or a single .safetensors checkpoint (then also --config).")
     var model: String
@@ -17,7 +18,10 @@ struct GenerateCommand: ParsableCommand {
     var vae: String?
     @Option(help: "A 9-channel inpainting U-Net folder used when --mask is given.")
     var inpaintingUnet: String?
-    @Option var prompt: String
+    @Option(help: "The prompt (text-to-image models; required there).")
+    var prompt: String?
+    @Option(parsing: .upToNextOption, help: "DiT: class labels, one image per label (e.g. ImageNet ids 0-999).")
+    var classLabel: [Int] = []
     @Option(help: "Without it: an empty negative prompt (zero embeddings for SDXL, as diffusers).")
     var negativePrompt: String?
     @Option(help: "Pixels, a multiple of 8 (default: the init image's width, else the model's native size).")
@@ -26,7 +30,7 @@ struct GenerateCommand: ParsableCommand {
     var height: Int?
     @Option(help: "Sampling steps.")
     var steps = 50
-    @Option(help: "Classifier-free guidance scale (diffusers' guidance_scale; 1 turns guidance off). Default 7.5, SDXL 5.")
+    @Option(help: "Classifier-free guidance scale (diffusers' guidance_scale; 1 turns guidance off). Default 7.5, SDXL 5, DiT 4.")
     var cfgScale: Float?
     @Option(help: "Guidance rescale in [0, 1] (txt2img).")
     var guidanceRescale: Float = 0
@@ -78,6 +82,13 @@ struct GenerateCommand: ParsableCommand {
         let storage: DType = backend == "cpu" ? .float32 : settings.dtype
 
         let modelURL = URL(fileURLWithPath: model)
+        if isDiTModel {
+            return try generateDiT(settings, backend: chosenBackend, storage: storage, device: device, driver: driver)
+        }
+        if !classLabel.isEmpty {
+            throw CommandFailure.badInput("--class-label is for class-conditional models (DiT); this model takes --prompt")
+        }
+        guard let prompt else { throw CommandFailure.badInput("--prompt is required for a text-to-image model") }
         let pipeline: StableDiffusionPipeline
         do {
             pipeline = try StableDiffusionPipeline(
@@ -87,7 +98,7 @@ struct GenerateCommand: ParsableCommand {
             throw CommandFailure.badInput("--model \(model): \(error)")
         }
 
-        let request = try makeRequest(settings, pipeline: pipeline)
+        let request = try makeRequest(settings, prompt: prompt, pipeline: pipeline)
         do {
             try pipeline.check(request)
         } catch {
@@ -181,7 +192,7 @@ struct GenerateCommand: ParsableCommand {
         return Settings(dtype: storage, sampler: samplerName, spacing: spacing)
     }
 
-    private func makeRequest(_ settings: Settings, pipeline: StableDiffusionPipeline) throws -> GenerationRequest {
+    private func makeRequest(_ settings: Settings, prompt: String, pipeline: StableDiffusionPipeline) throws -> GenerationRequest {
         var initPixels: ShapedArray?
         var maskValues: ShapedArray?
         if let initImage {
