@@ -1,0 +1,202 @@
+"""Record diffusers' StableDiffusion3Pipeline on a tiny SD3 model, for Kiln's pipeline tests.
+
+Rerun from the repository root after generate_sd_fixtures.py (same pins, Tests/Fixtures/requirements.txt):
+
+    .venv/bin/python Tests/Fixtures/generate_sd3_pipeline_fixtures.py          # writes the fixtures
+    .venv/bin/python Tests/Fixtures/generate_sd3_pipeline_fixtures.py --check  # compares with the tree
+
+Nothing is downloaded. The model is SD3's layout at toy size, with T5 absent
+(`text_encoder_3=None, tokenizer_3=None`: diffusers then uses zeros of
+`[B, max_sequence_length, joint_attention_dim]` for T5's states):
+
+  text_encoder    CLIP-L style CLIPTextModelWithProjection (hidden 4, quick_gelu), new here
+  text_encoder_2  CLIP-G style CLIPTextModelWithProjection: the SDXL fixture's text_encoder_2
+                  (Tests/KilnModelsTests/Fixtures/sd/sdxl/diffusers/text_encoder_2), not copied
+                  to save space; tests and this script assemble the folder from both places
+  tokenizer(_2)   CLIP BPE configs (vocab.json/merges.txt left out as for the SD fixtures;
+                  they follow from the committed CLIP merges); tokenizer_2 pads with "!"
+  transformer     SD3Transformer2DModel, SD3.5-medium style (RMS QK norm, dual attention in
+                  block 0), joint_attention_dim 16 >= 4 + 8 (the CLIP widths, zero-padded)
+  vae             AutoencoderKL with 16 latent channels, no quant convs, SD3's scaling and
+                  shift factors, downscale factor 2
+  scheduler       FlowMatchEulerDiscreteScheduler with shift 3.0, as SD3's config
+
+Each case runs the pipeline in float32 on the CPU with `torch.Generator("cpu").manual_seed(seed)`,
+output_type="latent". Writes Tests/KilnPipelinesTests/Fixtures/sd3/:
+
+  model/                 the folder above minus text_encoder_2
+  cases.json             every case with its settings as `kiln generate` takes them
+  latents.safetensors    `<case>.latents` [B, 16, h, w]: the final latents (before
+                         1/scaling_factor + shift_factor and the VAE); `<case>.decoded`
+                         [B, 3, H, W]: vae.decode(latents / scaling_factor + shift_factor),
+                         the image in [-1, 1] before postprocessing
+
+Byte-for-byte reproducible (`--check`).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["DIFFUSERS_VERBOSITY"] = "error"
+os.environ["TRANSFORMERS_VERBOSITY"] = "error"
+
+import torch  # noqa: E402
+from diffusers import (  # noqa: E402
+    AutoencoderKL,
+    FlowMatchEulerDiscreteScheduler,
+    SD3Transformer2DModel,
+    StableDiffusion3Pipeline,
+)
+from transformers import CLIPTextConfig, CLIPTextModelWithProjection, CLIPTokenizer  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "Tests" / "Fixtures"))
+from generate_sd_fixtures import (  # noqa: E402
+    MAX_LENGTH, MERGES_CANDIDATES, VOCAB_SIZE, build, normalise_safetensors_tree, write_clip_vocab, write_safetensors,
+)
+
+SDXL_FOLDER = REPO / "Tests" / "KilnModelsTests" / "Fixtures" / "sd" / "sdxl" / "diffusers"
+OUT_DIR = REPO / "Tests" / "KilnPipelinesTests" / "Fixtures" / "sd3"
+
+CLIP_L = dict(
+    vocab_size=VOCAB_SIZE, hidden_size=4, intermediate_size=16, num_hidden_layers=2, num_attention_heads=2,
+    max_position_embeddings=MAX_LENGTH, hidden_act="quick_gelu", layer_norm_eps=1e-5, projection_dim=6,
+    bos_token_id=0, eos_token_id=2, pad_token_id=1,
+)
+TRANSFORMER = dict(
+    sample_size=16, patch_size=2, in_channels=16, num_layers=2, attention_head_dim=8, num_attention_heads=2,
+    joint_attention_dim=16, caption_projection_dim=16,
+    pooled_projection_dim=6 + 12,  # CLIP-L projection_dim + the SDXL fixture's CLIP-G projection_dim
+    out_channels=16, pos_embed_max_size=12, dual_attention_layers=(0,), qk_norm="rms_norm",
+)
+VAE = dict(
+    sample_size=32, in_channels=3, out_channels=3, latent_channels=16, layers_per_block=1,
+    block_out_channels=(8, 16), norm_num_groups=4,
+    down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+    scaling_factor=1.5305, shift_factor=0.0609, use_quant_conv=False, use_post_quant_conv=False,
+)
+SCHEDULER = dict(num_train_timesteps=1000, shift=3.0)
+SEED = 3300
+
+PROMPT = "a photo of an astronaut riding a horse"
+NEGATIVE = "blurry, low quality"
+
+
+def case(name, **settings):
+    base = dict(name=name, prompt=PROMPT, negative_prompt=None, width=32, height=24, steps=3, cfg_scale=5.0,
+                seed=7, batch_count=1, max_sequence_length=256)
+    base.update(settings)
+    return base
+
+
+CASES = [
+    case("sd3_negative", negative_prompt=NEGATIVE),
+    case("sd3_batch2_short_t5", steps=2, cfg_scale=4.0, seed=11, batch_count=2, max_sequence_length=16),
+    case("sd3_no_cfg_odd_latent", cfg_scale=1.0, seed=5, width=36, height=20, max_sequence_length=8),
+]
+
+
+def write_model(folder):
+    """The tiny SD3 folder (without text_encoder_2), float32 weights rounded to float16 values."""
+    merges = next(p for p in MERGES_CANDIDATES if p.exists())
+    with tempfile.TemporaryDirectory() as tmp:
+        vocab, merges_copy = write_clip_vocab(merges, Path(tmp))
+        tokenizer = CLIPTokenizer(str(vocab), str(merges_copy), model_max_length=MAX_LENGTH)
+        tokenizer_2 = CLIPTokenizer(str(vocab), str(merges_copy), model_max_length=MAX_LENGTH, pad_token="!")
+        text_encoder = build(CLIPTextModelWithProjection, CLIPTextConfig(**CLIP_L), SEED)
+        text_encoder_2 = CLIPTextModelWithProjection.from_pretrained(SDXL_FOLDER / "text_encoder_2", torch_dtype=torch.float32)
+        transformer = build(SD3Transformer2DModel, TRANSFORMER, SEED + 1)
+        with torch.no_grad():
+            transformer.pos_embed.pos_embed.copy_(transformer.pos_embed.pos_embed.half().float())
+        vae = build(AutoencoderKL, VAE, SEED + 2)
+        pipe = StableDiffusion3Pipeline(
+            transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(**SCHEDULER), vae=vae,
+            text_encoder=text_encoder, tokenizer=tokenizer, text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2,
+            text_encoder_3=None, tokenizer_3=None)
+        pipe.save_pretrained(folder, safe_serialization=True)
+    # The CLIP text encoder is the size of the vocabulary: store it as float16 (same values).
+    text_folder = folder / "text_encoder"
+    CLIPTextModelWithProjection.from_pretrained(text_folder, torch_dtype=torch.float32).to(torch.float16).save_pretrained(
+        text_folder, safe_serialization=True)
+    shutil.rmtree(folder / "text_encoder_2")
+    for name in ("tokenizer", "tokenizer_2"):
+        for extra in ("vocab.json", "merges.txt"):
+            (folder / name / extra).unlink()
+
+
+def assembled(model, tmp):
+    """A complete, loadable copy: tokenizer vocabularies restored, the SDXL CLIP-G linked in."""
+    folder = Path(tmp) / "sd3"
+    shutil.copytree(model, folder)
+    shutil.copytree(SDXL_FOLDER / "text_encoder_2", folder / "text_encoder_2")
+    merges = next(p for p in MERGES_CANDIDATES if p.exists())
+    for name in ("tokenizer", "tokenizer_2"):
+        write_clip_vocab(merges, folder / name)
+    return folder
+
+
+def run_case(pipe, settings):
+    with torch.no_grad():
+        latents = pipe(
+            prompt=settings["prompt"], negative_prompt=settings["negative_prompt"], width=settings["width"],
+            height=settings["height"], num_inference_steps=settings["steps"], guidance_scale=settings["cfg_scale"],
+            num_images_per_prompt=settings["batch_count"], max_sequence_length=settings["max_sequence_length"],
+            generator=torch.Generator("cpu").manual_seed(settings["seed"]), output_type="latent").images
+        vae = pipe.vae
+        decoded = vae.decode(latents / vae.config.scaling_factor + vae.config.shift_factor).sample
+    return latents, decoded
+
+
+def generate(out_dir):
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    write_model(out_dir / "model")
+    records = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        pipe = StableDiffusion3Pipeline.from_pretrained(
+            assembled(out_dir / "model", tmp), torch_dtype=torch.float32, text_encoder_3=None, tokenizer_3=None)
+        pipe.set_progress_bar_config(disable=True)
+        assert pipe.text_encoder_3 is None and pipe.tokenizer_3 is None
+        for settings in CASES:
+            latents, decoded = run_case(pipe, settings)
+            records[f"{settings['name']}.latents"] = latents.float().contiguous()
+            records[f"{settings['name']}.decoded"] = decoded.float().contiguous()
+            settings["latent_shape"] = list(latents.shape)
+    write_safetensors(out_dir / "latents.safetensors", records)
+    (out_dir / "cases.json").write_text(json.dumps({"cases": CASES}, indent=2, sort_keys=True) + "\n")
+    normalise_safetensors_tree(out_dir)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true",
+                        help="generate into a temporary folder and compare with the committed tree")
+    args = parser.parse_args()
+    torch.set_grad_enabled(False)
+    if not args.check:
+        generate(OUT_DIR)
+        size = sum(p.stat().st_size for p in OUT_DIR.rglob("*") if p.is_file())
+        print(f"wrote {OUT_DIR} ({size / 1024:.0f} KiB)")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "sd3"
+        generate(out)
+        produced = {p.relative_to(out) for p in out.rglob("*") if p.is_file()}
+        committed = {p.relative_to(OUT_DIR) for p in OUT_DIR.rglob("*") if p.is_file()}
+        diffs = sorted(str(p) for p in produced ^ committed)
+        diffs += sorted(str(p) for p in produced & committed if (out / p).read_bytes() != (OUT_DIR / p).read_bytes())
+        if diffs:
+            sys.exit("differs from the committed fixtures: " + ", ".join(diffs))
+        print("fixtures match")
+
+
+if __name__ == "__main__":
+    main()
