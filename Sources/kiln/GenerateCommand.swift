@@ -51,6 +51,10 @@ struct GenerateCommand: ParsableCommand {
     @OptionGroup var deviceOptions: DeviceOptions
     @Option(help: "Weights and activations on the device: f16 or f32 (the CPU backend computes in f32).")
     var dtype = "f16"
+    @Option(help: "SD3: T5 tokens in the text context (diffusers' max_sequence_length, default 256).")
+    var maxSequenceLength: Int?
+    @Flag(help: "SD3: run a folder that has a T5 encoder without it (T5's states zero, diffusers' text_encoder_3=None).")
+    var withoutT5 = false
     @Option(help: "Output PNG; %d (or %03d) is replaced by the image's index in its batch.")
     var output = "kiln-%d.png"
     @Option(help: "Also write the final latents [B, C, h, w] (f32, tensor 'latents') to this .safetensors file.")
@@ -78,6 +82,10 @@ struct GenerateCommand: ParsableCommand {
         let storage: DType = backend == "cpu" ? .float32 : settings.dtype
 
         let modelURL = URL(fileURLWithPath: model)
+        if StableDiffusion3Folder.pipelineClass(of: modelURL)?.hasPrefix("StableDiffusion3") == true {
+            return try generateSD3(settings, modelURL: modelURL, backend: chosenBackend, storage: storage, device: device, driver: driver)
+        }
+        try rejectSD3Options()
         let pipeline: StableDiffusionPipeline
         do {
             pipeline = try StableDiffusionPipeline(
