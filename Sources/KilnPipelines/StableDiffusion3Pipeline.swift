@@ -31,8 +31,19 @@ public final class StableDiffusion3Pipeline {
     /// Opens a diffusers SD3 folder. A folder whose model_index.json names a T5 encoder is
     /// refused unless `withoutT5` is set (then T5's states are zeros, as diffusers computes them
     /// with `text_encoder_3=None`): the T5 encoder is not wired in yet.
-    public init(url: URL, backend: Backend, dtype: DType = .float16, withoutT5: Bool = false) throws {
-        folder = try StableDiffusion3Folder(url: url)
+    ///
+    /// `url` may also be Stability's single file; `configFolder` (a diffusers SD3 folder) then
+    /// supplies the configs, tokenizers, scheduler and whatever components the file lacks.
+    public init(url: URL, configFolder: URL? = nil, backend: Backend, dtype: DType = .float16, withoutT5: Bool = false) throws {
+        if StableDiffusionPipeline.isFolder(url) {
+            folder = try StableDiffusion3Folder(url: url)
+        } else {
+            guard let configFolder else {
+                throw PipelineError.unsupported(
+                    "\(url.path) is a single file without tokenizers or scheduler: pass a diffusers SD3 folder as its config folder")
+            }
+            folder = try StableDiffusion3Folder(singleFile: url, configFolder: configFolder)
+        }
         if folder.hasT5Encoder && !withoutT5 {
             throw PipelineError.unsupported(
                 "\(url.path) has a T5 encoder (text_encoder_3), which Kiln does not run yet; pass --without-t5 to use zeros for T5's states (diffusers' text_encoder_3=None)")

@@ -7,9 +7,9 @@ import Kiln
 /// transformer's sample_size in pixels, max_sequence_length 256).
 extension GenerateCommand {
     func generateSD3(_ settings: Settings, modelURL: URL, backend chosenBackend: Backend, storage: DType, device: String, driver: String?) throws {
-        for (option, value) in [("--config", config), ("--vae", vae), ("--inpainting-unet", inpaintingUnet), ("--init-image", initImage),
+        for (option, value) in [("--vae", vae), ("--inpainting-unet", inpaintingUnet), ("--init-image", initImage),
                                 ("--mask", mask), ("--scheduler", scheduler)] where value != nil {
-            throw CommandFailure.badInput("\(option) is not supported with SD3 models (text-to-image with the folder's own components)")
+            throw CommandFailure.badInput("\(option) is not supported with SD3 models (text-to-image with the model's own components)")
         }
         if strength != nil { throw CommandFailure.badInput("--strength is not supported with SD3 models (text-to-image only)") }
         if guidanceRescale != 0 { throw CommandFailure.badInput("--guidance-rescale is not part of diffusers' StableDiffusion3Pipeline") }
@@ -18,7 +18,8 @@ extension GenerateCommand {
 
         let pipeline: StableDiffusion3Pipeline
         do {
-            pipeline = try StableDiffusion3Pipeline(url: modelURL, backend: chosenBackend, dtype: storage, withoutT5: withoutT5)
+            pipeline = try StableDiffusion3Pipeline(
+                url: modelURL, configFolder: config.map(URL.init(fileURLWithPath:)), backend: chosenBackend, dtype: storage, withoutT5: withoutT5)
         } catch {
             throw CommandFailure.badInput("--model \(model): \(error)")
         }

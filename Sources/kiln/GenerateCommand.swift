@@ -82,7 +82,7 @@ struct GenerateCommand: ParsableCommand {
         let storage: DType = backend == "cpu" ? .float32 : settings.dtype
 
         let modelURL = URL(fileURLWithPath: model)
-        if StableDiffusion3Folder.pipelineClass(of: modelURL)?.hasPrefix("StableDiffusion3") == true {
+        if StableDiffusion3Folder.pipelineClass(of: config.map(URL.init(fileURLWithPath:)) ?? modelURL)?.hasPrefix("StableDiffusion3") == true {
             return try generateSD3(settings, modelURL: modelURL, backend: chosenBackend, storage: storage, device: device, driver: driver)
         }
         try rejectSD3Options()

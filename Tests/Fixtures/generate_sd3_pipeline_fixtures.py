@@ -26,6 +26,11 @@ output_type="latent". Writes Tests/KilnPipelinesTests/Fixtures/sd3/:
 
   model/                 the folder above minus text_encoder_2
   cases.json             every case with its settings as `kiln generate` takes them
+  single_file.safetensors  the transformer and the VAE under Stability's original names
+                         (`model.diffusion_model.joint_blocks.N...`, `first_stage_model.*`), float16;
+                         diffusers' `StableDiffusion3Pipeline.from_single_file(..., config=model)`
+                         loads exactly the folder's weights from it (checked), so the cases'
+                         records apply to it too; the CLIP encoders come from the config folder
   latents.safetensors    `<case>.latents` [B, 16, h, w]: the final latents (before
                          1/scaling_factor + shift_factor and the VAE); `<case>.decoded`
                          [B, 3, H, W]: vae.decode(latents / scaling_factor + shift_factor),
@@ -59,8 +64,10 @@ from transformers import CLIPTextConfig, CLIPTextModelWithProjection, CLIPTokeni
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "Tests" / "Fixtures"))
 from generate_sd_fixtures import (  # noqa: E402
-    MAX_LENGTH, MERGES_CANDIDATES, VOCAB_SIZE, build, normalise_safetensors_tree, write_clip_vocab, write_safetensors,
+    MAX_LENGTH, MERGES_CANDIDATES, VOCAB_SIZE, build, normalise_safetensors_tree, vae_to_original, write_clip_vocab,
+    write_safetensors,
 )
+from generate_sd3_fixtures import to_original as transformer_to_original  # noqa: E402
 
 SDXL_FOLDER = REPO / "Tests" / "KilnModelsTests" / "Fixtures" / "sd" / "sdxl" / "diffusers"
 OUT_DIR = REPO / "Tests" / "KilnPipelinesTests" / "Fixtures" / "sd3"
@@ -142,6 +149,27 @@ def assembled(model, tmp):
     return folder
 
 
+def write_single_file(folder, path):
+    """The transformer and VAE of `folder` under original names; checked by loading it back."""
+    transformer = SD3Transformer2DModel.from_pretrained(folder / "transformer", torch_dtype=torch.float32)
+    vae = AutoencoderKL.from_pretrained(folder / "vae", torch_dtype=torch.float32)
+    state = {k: v.detach().clone() for k, v in transformer.state_dict().items()}
+    single = dict(transformer_to_original(state, dict(transformer.config)))
+    single.update(vae_to_original(vae))
+    write_safetensors(path, {k: v.to(torch.float16).contiguous() for k, v in single.items()})
+    # The file carries no text encoders: diffusers takes them as loaded components.
+    encoders = {name: CLIPTextModelWithProjection.from_pretrained(folder / name, torch_dtype=torch.float32)
+                for name in ("text_encoder", "text_encoder_2")}
+    loaded = StableDiffusion3Pipeline.from_single_file(
+        str(path), config=str(folder), local_files_only=True, torch_dtype=torch.float32,
+        text_encoder_3=None, tokenizer_3=None, **encoders)
+    for part, model in (("transformer", transformer), ("vae", vae)):
+        reference = model.state_dict()
+        for key, value in getattr(loaded, part).state_dict().items():
+            if not torch.equal(value, reference[key]):
+                sys.exit(f"single file: {part} '{key}' differs after from_single_file")
+
+
 def run_case(pipe, settings):
     with torch.no_grad():
         latents = pipe(
@@ -161,8 +189,10 @@ def generate(out_dir):
     write_model(out_dir / "model")
     records = {}
     with tempfile.TemporaryDirectory() as tmp:
+        folder = assembled(out_dir / "model", tmp)
+        write_single_file(folder, out_dir / "single_file.safetensors")
         pipe = StableDiffusion3Pipeline.from_pretrained(
-            assembled(out_dir / "model", tmp), torch_dtype=torch.float32, text_encoder_3=None, tokenizer_3=None)
+            folder, torch_dtype=torch.float32, text_encoder_3=None, tokenizer_3=None)
         pipe.set_progress_bar_config(disable=True)
         assert pipe.text_encoder_3 is None and pipe.tokenizer_3 is None
         for settings in CASES:

@@ -33,6 +33,22 @@ import Testing
         #expect(error <= 1e-3, "kiln generate latents off by \(error)")
     }
 
+    /// Stability's single file with the diffusers folder as --config: the family comes from the config folder.
+    @Test func singleFileWithConfigFolder() throws {
+        let testCase = try #require(SD3PipelineParityTests.cases.first { $0.name == "sd3_negative" })
+        let folder = try GenerateCommandTests.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let latents = folder.appendingPathComponent("latents.safetensors")
+        let run = try GenerateCommandTests.kiln(
+            Self.arguments(testCase, model: SD3SingleFileTests.singleFile, output: folder.appendingPathComponent("out.png"))
+                + ["--config", try SD3PipelineParityTests.modelFolder().path, "--save-latents", latents.path, "--quiet"])
+        #expect(run.status == 0, "\(run.errors)")
+        let expected = try SafeTensorsFile(url: SD3PipelineParityTests.fixtures.appendingPathComponent("latents.safetensors"))
+            .tensor("\(testCase.name).latents")
+        let error = Verification.compare(try SafeTensorsFile(url: latents).tensor("latents"), expected).relative
+        #expect(error <= 1e-3, "single-file latents off by \(error)")
+    }
+
     /// A folder naming a T5 encoder is refused by name unless --without-t5 is given.
     @Test func folderWithT5NeedsWithoutT5() throws {
         let base = try SD3PipelineParityTests.modelFolder()

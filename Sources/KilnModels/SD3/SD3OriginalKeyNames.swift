@@ -134,3 +134,60 @@ public struct HalvesSwappedTensorSource: TensorSource {
         return HostTensor(shape: tensor.shape, scalars: Array(tensor.scalars[half...] + tensor.scalars[..<half]), dtype: tensor.dtype)
     }
 }
+
+extension SD3OriginalKeyNames {
+    /// The prefix of the VAE's keys (Stability's original names) in a whole-pipeline file.
+    public static let vaePrefix = "first_stage_model."
+    static let clipLPrefix = "text_encoders.clip_l.transformer."
+    static let clipGPrefix = "text_encoders.clip_g.transformer."
+
+    /// The file's VAE (`first_stage_model.*`) under diffusers' names.
+    public static func vae(_ file: TensorSource) -> TensorSource {
+        let keys = file.names.filter { $0.hasPrefix(vaePrefix) }.map { String($0.dropFirst(vaePrefix.count)) }
+        return RenamedTensorSource(
+            base: file, mapping: OriginalKeyNames.vae(keys).mapValues { (stored: vaePrefix + $0.stored, transform: $0.transform) },
+            origin: file.origin)
+    }
+
+    /// The file's CLIP-L (`text_encoders.clip_l.transformer.*`, already in transformers' names),
+    /// or nil when it carries none. Its pooled output is used unprojected: diffusers presents
+    /// `text_projection.weight` as the identity for it, whatever the file holds.
+    public static func clipL(_ file: TensorSource) throws -> TensorSource? {
+        guard let source = stripped(file, prefix: clipLPrefix) else { return nil }
+        let positions = clipLPrefix + "text_model.embeddings.position_embedding.weight"
+        guard let width = file.shape(of: positions)?.last else {
+            throw WeightError.missing(origin: file.origin, name: positions, expected: nil)
+        }
+        var identity = [Float](repeating: 0, count: width * width)
+        for index in 0..<width { identity[index * width + index] = 1 }
+        return AddedTensorsSource(base: source, added: ["text_projection.weight": HostTensor(shape: [width, width], scalars: identity)])
+    }
+
+    /// The file's CLIP-G (`text_encoders.clip_g.transformer.*`, transformers' names, with its
+    /// projection), or nil when it carries none.
+    public static func clipG(_ file: TensorSource) -> TensorSource? { stripped(file, prefix: clipGPrefix) }
+
+    private static func stripped(_ file: TensorSource, prefix: String) -> TensorSource? {
+        let keys = file.names.filter { $0.hasPrefix(prefix) }
+        guard !keys.isEmpty else { return nil }
+        var mapping: OriginalKeyNames.Mapping = [:]
+        for key in keys { mapping[String(key.dropFirst(prefix.count))] = (key, .identity) }
+        return RenamedTensorSource(base: file, mapping: mapping, origin: file.origin)
+    }
+}
+
+/// A tensor source with a few tensors added (or replaced) in memory.
+public struct AddedTensorsSource: TensorSource {
+    public let base: TensorSource
+    public let added: [String: HostTensor]
+
+    public init(base: TensorSource, added: [String: HostTensor]) {
+        self.base = base
+        self.added = added
+    }
+
+    public var names: [String] { Array(Set(base.names).union(added.keys)).sorted() }
+    public var origin: String { base.origin }
+    public func shape(of name: String) -> Shape? { added[name]?.shape ?? base.shape(of: name) }
+    public func load(_ name: String) throws -> HostTensor { try added[name] ?? base.load(name) }
+}

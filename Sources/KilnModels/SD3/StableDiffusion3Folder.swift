@@ -5,6 +5,10 @@ import KilnGraph
 /// `_class_name` "StableDiffusion3Pipeline"): two CLIP text encoders with projections (CLIP-L,
 /// CLIP-G) and their tokenizers, the MMDiT transformer, the 16-channel VAE and the
 /// flow-matching scheduler's folder. The T5 encoder (`text_encoder_3`) is reported, not loaded.
+///
+/// Also opens Stability's single files (`init(singleFile:configFolder:)`): whichever of the
+/// transformer, VAE and CLIP encoders the file carries under their original names replace the
+/// config folder's.
 public struct StableDiffusion3Folder: Sendable {
     public typealias Component = StableDiffusionCheckpoint.Component
 
@@ -29,6 +33,33 @@ public struct StableDiffusion3Folder: Sendable {
 
     public init(url: URL) throws {
         self.url = url
+        (hasT5Encoder, textEncoder, textEncoder2, transformer, vae, tokenizer, tokenizer2) = try Self.folderComponents(url)
+    }
+
+    /// Stability's single file at `singleFile`, with the configs, tokenizers, scheduler and any
+    /// component the file lacks taken from the diffusers folder `configFolder`.
+    public init(singleFile: URL, configFolder: URL) throws {
+        url = configFolder
+        let folder = try Self.folderComponents(configFolder)
+        (hasT5Encoder, tokenizer, tokenizer2) = (folder.hasT5Encoder, folder.tokenizer, folder.tokenizer2)
+        let file = try SafeTensorsSource(files: [singleFile])
+        transformer = SD3OriginalKeyNames.holdsTransformer(file)
+            ? Component(configuration: folder.transformer.configuration, weights: try SD3OriginalKeyNames.transformer(file))
+            : folder.transformer
+        vae = file.shape(of: SD3OriginalKeyNames.vaePrefix + "decoder.conv_in.weight") != nil
+            ? Component(configuration: folder.vae.configuration, weights: SD3OriginalKeyNames.vae(file))
+            : folder.vae
+        textEncoder = try SD3OriginalKeyNames.clipL(file).map { Component(configuration: folder.textEncoder.configuration, weights: $0) }
+            ?? folder.textEncoder
+        textEncoder2 = SD3OriginalKeyNames.clipG(file).map { Component(configuration: folder.textEncoder2.configuration, weights: $0) }
+            ?? folder.textEncoder2
+    }
+
+    private static func folderComponents(_ url: URL) throws -> (
+        hasT5Encoder: Bool, textEncoder: Component<CLIPTextConfiguration>, textEncoder2: Component<CLIPTextConfiguration>,
+        transformer: Component<SD3TransformerConfiguration>, vae: Component<AutoencoderKLConfiguration>,
+        tokenizer: CLIPTokenizer, tokenizer2: CLIPTokenizer
+    ) {
         let indexURL = url.appendingPathComponent("model_index.json")
         let index: [String: Any]
         do {
@@ -46,22 +77,21 @@ public struct StableDiffusion3Folder: Sendable {
         }
         // A null component is saved as [null, null].
         let t5 = index["text_encoder_3"] as? [Any]
-        hasT5Encoder = t5.map { $0.contains { !($0 is NSNull) } } ?? false
+        let hasT5Encoder = t5.map { $0.contains { !($0 is NSNull) } } ?? false
 
         func folder(_ name: String) -> URL { url.appendingPathComponent(name) }
         func clip(_ name: String) throws -> Component<CLIPTextConfiguration> {
             Component(configuration: try CLIPTextConfiguration.load(folder(name).appendingPathComponent("config.json")),
                       weights: try SafeTensorsSource.component(folder: folder(name), baseName: "model"))
         }
-        textEncoder = try clip("text_encoder")
-        textEncoder2 = try clip("text_encoder_2")
-        transformer = Component(
-            configuration: try SD3TransformerConfiguration.load(folder("transformer").appendingPathComponent("config.json")),
-            weights: try SafeTensorsSource.component(folder: folder("transformer"), baseName: "diffusion_pytorch_model"))
-        vae = Component(
-            configuration: try AutoencoderKLConfiguration.load(folder("vae").appendingPathComponent("config.json")),
-            weights: try SafeTensorsSource.component(folder: folder("vae"), baseName: "diffusion_pytorch_model"))
-        tokenizer = try CLIPTokenizer.load(folder: folder("tokenizer"))
-        tokenizer2 = try CLIPTokenizer.load(folder: folder("tokenizer_2"))
+        return (
+            hasT5Encoder, try clip("text_encoder"), try clip("text_encoder_2"),
+            Component(
+                configuration: try SD3TransformerConfiguration.load(folder("transformer").appendingPathComponent("config.json")),
+                weights: try SafeTensorsSource.component(folder: folder("transformer"), baseName: "diffusion_pytorch_model")),
+            Component(
+                configuration: try AutoencoderKLConfiguration.load(folder("vae").appendingPathComponent("config.json")),
+                weights: try SafeTensorsSource.component(folder: folder("vae"), baseName: "diffusion_pytorch_model")),
+            try CLIPTokenizer.load(folder: folder("tokenizer")), try CLIPTokenizer.load(folder: folder("tokenizer_2")))
     }
 }
