@@ -154,6 +154,7 @@ def generate_variant(variant, out_root):
     config = VARIANTS[variant]
     torch.manual_seed(SEEDS[variant])
     model = build(SD3Transformer2DModel, config, SEEDS[variant])
+    exact_positions = model.pos_embed.pos_embed.detach().clone()
     with torch.no_grad():
         # The position table is a buffer, not a parameter: round it too (see the module doc).
         model.pos_embed.pos_embed.copy_(model.pos_embed.pos_embed.half().float())
@@ -179,6 +180,8 @@ def generate_variant(variant, out_root):
     rec.add("transformer.encoder_hidden_states", context, "text states [B, L, joint_attention_dim]")
     rec.add("transformer.pooled_projections", pooled, "pooled text [B, pooled_projection_dim]")
     rec.add("transformer.timestep", timestep, "one flow-matching timestep (sigma * 1000) per row")
+    rec.add("transformer.pos_embed_exact", exact_positions,
+            "PatchEmbed's pos_embed buffer as diffusers computes it, before the float16 rounding")
     rec.add("transformer.sample", out, "SD3Transformer2DModel(...).sample",
             ["transformer.hidden_states", "transformer.encoder_hidden_states",
              "transformer.pooled_projections", "transformer.timestep"])

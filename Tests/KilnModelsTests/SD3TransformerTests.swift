@@ -60,6 +60,39 @@ import Testing
         #expect(inferred == expected)
     }
 
+    /// The host-computed sin-cos table against the buffer diffusers computed (before rounding).
+    @Test(arguments: variants)
+    func positionTableMatchesDiffusers(_ variant: String) throws {
+        let records = try SafeTensorsFile(url: Self.root.appendingPathComponent("\(variant)/components.safetensors"))
+        let expected = try records.tensor("transformer.pos_embed_exact")
+        let computed = try SD3PositionTable.table(configuration: try Self.configuration(variant))
+        #expect(computed.shape == expected.shape)
+        let worst = zip(computed.scalars, expected.scalars).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(worst <= 1e-6, "\(variant): position table off by \(worst)")
+    }
+
+    /// A checkpoint without `pos_embed` runs on the computed table. The recorded output used the
+    /// f16-rounded buffer, hence 1e-3 rather than 1e-4.
+    @Test func checkpointWithoutPositionTable() throws {
+        let stored = try Self.diffusersWeights("sd35")
+        var mapping: OriginalKeyNames.Mapping = [:]
+        for name in stored.names where name != "pos_embed.pos_embed" { mapping[name] = (name, .identity) }
+        let withoutTable = RenamedTensorSource(base: stored, mapping: mapping, origin: "without pos_embed")
+        let configuration = try Self.configuration("sd35")
+        let source = try SD3PositionTable.supplied(to: withoutTable, configuration: configuration)
+        #expect(source.shape(of: "pos_embed.pos_embed") == [1, 100, 16])
+        let records = try SafeTensorsFile(url: Self.root.appendingPathComponent("sd35/components.safetensors"))
+        let inputs = ["x": try records.tensor("transformer.hidden_states"), "context": try records.tensor("transformer.encoder_hidden_states"),
+                      "pooled": try records.tensor("transformer.pooled_projections"), "t": try records.tensor("transformer.timestep")]
+        let model = SD3Transformer2DModel(configuration: configuration)
+        let outputs = try StableDiffusionComponentTests.run(source: source, backend: CPUBackend(), dtype: .float32, inputs: inputs) { weights, x in
+            [try model(hiddenStates: x["x"]!, encoderHiddenStates: x["context"]!, pooledProjections: x["pooled"]!, timesteps: x["t"]!, weights: weights)]
+        }
+        let error = Verification.compare(outputs[0], try records.tensor("transformer.sample")).relative
+        print("SD3 computed position table sd35 cpu: relative error \(error)")
+        #expect(error <= 1e-3, "computed position table: relative error \(error)")
+    }
+
     @Test func rejectsLatentOffThePatchGrid() throws {
         let graph = Graph()
         let binder = WeightBinder(graph: graph, source: try Self.diffusersWeights("sd3"), dtype: .float32)

@@ -65,7 +65,8 @@ public struct SD3Transformer2DModel: Sendable {
     }
 
     /// The `rows x columns` window at the centre of the stored `[1, M*M, D]` sin-cos table
-    /// (`pos_embed.pos_embed`, which diffusers keeps as a persistent buffer), as `[1, N, D]`.
+    /// (`pos_embed.pos_embed`, which diffusers keeps as a persistent buffer; `SD3PositionTable`
+    /// computes it for checkpoints without one), as `[1, N, D]`.
     /// The window's top-left corner rounds down, as diffusers' `cropped_pos_embed` does.
     func croppedPositions(rows: Int, columns: Int, weights: WeightScope) throws -> Tensor {
         let width = configuration.innerDimension

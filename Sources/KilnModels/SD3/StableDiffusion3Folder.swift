@@ -43,8 +43,10 @@ public struct StableDiffusion3Folder: Sendable {
         let folder = try Self.folderComponents(configFolder)
         (hasT5Encoder, tokenizer, tokenizer2) = (folder.hasT5Encoder, folder.tokenizer, folder.tokenizer2)
         let file = try SafeTensorsSource(files: [singleFile])
+        let configuration = folder.transformer.configuration
         transformer = SD3OriginalKeyNames.holdsTransformer(file)
-            ? Component(configuration: folder.transformer.configuration, weights: try SD3OriginalKeyNames.transformer(file))
+            ? Component(configuration: configuration,
+                        weights: try SD3PositionTable.supplied(to: SD3OriginalKeyNames.transformer(file), configuration: configuration))
             : folder.transformer
         vae = file.shape(of: SD3OriginalKeyNames.vaePrefix + "decoder.conv_in.weight") != nil
             ? Component(configuration: folder.vae.configuration, weights: SD3OriginalKeyNames.vae(file))
@@ -84,11 +86,14 @@ public struct StableDiffusion3Folder: Sendable {
             Component(configuration: try CLIPTextConfiguration.load(folder(name).appendingPathComponent("config.json")),
                       weights: try SafeTensorsSource.component(folder: folder(name), baseName: "model"))
         }
+        let transformerConfiguration = try SD3TransformerConfiguration.load(folder("transformer").appendingPathComponent("config.json"))
         return (
             hasT5Encoder, try clip("text_encoder"), try clip("text_encoder_2"),
             Component(
-                configuration: try SD3TransformerConfiguration.load(folder("transformer").appendingPathComponent("config.json")),
-                weights: try SafeTensorsSource.component(folder: folder("transformer"), baseName: "diffusion_pytorch_model")),
+                configuration: transformerConfiguration,
+                weights: try SD3PositionTable.supplied(
+                    to: SafeTensorsSource.component(folder: folder("transformer"), baseName: "diffusion_pytorch_model"),
+                    configuration: transformerConfiguration)),
             Component(
                 configuration: try AutoencoderKLConfiguration.load(folder("vae").appendingPathComponent("config.json")),
                 weights: try SafeTensorsSource.component(folder: folder("vae"), baseName: "diffusion_pytorch_model")),
