@@ -23,10 +23,10 @@ public struct SD3Transformer2DModel: Sendable {
     ) throws -> Tensor {
         let c = configuration, graph = weights.graph
         let width = c.innerDimension, patch = c.patchSize
-        let (batch, height, widthInPixels) = (hiddenStates.shape[0], hiddenStates.shape[2], hiddenStates.shape[3])
         guard hiddenStates.shape.rank == 4, hiddenStates.shape[1] == c.inChannels else {
             throw GraphError("sd3", "hidden states \(hiddenStates.shape) must be [B, \(c.inChannels), H, W]")
         }
+        let (batch, height, widthInPixels) = (hiddenStates.shape[0], hiddenStates.shape[2], hiddenStates.shape[3])
         guard height % patch == 0, widthInPixels % patch == 0 else {
             throw GraphError("sd3", "latent size \(height)x\(widthInPixels) is not a multiple of the patch size \(patch)")
         }
