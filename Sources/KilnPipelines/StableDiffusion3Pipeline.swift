@@ -4,8 +4,8 @@ import KilnModels
 import KilnSampling
 
 /// Text-to-image with Stable Diffusion 3 / 3.5 on any backend, step for step as diffusers'
-/// `StableDiffusion3Pipeline` computes it: CLIP-L + CLIP-G prompt encoding (T5's states zeros
-/// while no T5 encoder is loaded, as diffusers' `text_encoder_3=None`), unit Gaussian latents
+/// `StableDiffusion3Pipeline` computes it: CLIP-L + CLIP-G + T5 prompt encoding (T5's states
+/// zeros without a T5 encoder, as diffusers' `text_encoder_3=None`), unit Gaussian latents
 /// `[N, 16, H/8, W/8]` from the seed, classifier-free guidance batched `[uncond; cond]`,
 /// FlowMatchEuler with the scheduler config's shift, then the 16-channel VAE after
 /// `latents / scaling_factor + shift_factor`.
@@ -28,25 +28,20 @@ public final class StableDiffusion3Pipeline {
     private lazy var autoencoder = TiledAutoencoder(
         model: AutoencoderKL(configuration: folder.vae.configuration), backend: backend, weights: folder.vae.weights, dtype: dtype)
 
-    /// Opens a diffusers SD3 folder. A folder whose model_index.json names a T5 encoder is
-    /// refused unless `withoutT5` is set (then T5's states are zeros, as diffusers computes them
-    /// with `text_encoder_3=None`): the T5 encoder is not wired in yet.
+    /// Opens a diffusers SD3 folder. Its T5 encoder runs unless `withoutT5` is set; then, as
+    /// for folders without one, T5's states are zeros (diffusers' `text_encoder_3=None`).
     ///
     /// `url` may also be Stability's single file; `configFolder` (a diffusers SD3 folder) then
     /// supplies the configs, tokenizers, scheduler and whatever components the file lacks.
     public init(url: URL, configFolder: URL? = nil, backend: Backend, dtype: DType = .float16, withoutT5: Bool = false) throws {
         if StableDiffusionPipeline.isFolder(url) {
-            folder = try StableDiffusion3Folder(url: url)
+            folder = try StableDiffusion3Folder(url: url, loadingT5: !withoutT5)
         } else {
             guard let configFolder else {
                 throw PipelineError.unsupported(
                     "\(url.path) is a single file without tokenizers or scheduler: pass a diffusers SD3 folder as its config folder")
             }
-            folder = try StableDiffusion3Folder(singleFile: url, configFolder: configFolder)
-        }
-        if folder.hasT5Encoder && !withoutT5 {
-            throw PipelineError.unsupported(
-                "\(url.path) has a T5 encoder (text_encoder_3), which Kiln does not run yet; pass --without-t5 to use zeros for T5's states (diffusers' text_encoder_3=None)")
+            folder = try StableDiffusion3Folder(singleFile: url, configFolder: configFolder, loadingT5: !withoutT5)
         }
         self.backend = backend
         self.dtype = dtype
@@ -55,6 +50,7 @@ public final class StableDiffusion3Pipeline {
         var footprint = WeightFootprint()
         footprint.add("text_encoder", folder.textEncoder.weights, dtype: dtype)
         footprint.add("text_encoder_2", folder.textEncoder2.weights, dtype: dtype)
+        if let t5 = folder.textEncoder3 { footprint.add("text_encoder_3", t5.weights, dtype: dtype) }
         footprint.add("transformer", folder.transformer.weights, dtype: dtype)
         footprint.add("vae", folder.vae.weights, dtype: dtype)
         try footprint.check(on: backend)

@@ -53,7 +53,7 @@ struct GenerateCommand: ParsableCommand {
     var dtype = "f16"
     @Option(help: "SD3: T5 tokens in the text context (diffusers' max_sequence_length, default 256).")
     var maxSequenceLength: Int?
-    @Flag(help: "SD3: run a folder that has a T5 encoder without it (T5's states zero, diffusers' text_encoder_3=None).")
+    @Flag(help: "SD3: leave the T5 encoder out (T5's states zero, diffusers' text_encoder_3=None).")
     var withoutT5 = false
     @Option(help: "Output PNG; %d (or %03d) is replaced by the image's index in its batch.")
     var output = "kiln-%d.png"

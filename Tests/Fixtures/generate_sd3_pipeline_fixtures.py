@@ -5,9 +5,9 @@ Rerun from the repository root after generate_sd_fixtures.py (same pins, Tests/F
     .venv/bin/python Tests/Fixtures/generate_sd3_pipeline_fixtures.py          # writes the fixtures
     .venv/bin/python Tests/Fixtures/generate_sd3_pipeline_fixtures.py --check  # compares with the tree
 
-Nothing is downloaded. The model is SD3's layout at toy size, with T5 absent
-(`text_encoder_3=None, tokenizer_3=None`: diffusers then uses zeros of
-`[B, max_sequence_length, joint_attention_dim]` for T5's states):
+Nothing is downloaded. The model is SD3's layout at toy size. Cases marked `"t5": false` run with
+T5 absent (`text_encoder_3=None, tokenizer_3=None`: diffusers then uses zeros of
+`[B, max_sequence_length, joint_attention_dim]` for T5's states), the others with it:
 
   text_encoder    CLIP-L style CLIPTextModelWithProjection (hidden 4, quick_gelu), new here
   text_encoder_2  CLIP-G style CLIPTextModelWithProjection: the SDXL fixture's text_encoder_2
@@ -15,6 +15,10 @@ Nothing is downloaded. The model is SD3's layout at toy size, with T5 absent
                   to save space; tests and this script assemble the folder from both places
   tokenizer(_2)   CLIP BPE configs (vocab.json/merges.txt left out as for the SD fixtures;
                   they follow from the committed CLIP merges); tokenizer_2 pads with "!"
+  text_encoder_3  T5 v1.1 style T5EncoderModel (gated-gelu, d_model 16 = joint_attention_dim,
+                  the tokenizer's 3100-token vocabulary), float16, new here
+  tokenizer_3     T5TokenizerFast: Tests/KilnModelsTests/Fixtures/t5_tokenizer/tokenizer (a trained
+                  SentencePiece Unigram model), not copied; assembled like text_encoder_2
   transformer     SD3Transformer2DModel, SD3.5-medium style (RMS QK norm, dual attention in
                   block 0), joint_attention_dim 16 >= 4 + 8 (the CLIP widths, zero-padded)
   vae             AutoencoderKL with 16 latent channels, no quant convs, SD3's scaling and
@@ -24,7 +28,7 @@ Nothing is downloaded. The model is SD3's layout at toy size, with T5 absent
 Each case runs the pipeline in float32 on the CPU with `torch.Generator("cpu").manual_seed(seed)`,
 output_type="latent". Writes Tests/KilnPipelinesTests/Fixtures/sd3/:
 
-  model/                 the folder above minus text_encoder_2
+  model/                 the folder above minus text_encoder_2 and tokenizer_3's files
   cases.json             every case with its settings as `kiln generate` takes them
   single_file.safetensors  the transformer and the VAE under Stability's original names
                          (`model.diffusion_model.joint_blocks.N...`, `first_stage_model.*`), float16;
@@ -59,23 +63,31 @@ from diffusers import (  # noqa: E402
     SD3Transformer2DModel,
     StableDiffusion3Pipeline,
 )
-from transformers import CLIPTextConfig, CLIPTextModelWithProjection, CLIPTokenizer  # noqa: E402
+from transformers import (  # noqa: E402
+    CLIPTextConfig, CLIPTextModelWithProjection, CLIPTokenizer, T5Config, T5EncoderModel, T5TokenizerFast,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "Tests" / "Fixtures"))
 from generate_sd_fixtures import (  # noqa: E402
-    MAX_LENGTH, MERGES_CANDIDATES, VOCAB_SIZE, build, normalise_safetensors_tree, vae_to_original, write_clip_vocab,
-    write_safetensors,
+    MAX_LENGTH, MERGES_CANDIDATES, VOCAB_SIZE, build, normalise_safetensors_tree, perturb_trivial_parameters, round_to_half,
+    vae_to_original, write_clip_vocab, write_safetensors,
 )
 from generate_sd3_fixtures import to_original as transformer_to_original  # noqa: E402
 
 SDXL_FOLDER = REPO / "Tests" / "KilnModelsTests" / "Fixtures" / "sd" / "sdxl" / "diffusers"
+T5_TOKENIZER = REPO / "Tests" / "KilnModelsTests" / "Fixtures" / "t5_tokenizer" / "tokenizer"
 OUT_DIR = REPO / "Tests" / "KilnPipelinesTests" / "Fixtures" / "sd3"
 
 CLIP_L = dict(
     vocab_size=VOCAB_SIZE, hidden_size=4, intermediate_size=16, num_hidden_layers=2, num_attention_heads=2,
     max_position_embeddings=MAX_LENGTH, hidden_act="quick_gelu", layer_norm_eps=1e-5, projection_dim=6,
     bos_token_id=0, eos_token_id=2, pad_token_id=1,
+)
+T5 = dict(
+    vocab_size=3100, d_model=16, d_kv=8, d_ff=32, num_layers=2, num_heads=2, relative_attention_num_buckets=8,
+    relative_attention_max_distance=16, feed_forward_proj="gated-gelu", dense_act_fn="gelu_new", is_gated_act=True,
+    layer_norm_epsilon=1e-6, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0, use_cache=False,
 )
 TRANSFORMER = dict(
     sample_size=16, patch_size=2, in_channels=16, num_layers=2, attention_head_dim=8, num_attention_heads=2,
@@ -98,15 +110,18 @@ NEGATIVE = "blurry, low quality"
 
 def case(name, **settings):
     base = dict(name=name, prompt=PROMPT, negative_prompt=None, width=32, height=24, steps=3, cfg_scale=5.0,
-                seed=7, batch_count=1, max_sequence_length=256)
+                seed=7, batch_count=1, max_sequence_length=256, t5=False)
     base.update(settings)
     return base
 
 
 CASES = [
     case("sd3_negative", negative_prompt=NEGATIVE),
-    case("sd3_batch2_short_t5", steps=2, cfg_scale=4.0, seed=11, batch_count=2, max_sequence_length=16),
+    case("sd3_batch2_short_sequence", steps=2, cfg_scale=4.0, seed=11, batch_count=2, max_sequence_length=16),
     case("sd3_no_cfg_odd_latent", cfg_scale=1.0, seed=5, width=36, height=20, max_sequence_length=8),
+    case("sd3_t5_negative", negative_prompt=NEGATIVE, max_sequence_length=32, t5=True),
+    # T5 truncates the prompt to 7 tokens + </s>; batch of two under guidance.
+    case("sd3_t5_truncated_batch2", steps=2, seed=13, batch_count=2, max_sequence_length=8, t5=True),
 ]
 
 
@@ -123,16 +138,21 @@ def write_model(folder):
         with torch.no_grad():
             transformer.pos_embed.pos_embed.copy_(transformer.pos_embed.pos_embed.half().float())
         vae = build(AutoencoderKL, VAE, SEED + 2)
+        torch.manual_seed(SEED + 3)
+        text_encoder_3 = T5EncoderModel(T5Config(**T5))
+        perturb_trivial_parameters(text_encoder_3, torch.Generator().manual_seed(SEED + 103))
+        text_encoder_3 = round_to_half(text_encoder_3).eval()
         pipe = StableDiffusion3Pipeline(
             transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(**SCHEDULER), vae=vae,
             text_encoder=text_encoder, tokenizer=tokenizer, text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2,
-            text_encoder_3=None, tokenizer_3=None)
+            text_encoder_3=text_encoder_3, tokenizer_3=T5TokenizerFast.from_pretrained(T5_TOKENIZER))
         pipe.save_pretrained(folder, safe_serialization=True)
-    # The CLIP text encoder is the size of the vocabulary: store it as float16 (same values).
-    text_folder = folder / "text_encoder"
-    CLIPTextModelWithProjection.from_pretrained(text_folder, torch_dtype=torch.float32).to(torch.float16).save_pretrained(
-        text_folder, safe_serialization=True)
+    # The text encoders are the size of their vocabularies: store them as float16 (same values).
+    for name, cls in (("text_encoder", CLIPTextModelWithProjection), ("text_encoder_3", T5EncoderModel)):
+        cls.from_pretrained(folder / name, torch_dtype=torch.float32).to(torch.float16).save_pretrained(
+            folder / name, safe_serialization=True)
     shutil.rmtree(folder / "text_encoder_2")
+    shutil.rmtree(folder / "tokenizer_3")
     for name in ("tokenizer", "tokenizer_2"):
         for extra in ("vocab.json", "merges.txt"):
             (folder / name / extra).unlink()
@@ -143,6 +163,7 @@ def assembled(model, tmp):
     folder = Path(tmp) / "sd3"
     shutil.copytree(model, folder)
     shutil.copytree(SDXL_FOLDER / "text_encoder_2", folder / "text_encoder_2")
+    shutil.copytree(T5_TOKENIZER, folder / "tokenizer_3")
     merges = next(p for p in MERGES_CANDIDATES if p.exists())
     for name in ("tokenizer", "tokenizer_2"):
         write_clip_vocab(merges, folder / name)
@@ -191,12 +212,14 @@ def generate(out_dir):
     with tempfile.TemporaryDirectory() as tmp:
         folder = assembled(out_dir / "model", tmp)
         write_single_file(folder, out_dir / "single_file.safetensors")
-        pipe = StableDiffusion3Pipeline.from_pretrained(
+        without_t5 = StableDiffusion3Pipeline.from_pretrained(
             folder, torch_dtype=torch.float32, text_encoder_3=None, tokenizer_3=None)
-        pipe.set_progress_bar_config(disable=True)
-        assert pipe.text_encoder_3 is None and pipe.tokenizer_3 is None
+        with_t5 = StableDiffusion3Pipeline.from_pretrained(folder, torch_dtype=torch.float32)
+        assert without_t5.text_encoder_3 is None and with_t5.text_encoder_3 is not None
+        for pipe in (without_t5, with_t5):
+            pipe.set_progress_bar_config(disable=True)
         for settings in CASES:
-            latents, decoded = run_case(pipe, settings)
+            latents, decoded = run_case(with_t5 if settings["t5"] else without_t5, settings)
             records[f"{settings['name']}.latents"] = latents.float().contiguous()
             records[f"{settings['name']}.decoded"] = decoded.float().contiguous()
             settings["latent_shape"] = list(latents.shape)

@@ -2,10 +2,11 @@ import Foundation
 import Kiln
 import Testing
 
-/// Whole SD3 generations against diffusers' `StableDiffusion3Pipeline` (T5 absent) on the tiny
-/// model Tests/Fixtures/generate_sd3_pipeline_fixtures.py recorded: negative prompt, batch of two
-/// with a short T5 length, no guidance with a non-square latent. Final latents (--save-latents)
-/// and decoded images are compared relative to diffusers' largest magnitude.
+/// Whole SD3 generations against diffusers' `StableDiffusion3Pipeline` on the tiny model
+/// Tests/Fixtures/generate_sd3_pipeline_fixtures.py recorded, with T5 (negative prompt; a batch of
+/// two with the prompt truncated to 8 T5 tokens) and without it (`text_encoder_3=None`: negative
+/// prompt, batch of two with a short sequence, no guidance with a non-square latent). Final
+/// latents (--save-latents) and decoded images are compared relative to diffusers' largest magnitude.
 @Suite(.serialized) struct SD3PipelineParityTests {
     struct Case: Decodable, CustomStringConvertible, Sendable {
         let name: String
@@ -18,12 +19,14 @@ import Testing
         let seed: UInt64
         let batchCount: Int
         let maxSequenceLength: Int
+        /// Whether diffusers ran with the T5 encoder (else `text_encoder_3=None`).
+        let t5: Bool
         let latentShape: [Int]
 
         var description: String { name }
 
         enum CodingKeys: String, CodingKey {
-            case name, prompt, width, height, steps, seed
+            case name, prompt, width, height, steps, seed, t5
             case negativePrompt = "negative_prompt"
             case cfgScale = "cfg_scale"
             case batchCount = "batch_count"
@@ -49,7 +52,8 @@ import Testing
     nonisolated(unsafe) static var assembled: URL?
 
     /// The fixture's model folder made loadable: tokenizer vocabularies follow from the committed
-    /// CLIP merges, and text_encoder_2 is the SDXL fixture's CLIP-G (linked, as the generator does).
+    /// CLIP merges, text_encoder_2 is the SDXL fixture's CLIP-G and tokenizer_3 the T5 tokenizer
+    /// fixture (linked, as the generator assembles them).
     static func modelFolder() throws -> URL {
         if let assembled { return assembled }
         let manager = FileManager.default
@@ -71,20 +75,23 @@ import Testing
         try manager.createSymbolicLink(
             at: copy.appendingPathComponent("text_encoder_2"),
             withDestinationURL: PipelineFixtures.models.appendingPathComponent("sd/sdxl/diffusers/text_encoder_2"))
+        try manager.createSymbolicLink(
+            at: copy.appendingPathComponent("tokenizer_3"),
+            withDestinationURL: PipelineFixtures.models.appendingPathComponent("t5_tokenizer/tokenizer"))
         assembled = copy
         return copy
     }
 
-    static func pipeline(backend: Backend, dtype: DType) throws -> StableDiffusion3Pipeline {
-        let key = "\(backend.name)-\(dtype.shortName)"
+    static func pipeline(backend: Backend, dtype: DType, t5: Bool = true) throws -> StableDiffusion3Pipeline {
+        let key = "\(backend.name)-\(dtype.shortName)-\(t5)"
         if let pipeline = pipelines[key] { return pipeline }
-        let pipeline = try StableDiffusion3Pipeline(url: try modelFolder(), backend: backend, dtype: dtype)
+        let pipeline = try StableDiffusion3Pipeline(url: try modelFolder(), backend: backend, dtype: dtype, withoutT5: !t5)
         pipelines[key] = pipeline
         return pipeline
     }
 
     static func errors(_ testCase: Case, backend: Backend, dtype: DType) throws -> (latents: Float, decoded: Float) {
-        let result = try pipeline(backend: backend, dtype: dtype).generate(
+        let result = try pipeline(backend: backend, dtype: dtype, t5: testCase.t5).generate(
             testCase.request, maxSequenceLength: testCase.maxSequenceLength, isCancelled: { false })
         let records = try SafeTensorsFile(url: fixtures.appendingPathComponent("latents.safetensors"))
         let latents = try records.tensor("\(testCase.name).latents"), decoded = try records.tensor("\(testCase.name).decoded")

@@ -4,7 +4,8 @@ import KilnGraph
 /// The components of a diffusers `StableDiffusion3Pipeline` folder (`model_index.json` with
 /// `_class_name` "StableDiffusion3Pipeline"): two CLIP text encoders with projections (CLIP-L,
 /// CLIP-G) and their tokenizers, the MMDiT transformer, the 16-channel VAE and the
-/// flow-matching scheduler's folder. The T5 encoder (`text_encoder_3`) is reported, not loaded.
+/// flow-matching scheduler's folder, and the T5 encoder (`text_encoder_3`, `tokenizer_3`) when
+/// the folder has one and it is wanted.
 ///
 /// Also opens Stability's single files (`init(singleFile:configFolder:)`): whichever of the
 /// transformer, VAE and CLIP encoders the file carries under their original names replace the
@@ -21,6 +22,9 @@ public struct StableDiffusion3Folder: Sendable {
     public let tokenizer2: CLIPTokenizer
     /// True when model_index.json names a T5 encoder (`text_encoder_3` not null).
     public let hasT5Encoder: Bool
+    /// The T5 encoder and its tokenizer; nil without one, or when opened with `loadingT5: false`.
+    public let textEncoder3: Component<T5Configuration>?
+    public let tokenizer3: T5Tokenizer?
     /// `scheduler/scheduler_config.json`.
     public var schedulerConfigurationURL: URL { url.appendingPathComponent("scheduler/scheduler_config.json") }
 
@@ -31,17 +35,20 @@ public struct StableDiffusion3Folder: Sendable {
         return index["_class_name"] as? String
     }
 
-    public init(url: URL) throws {
+    /// `loadingT5: false` leaves a folder's T5 encoder unopened (T5's states are then zeros).
+    public init(url: URL, loadingT5: Bool = true) throws {
         self.url = url
         (hasT5Encoder, textEncoder, textEncoder2, transformer, vae, tokenizer, tokenizer2) = try Self.folderComponents(url)
+        (textEncoder3, tokenizer3) = hasT5Encoder && loadingT5 ? try Self.t5(url) : (nil, nil)
     }
 
     /// Stability's single file at `singleFile`, with the configs, tokenizers, scheduler and any
     /// component the file lacks taken from the diffusers folder `configFolder`.
-    public init(singleFile: URL, configFolder: URL) throws {
+    public init(singleFile: URL, configFolder: URL, loadingT5: Bool = true) throws {
         url = configFolder
         let folder = try Self.folderComponents(configFolder)
         (hasT5Encoder, tokenizer, tokenizer2) = (folder.hasT5Encoder, folder.tokenizer, folder.tokenizer2)
+        (textEncoder3, tokenizer3) = hasT5Encoder && loadingT5 ? try Self.t5(configFolder) : (nil, nil)
         let file = try SafeTensorsSource(files: [singleFile])
         let configuration = folder.transformer.configuration
         transformer = SD3OriginalKeyNames.holdsTransformer(file)
@@ -55,6 +62,14 @@ public struct StableDiffusion3Folder: Sendable {
             ?? folder.textEncoder
         textEncoder2 = SD3OriginalKeyNames.clipG(file).map { Component(configuration: folder.textEncoder2.configuration, weights: $0) }
             ?? folder.textEncoder2
+    }
+
+    private static func t5(_ url: URL) throws -> (Component<T5Configuration>, T5Tokenizer) {
+        let folder = url.appendingPathComponent("text_encoder_3")
+        let encoder = Component(
+            configuration: try T5Configuration.load(folder.appendingPathComponent("config.json")),
+            weights: try SafeTensorsSource.component(folder: folder, baseName: "model") as TensorSource)
+        return (encoder, try T5Tokenizer(folder: url.appendingPathComponent("tokenizer_3")))
     }
 
     private static func folderComponents(_ url: URL) throws -> (
