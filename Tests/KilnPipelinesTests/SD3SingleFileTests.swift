@@ -48,6 +48,28 @@ import Testing
         try Self.expectRecordedLatents(file: file)
     }
 
+    /// T5 from the file (`text_encoders.t5xxl.transformer.`) rather than the config folder's, read
+    /// with the config folder's text_encoder_3/config.json (T5-XXL's when the folder has none).
+    @Test func t5FromTheSingleFile() throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-sd3-single-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        var tensors: [String: HostTensor] = [:]
+        let base = try SafeTensorsSource(files: [Self.singleFile])
+        for name in base.names { tensors[name] = try base.load(name) }
+        let folder = try SD3PipelineParityTests.modelFolder()
+        let t5 = try SafeTensorsSource.component(folder: folder.appendingPathComponent("text_encoder_3"), baseName: "model")
+        for name in t5.names { tensors["text_encoders.t5xxl.transformer." + name] = try t5.load(name) }
+        let file = scratch.appendingPathComponent("sd3_with_t5.safetensors")
+        try SafeTensorsFile.write(tensors, to: file)
+
+        let opened = try StableDiffusion3Folder(singleFile: file, configFolder: folder)
+        #expect(opened.hasT5Encoder)
+        #expect(opened.textEncoder3?.weights.origin == file.path)
+        #expect(try StableDiffusion3Folder(singleFile: file, configFolder: folder, loadingT5: false).textEncoder3 == nil)
+        try Self.expectRecordedLatents(file: file, caseName: "sd3_t5_negative")
+    }
+
     /// SD3's CLIP-L in a single file: transformers' names under `text_encoders.clip_l.transformer.`,
     /// with diffusers' identity `text_projection` whatever the file holds.
     @Test func clipLNamesAndIdentityProjection() throws {

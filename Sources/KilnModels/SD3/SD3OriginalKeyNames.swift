@@ -140,6 +140,7 @@ extension SD3OriginalKeyNames {
     public static let vaePrefix = "first_stage_model."
     static let clipLPrefix = "text_encoders.clip_l.transformer."
     static let clipGPrefix = "text_encoders.clip_g.transformer."
+    static let t5Prefix = "text_encoders.t5xxl.transformer."
 
     /// The file's VAE (`first_stage_model.*`) under diffusers' names.
     public static func vae(_ file: TensorSource) -> TensorSource {
@@ -166,6 +167,12 @@ extension SD3OriginalKeyNames {
     /// The file's CLIP-G (`text_encoders.clip_g.transformer.*`, transformers' names, with its
     /// projection), or nil when it carries none.
     public static func clipG(_ file: TensorSource) -> TensorSource? { stripped(file, prefix: clipGPrefix) }
+
+    /// The file's T5 encoder (`text_encoders.t5xxl.transformer.*`, transformers' names), or nil
+    /// when it carries none (diffusers looks for `shared.weight`).
+    public static func t5(_ file: TensorSource) -> TensorSource? {
+        file.shape(of: t5Prefix + "shared.weight") == nil ? nil : stripped(file, prefix: t5Prefix)
+    }
 
     private static func stripped(_ file: TensorSource, prefix: String) -> TensorSource? {
         let keys = file.names.filter { $0.hasPrefix(prefix) }

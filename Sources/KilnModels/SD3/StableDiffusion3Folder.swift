@@ -47,9 +47,23 @@ public struct StableDiffusion3Folder: Sendable {
     public init(singleFile: URL, configFolder: URL, loadingT5: Bool = true) throws {
         url = configFolder
         let folder = try Self.folderComponents(configFolder)
-        (hasT5Encoder, tokenizer, tokenizer2) = (folder.hasT5Encoder, folder.tokenizer, folder.tokenizer2)
-        (textEncoder3, tokenizer3) = hasT5Encoder && loadingT5 ? try Self.t5(configFolder) : (nil, nil)
+        (tokenizer, tokenizer2) = (folder.tokenizer, folder.tokenizer2)
         let file = try SafeTensorsSource(files: [singleFile])
+        if let weights = SD3OriginalKeyNames.t5(file) {
+            // The file's T5; its config comes from the config folder when that has one, else T5-XXL's (SD3's).
+            hasT5Encoder = true
+            if loadingT5 {
+                let configURL = configFolder.appendingPathComponent("text_encoder_3/config.json")
+                let configuration = FileManager.default.fileExists(atPath: configURL.path) ? try T5Configuration.load(configURL) : .t5XXL
+                textEncoder3 = Component(configuration: configuration, weights: weights)
+                tokenizer3 = try T5Tokenizer(folder: configFolder.appendingPathComponent("tokenizer_3"))
+            } else {
+                (textEncoder3, tokenizer3) = (nil, nil)
+            }
+        } else {
+            hasT5Encoder = folder.hasT5Encoder
+            (textEncoder3, tokenizer3) = hasT5Encoder && loadingT5 ? try Self.t5(configFolder) : (nil, nil)
+        }
         let configuration = folder.transformer.configuration
         transformer = SD3OriginalKeyNames.holdsTransformer(file)
             ? Component(configuration: configuration,
