@@ -19,6 +19,9 @@ Output: Tests/KilnModelsTests/Fixtures/sd3/, per variant
                                     (`model.diffusion_model.joint_blocks.N...`), float16
   <variant>/components.safetensors  recorded inputs and outputs of the transformer (float32)
   <variant>/manifest.json           what each record is and its shape
+  architectures.json                the full-size SD3 medium, SD3.5 medium and SD3.5 large transformer
+                                    configs with the number of values in diffusers' state_dict for
+                                    each (built on the meta device: no weights, nothing downloaded)
 
 Every weight is rounded to a float16-representable value before anything is saved or run,
 so the float16 and float32 copies hold the same numbers and every record applies to both.
@@ -191,9 +194,32 @@ def generate_variant(variant, out_root):
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
+# The published models' transformer configs (transformer/config.json of each diffusers repository).
+FULL_SIZE_COMMON = dict(sample_size=128, patch_size=2, in_channels=16, attention_head_dim=64, joint_attention_dim=4096,
+                        pooled_projection_dim=2048, out_channels=16)
+FULL_SIZE = {
+    "sd3_medium": dict(FULL_SIZE_COMMON, num_layers=24, num_attention_heads=24, caption_projection_dim=1536,
+                       pos_embed_max_size=192, dual_attention_layers=[], qk_norm=None),
+    "sd35_medium": dict(FULL_SIZE_COMMON, num_layers=24, num_attention_heads=24, caption_projection_dim=1536,
+                        pos_embed_max_size=384, dual_attention_layers=list(range(13)), qk_norm="rms_norm"),
+    "sd35_large": dict(FULL_SIZE_COMMON, num_layers=38, num_attention_heads=38, caption_projection_dim=2432,
+                       pos_embed_max_size=192, dual_attention_layers=[], qk_norm="rms_norm"),
+}
+
+
+def write_architectures(out_root):
+    records = {}
+    for name, config in FULL_SIZE.items():
+        with torch.device("meta"):
+            model = SD3Transformer2DModel(**config)
+        records[name] = dict(config=config, state_dict_values=sum(t.numel() for t in model.state_dict().values()))
+    (out_root / "architectures.json").write_text(json.dumps(records, indent=2, sort_keys=True) + "\n")
+
+
 def generate(out_root):
     for variant in VARIANTS:
         generate_variant(variant, out_root)
+    write_architectures(out_root)
     normalise_safetensors_tree(out_root)
 
 
