@@ -65,7 +65,6 @@ public enum SD3OriginalKeyNames {
     /// diffusers' converter does not read.
     static func rename(_ key: String, layerCount: Int) -> (Presented, Bool)? {
         let topLevel: [String: String] = [
-            "pos_embed": "pos_embed.pos_embed",
             "x_embedder.proj": "pos_embed.proj",
             "t_embedder.mlp.0": "time_text_embed.timestep_embedder.linear_1",
             "t_embedder.mlp.2": "time_text_embed.timestep_embedder.linear_2",
