@@ -13,7 +13,7 @@ Output: Tests/KilnModelsTests/Fixtures/sd3/, per variant
   `sd3`  (SD3 medium's shape: no QK norm, no dual attention) and
   `sd35` (SD3.5 medium's shape: RMS QK norm, dual attention in the first blocks):
 
-  <variant>/transformer/            config.json + diffusion_pytorch_model.safetensors (float32),
+  <variant>/transformer/            config.json + diffusion_pytorch_model.safetensors (float16),
                                     as `SD3Transformer2DModel.save_pretrained()` writes them
   <variant>/single_file.safetensors the same weights under the original Stability key names
                                     (`model.diffusion_model.joint_blocks.N...`), float16
@@ -35,6 +35,7 @@ temporary folder and compares bytes with the committed tree.
 """
 
 import argparse
+import copy
 import json
 import os
 import sys
@@ -162,7 +163,8 @@ def generate_variant(variant, out_root):
         # The position table is a buffer, not a parameter: round it too (see the module doc).
         model.pos_embed.pos_embed.copy_(model.pos_embed.pos_embed.half().float())
     folder = out_root / variant
-    model.save_pretrained(folder / "transformer", safe_serialization=True)
+    # float16 on disk keeps the fixture small; the values are the float32 model's (rounded above).
+    copy.deepcopy(model).half().save_pretrained(folder / "transformer", safe_serialization=True)
 
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     single = {k: v.to(torch.float16) for k, v in to_original(state, config).items()}

@@ -28,7 +28,8 @@ T5 absent (`text_encoder_3=None, tokenizer_3=None`: diffusers then uses zeros of
 Each case runs the pipeline in float32 on the CPU with `torch.Generator("cpu").manual_seed(seed)`,
 output_type="latent". Writes Tests/KilnPipelinesTests/Fixtures/sd3/:
 
-  model/                 the folder above minus text_encoder_2 and tokenizer_3's files
+  model/                 the folder above minus text_encoder_2 and tokenizer_3's files; weights
+                         stored as float16 (float16-representable values, so nothing changes)
   cases.json             every case with its settings as `kiln generate` takes them
   single_file.safetensors  the transformer and the VAE under Stability's original names
                          (`model.diffusion_model.joint_blocks.N...`, `first_stage_model.*`), float16;
@@ -44,6 +45,7 @@ Byte-for-byte reproducible (`--check`).
 """
 
 import argparse
+import copy
 import json
 import os
 import shutil
@@ -147,7 +149,10 @@ def write_model(folder):
             text_encoder=text_encoder, tokenizer=tokenizer, text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2,
             text_encoder_3=text_encoder_3, tokenizer_3=T5TokenizerFast.from_pretrained(T5_TOKENIZER))
         pipe.save_pretrained(folder, safe_serialization=True)
-    # The text encoders are the size of their vocabularies: store them as float16 (same values).
+        # diffusers writes a reloaded model's path into its config: save the in-memory copies instead.
+        for name, model in (("transformer", transformer), ("vae", vae)):
+            copy.deepcopy(model).half().save_pretrained(folder / name, safe_serialization=True)
+    # Stored as float16 to keep the fixtures small; the values are the same (rounded before saving).
     for name, cls in (("text_encoder", CLIPTextModelWithProjection), ("text_encoder_3", T5EncoderModel)):
         cls.from_pretrained(folder / name, torch_dtype=torch.float32).to(torch.float16).save_pretrained(
             folder / name, safe_serialization=True)
