@@ -12,7 +12,7 @@ import KilnSampling
 ///
 /// ```swift
 /// let pipeline = try StableDiffusion3Pipeline(url: sd3Folder, backend: try VulkanBackend())
-/// let result = try pipeline.generate(GenerationRequest(prompt: "a lighthouse", width: 1024, height: 1024, steps: 28, guidanceScale: 7))
+/// let result = try await pipeline.generate(GenerationRequest(prompt: "a lighthouse", width: 1024, height: 1024, steps: 28, guidanceScale: 7))
 /// ```
 public final class StableDiffusion3Pipeline {
     public let folder: StableDiffusion3Folder
@@ -87,10 +87,20 @@ public final class StableDiffusion3Pipeline {
         }
     }
 
-    /// Runs `request`; `maxSequenceLength` is diffusers' `max_sequence_length` (T5 tokens).
+    /// Runs `request`, reporting each stage and step to `progress`; stops with
+    /// `PipelineError.cancelled` at the next step boundary once the task is cancelled.
+    /// `maxSequenceLength` is diffusers' `max_sequence_length` (T5 tokens).
     public func generate(
         _ request: GenerationRequest, maxSequenceLength: Int = defaultMaxSequenceLength,
-        progress: (GenerationProgress) -> Void = { _ in }, isCancelled: () -> Bool = { Task.isCancelled }
+        progress: (GenerationProgress) -> Void = { _ in }
+    ) async throws -> GenerationResult {
+        try generate(request, maxSequenceLength: maxSequenceLength, progress: progress, isCancelled: { Task.isCancelled })
+    }
+
+    /// The synchronous form; `isCancelled` is polled between steps.
+    public func generate(
+        _ request: GenerationRequest, maxSequenceLength: Int = defaultMaxSequenceLength,
+        progress: (GenerationProgress) -> Void = { _ in }, isCancelled: () -> Bool
     ) throws -> GenerationResult {
         try check(request, maxSequenceLength: maxSequenceLength)
         let start = DispatchTime.now().uptimeNanoseconds

@@ -121,6 +121,16 @@ import Testing
         #expect(gpu.device.instance.validationMessages.all.isEmpty, "validation messages: \(gpu.device.instance.validationMessages.all)")
     }
 
+    /// The async form stops at the first step boundary once its task is cancelled.
+    @Test func cancellation() async throws {
+        let pipeline = try Self.pipeline(backend: CPUBackend(), dtype: .float32, t5: false)
+        let task = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await pipeline.generate(GenerationRequest(prompt: "x", width: 32, height: 24, steps: 2), maxSequenceLength: 4)
+        }
+        await #expect(throws: PipelineError.cancelled) { _ = try await task.value }
+    }
+
     @Test func refusesWhatDiffusersWouldNot() throws {
         let pipeline = try Self.pipeline(backend: CPUBackend(), dtype: .float32)
         // 8 px is one latent pixel: not a whole 2x2 patch.
