@@ -55,6 +55,10 @@ struct GenerateCommand: ParsableCommand {
     @OptionGroup var deviceOptions: DeviceOptions
     @Option(help: "Weights and activations on the device: f16 or f32 (the CPU backend computes in f32).")
     var dtype = "f16"
+    @Option(help: "SD3: T5 tokens in the text context (diffusers' max_sequence_length, default 256).")
+    var maxSequenceLength: Int?
+    @Flag(help: "SD3: leave the T5 encoder out (T5's states zero, diffusers' text_encoder_3=None).")
+    var withoutT5 = false
     @Option(help: "Output PNG; %d (or %03d) is replaced by the image's index in its batch.")
     var output = "kiln-%d.png"
     @Option(help: "Also write the final latents [B, C, h, w] (f32, tensor 'latents') to this .safetensors file.")
@@ -89,6 +93,10 @@ struct GenerateCommand: ParsableCommand {
             throw CommandFailure.badInput("--class-label is for class-conditional models (DiT); this model takes --prompt")
         }
         guard let prompt else { throw CommandFailure.badInput("--prompt is required for a text-to-image model") }
+        if StableDiffusion3Folder.pipelineClass(of: config.map(URL.init(fileURLWithPath:)) ?? modelURL)?.hasPrefix("StableDiffusion3") == true {
+            return try generateSD3(settings, prompt: prompt, modelURL: modelURL, backend: chosenBackend, storage: storage, device: device, driver: driver)
+        }
+        try rejectSD3Options()
         let pipeline: StableDiffusionPipeline
         do {
             pipeline = try StableDiffusionPipeline(
