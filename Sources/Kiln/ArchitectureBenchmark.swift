@@ -155,7 +155,7 @@ public enum ArchitectureBenchmark {
     }
 
     /// `backend.prepare`, or the profiled variant on Vulkan when `profile` is set.
-    static func prepare(backend: Backend, graph: Graph, outputs: [Tensor], constants: [String: HostTensor], profile: Bool) throws -> any PreparedGraph {
+    static func prepare(backend: Backend, graph: Graph, outputs: [Tensor], constants: any ConstantValues, profile: Bool) throws -> any PreparedGraph {
         if profile, let vulkan = backend as? VulkanBackend {
             return try vulkan.prepareProfiled(graph, outputs: outputs, constants: constants)
         }

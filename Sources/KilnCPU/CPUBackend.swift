@@ -15,7 +15,7 @@ public final class CPUBackend: Backend {
     public init() {}
 
     /// Checks `constants` against the graph and plans the run; nothing is computed yet.
-    public func prepare(_ graph: Graph, outputs: [Tensor], constants: [String: HostTensor]) throws -> any PreparedGraph {
+    public func prepare(_ graph: Graph, outputs: [Tensor], constants: any ConstantValues) throws -> any PreparedGraph {
         try CPUPreparedGraph(graph: graph, outputs: outputs, constants: constants)
     }
 }
@@ -57,15 +57,15 @@ final class CPUPreparedGraph: PreparedGraph {
     /// Step after which each node's value is no longer needed (`order.count` for outputs).
     private let lastUse: [Int: Int]
 
-    init(graph: Graph, outputs: [Tensor], constants: [String: HostTensor]) throws {
+    init(graph: Graph, outputs: [Tensor], constants: any ConstantValues) throws {
         self.graph = graph
         self.outputs = outputs
         order = graph.dependencies(of: outputs)
         try validateBindings(graph, nodes: order, supplied: constants, constants: true)
         var values: [String: CPUValue] = [:]
         for id in order {
-            if case .constant(let name) = graph.nodes[id].operation, let tensor = constants[name] {
-                values[name] = try Self.value(of: tensor, name: name, kind: "constant")
+            if case .constant(let name) = graph.nodes[id].operation {
+                values[name] = try Self.value(of: constants.value(ofConstant: name), name: name, kind: "constant")
             }
         }
         self.constants = values

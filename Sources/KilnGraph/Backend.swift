@@ -5,11 +5,15 @@ public protocol Backend: AnyObject, Sendable {
 
     /// Plans memory and compiles whatever `outputs` need; `constants` supplies every
     /// `Graph.constant` they depend on (uploaded once).
-    func prepare(_ graph: Graph, outputs: [Tensor], constants: [String: HostTensor]) throws -> any PreparedGraph
+    func prepare(_ graph: Graph, outputs: [Tensor], constants: any ConstantValues) throws -> any PreparedGraph
 
     /// The most bytes one prepared graph's activation arena (`MemoryPlan.arenaBytes`) should take;
     /// work that can be split, such as tiled VAE decoding, splits above it.
     var activationBudgetBytes: Int { get }
+
+    /// Bytes that weights and activations share (a GPU's largest device-local heap): a model
+    /// whose weights exceed it is refused before any work starts.
+    var memoryCapacityBytes: Int { get }
 }
 
 /// A graph ready to run repeatedly with new inputs.
@@ -23,7 +27,7 @@ public protocol PreparedGraph: AnyObject {
 extension Backend {
     /// Prepares and runs once: the convenient form for tests and one-off work.
     public func run(
-        _ graph: Graph, outputs: [Tensor], inputs: [String: HostTensor] = [:], constants: [String: HostTensor] = [:]
+        _ graph: Graph, outputs: [Tensor], inputs: [String: HostTensor] = [:], constants: any ConstantValues = [String: HostTensor]()
     ) throws -> [HostTensor] {
         try prepare(graph, outputs: outputs, constants: constants).run(inputs)
     }
@@ -31,7 +35,7 @@ extension Backend {
 
 /// Checks that a caller's tensors match the graph's declared inputs (or constants) by name and shape.
 public func validateBindings(
-    _ graph: Graph, nodes: [Int], supplied: [String: HostTensor], constants: Bool
+    _ graph: Graph, nodes: [Int], supplied: any ConstantValues, constants: Bool
 ) throws {
     let kind = constants ? "constant" : "input"
     for id in nodes {
@@ -42,14 +46,14 @@ public func validateBindings(
         case .constant(let n) where constants: name = n
         default: continue
         }
-        guard let value = supplied[name] else {
+        guard let value = supplied.shape(ofConstant: name) else {
             throw GraphError(kind, "no value supplied for \(kind) '\(name)' \(node.shape)")
         }
         guard value.shape == node.shape else {
             throw GraphError(kind, "'\(name)' must be \(node.shape), got \(value.shape)")
         }
-        guard (value.dtype == .int32) == (node.dtype == .int32) else {
-            throw GraphError(kind, "'\(name)' must be \(node.dtype.shortName), got \(value.dtype.shortName)")
+        guard value.isInteger == (node.dtype == .int32) else {
+            throw GraphError(kind, "'\(name)' must be \(node.dtype.shortName), got \(value.isInteger ? "i32" : "floating point")")
         }
     }
 }

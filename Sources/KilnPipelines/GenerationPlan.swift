@@ -21,8 +21,8 @@ struct GenerationPlan {
     init(request: GenerationRequest, pipeline: StableDiffusionPipeline) throws {
         try request.validate(downscaleFactor: pipeline.downscaleFactor)
         let family = pipeline.checkpoint.family
-        if family == .sdxl && request.mode != .textToImage {
-            throw PipelineError.unsupported("\(request.mode.rawValue) with SDXL models (text-to-image only so far)")
+        if family == .sdxl && request.mode == .inpainting {
+            throw PipelineError.unsupported("inpainting with SDXL models (text-to-image and image-to-image only so far)")
         }
         if request.guidanceRescale > 0 && request.mode != .textToImage {
             throw PipelineError.invalidRequest("guidance rescale applies to text-to-image only (diffusers' \(request.mode.rawValue) pipeline has none)")

@@ -7,6 +7,8 @@ public enum PipelineError: Error, Equatable, CustomStringConvertible {
     /// A value became NaN or infinite (f16 overflow, a broken checkpoint): stopped rather than
     /// writing a gray image.
     case numericalFailure(String)
+    /// The model's weights cannot fit the device; names every component's size and the capacity.
+    case insufficientMemory(String)
     /// The caller cancelled the task.
     case cancelled
 
@@ -15,6 +17,7 @@ public enum PipelineError: Error, Equatable, CustomStringConvertible {
         case .invalidRequest(let message): return "invalid request: \(message)"
         case .unsupported(let message): return "unsupported: \(message)"
         case .numericalFailure(let message): return "numerical failure: \(message)"
+        case .insufficientMemory(let message): return "insufficient memory: \(message)"
         case .cancelled: return "cancelled"
         }
     }

@@ -87,6 +87,19 @@ public final class StableDiffusionPipeline {
             encoders.append(.init(tokenizer: tokenizers[1], component: second, usesPenultimateState: true, suppliesPooled: true))
         }
         promptEncoder = PromptEncoder(encoders: encoders, backend: backend, dtype: dtype)
+        try weightFootprint.check(on: backend)
+    }
+
+    /// Every weight the pipeline uploads, as the device stores it.
+    var weightFootprint: WeightFootprint {
+        var footprint = WeightFootprint()
+        footprint.add("text_encoder", checkpoint.textEncoder.weights, dtype: dtype)
+        if let second = checkpoint.textEncoder2 { footprint.add("text_encoder_2", second.weights, dtype: dtype) }
+        // One U-Net is resident at a time (the denoiser replaces it), so the larger one counts.
+        let unets = [checkpoint.unet.weights] + (inpaintingUNet.map { [$0.weights] } ?? [])
+        footprint.components.append(("unet", unets.map { WeightFootprint.bytes(of: $0, dtype: dtype) }.max() ?? 0))
+        footprint.add("vae", checkpoint.vae.weights, dtype: vaeDType)
+        return footprint
     }
 
     /// SDXL's VAE overflows f16 (diffusers upcasts it, `force_upcast`); the others keep `dtype`.

@@ -15,6 +15,10 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
     /// The arena is one allocation, so it can be no larger than maxMemoryAllocationSize.
     public var activationBudgetBytes: Int { Int(clamping: device.info.maxMemoryAllocationSize) }
 
+    public var memoryCapacityBytes: Int {
+        Int(clamping: device.info.memoryHeaps.filter(\.deviceLocal).map(\.bytes).max() ?? 0)
+    }
+
     public init(device: VulkanDevice, kernelVariant: KernelVariant = .automatic) {
         self.device = device
         self.kernelVariant = kernelVariant
@@ -25,12 +29,12 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
         self.init(device: try VulkanDevice.open(selector: selector), kernelVariant: kernelVariant)
     }
 
-    public func prepare(_ graph: Graph, outputs: [Tensor], constants: [String: HostTensor]) throws -> any PreparedGraph {
+    public func prepare(_ graph: Graph, outputs: [Tensor], constants: any ConstantValues) throws -> any PreparedGraph {
         try VulkanPreparedGraph(device: device, graph: graph, outputs: outputs, constants: constants, variant: kernelVariant, profile: false)
     }
 
     /// Like `prepare`, with a timestamp after every op so `VulkanPreparedGraph.lastProfile` is filled.
-    public func prepareProfiled(_ graph: Graph, outputs: [Tensor], constants: [String: HostTensor]) throws -> VulkanPreparedGraph {
+    public func prepareProfiled(_ graph: Graph, outputs: [Tensor], constants: any ConstantValues) throws -> VulkanPreparedGraph {
         try VulkanPreparedGraph(device: device, graph: graph, outputs: outputs, constants: constants, variant: kernelVariant, profile: true)
     }
 }

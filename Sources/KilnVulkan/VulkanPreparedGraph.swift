@@ -36,7 +36,7 @@ public final class VulkanPreparedGraph: PreparedGraph, @unchecked Sendable {
     private let queryPool: VkQueryPool?
     private let lock = NSLock()
 
-    init(device: VulkanDevice, graph: Graph, outputs: [Tensor], constants: [String: HostTensor], variant: KernelVariant, profile: Bool) throws {
+    init(device: VulkanDevice, graph: Graph, outputs: [Tensor], constants: any ConstantValues, variant: KernelVariant, profile: Bool) throws {
         let start = Date()
         self.device = device
         self.graph = graph
@@ -67,13 +67,13 @@ public final class VulkanPreparedGraph: PreparedGraph, @unchecked Sendable {
 
         // Constants: one resident region each, uploaded now through a temporary staging area.
         var constantAllocations: [Int: DeviceAllocation] = [:]
-        var uploads: [(HostTensor, DeviceAllocation, DType)] = []
+        var uploads: [Upload] = []
         for id in order {
             let node = graph.nodes[id]
-            guard case .constant(let name) = node.operation, let value = constants[name] else { continue }
+            guard case .constant(let name) = node.operation else { continue }
             let allocation = try allocator.allocate(bytes: node.shape.elementCount * node.dtype.byteCount, kind: .deviceLocal)
             constantAllocations[id] = allocation
-            uploads.append((value, allocation, node.dtype))
+            uploads.append(Upload(name: name, target: allocation, dtype: node.dtype))
         }
         self.constantAllocations = constantAllocations
 
@@ -119,7 +119,7 @@ public final class VulkanPreparedGraph: PreparedGraph, @unchecked Sendable {
         steps = built
         device.pipelines.save()
         // Weights go up only once every kernel is known to fit the device's limits.
-        try Self.upload(uploads, device: device)
+        try Self.upload(uploads, from: constants, device: device)
 
         if profile && device.info.timestampsSupported {
             var info = VkQueryPoolCreateInfo()
@@ -336,17 +336,25 @@ public final class VulkanPreparedGraph: PreparedGraph, @unchecked Sendable {
     }
 
     /// Writes each tensor into a temporary staging area, copies it to its target and waits.
-    static func upload(_ items: [(HostTensor, DeviceAllocation, DType)], device: VulkanDevice) throws {
+    /// A constant waiting to go up: its name in the graph and the region it will live in.
+    struct Upload {
+        let name: String
+        let target: DeviceAllocation
+        let dtype: DType
+    }
+
+    /// Uploads constants in batches of at most 256 MiB of staging, loading each value from
+    /// `values` only when its batch is filled, so host memory holds one batch at a time.
+    static func upload(_ items: [Upload], from values: any ConstantValues, device: VulkanDevice) throws {
         guard !items.isEmpty else { return }
-        // Bounded staging: large weight sets go up in batches of at most 256 MiB.
         let batchLimit = 256 << 20
         var index = 0
         while index < items.count {
-            var batch: [(HostTensor, DeviceAllocation, DType)] = []
+            var batch: [Upload] = []
             var bytes = 0
-            while index < items.count, batch.isEmpty || bytes + items[index].1.bytes <= batchLimit {
+            while index < items.count, batch.isEmpty || bytes + items[index].target.bytes <= batchLimit {
                 batch.append(items[index])
-                bytes += aligned(items[index].1.bytes)
+                bytes += aligned(items[index].target.bytes)
                 index += 1
             }
             let staging = try device.allocator.allocate(bytes: bytes, kind: .staging)
@@ -354,10 +362,11 @@ public final class VulkanPreparedGraph: PreparedGraph, @unchecked Sendable {
             guard let mapped = staging.mapped else { throw VulkanError.unsupported("staging memory is not mapped") }
             var offset = 0
             var copies: [(Int, DeviceAllocation, Int)] = []
-            for (value, target, dtype) in batch {
-                HostConversion.write(value, as: dtype, to: mapped + offset)
-                copies.append((offset, target, value.shape.elementCount * dtype.byteCount))
-                offset += aligned(target.bytes)
+            for item in batch {
+                let value = try values.value(ofConstant: item.name)
+                HostConversion.write(value, as: item.dtype, to: mapped + offset)
+                copies.append((offset, item.target, value.shape.elementCount * item.dtype.byteCount))
+                offset += aligned(item.target.bytes)
             }
             try device.runOnce { commands in
                 for (source, target, size) in copies {

@@ -6,7 +6,7 @@ plus Pillow for the PNGs):
     .venv/bin/python Tests/Fixtures/generate_pipeline_fixtures.py
 
 Nothing is downloaded. Each case runs a diffusers pipeline (StableDiffusionPipeline,
-StableDiffusionImg2ImgPipeline, StableDiffusionInpaintPipeline, StableDiffusionXLPipeline) built
+StableDiffusionImg2ImgPipeline, StableDiffusionInpaintPipeline, StableDiffusionXLPipeline, StableDiffusionXLImg2ImgPipeline) built
 from a tiny folder in Tests/KilnModelsTests/Fixtures/sd/, in float32 on the CPU with
 `torch.Generator("cpu").manual_seed(seed)`, the scheduler swapped with `from_config` the way
 `kiln generate --sampler` swaps it. Each case runs twice from the same seed: once with
@@ -48,6 +48,7 @@ from diffusers import (  # noqa: E402
     StableDiffusionImg2ImgPipeline,
     StableDiffusionInpaintPipeline,
     StableDiffusionPipeline,
+    StableDiffusionXLImg2ImgPipeline,
     StableDiffusionXLPipeline,
     UNet2DConditionModel,
 )
@@ -128,6 +129,8 @@ CASES = (
         case("sdxl_euler", family="sdxl", sampler=None, width=64, height=64),
         case("sdxl_euler_a_no_negative", family="sdxl", sampler="euler_a", negative_prompt=None, batch_count=2),
         case("sdxl_dpmpp2m_karras", family="sdxl", sampler="dpm++2m", scheduler="karras", steps=5),
+        case("sdxl_img2img_euler", family="sdxl", mode="img2img", sampler="euler", strength=0.6, steps=5,
+             init_image="init.png", negative_prompt=None),
     ]
 )
 
@@ -186,8 +189,8 @@ def unet_folder(family, name):
 def pipeline_for(settings, folder):
     family, mode = settings["family"], settings["mode"]
     if family == "sdxl":
-        assert mode == "txt2img"
-        pipe = StableDiffusionXLPipeline.from_pretrained(folder, torch_dtype=torch.float32, add_watermarker=False)
+        cls = {"txt2img": StableDiffusionXLPipeline, "img2img": StableDiffusionXLImg2ImgPipeline}[mode]
+        pipe = cls.from_pretrained(folder, torch_dtype=torch.float32, add_watermarker=False)
     else:
         cls = {"txt2img": StableDiffusionPipeline, "img2img": StableDiffusionImg2ImgPipeline,
                "inpaint": StableDiffusionInpaintPipeline}[mode]

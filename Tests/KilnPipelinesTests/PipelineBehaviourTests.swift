@@ -86,6 +86,29 @@ import Testing
         }
     }
 
+    /// A CPU backend that claims only `memoryCapacityBytes` of memory.
+    final class SmallBackend: Backend, @unchecked Sendable {
+        let cpu = CPUBackend()
+        let memoryCapacityBytes: Int
+        init(capacity: Int) { memoryCapacityBytes = capacity }
+        var name: String { "a \(memoryCapacityBytes)-byte test device" }
+        func prepare(_ graph: Graph, outputs: [Tensor], constants: any ConstantValues) throws -> any PreparedGraph {
+            try cpu.prepare(graph, outputs: outputs, constants: constants)
+        }
+    }
+
+    @Test func aModelThatCannotFitIsRefusedWhenOpened() throws {
+        let folder = try PipelineFixtures.modelFolder("sd1")
+        let open = { (capacity: Int) in try StableDiffusionPipeline(url: folder, backend: SmallBackend(capacity: capacity), dtype: .float16) }
+        do {
+            _ = try open(100_000)
+            Issue.record("a 100 kB device accepted the model")
+        } catch let PipelineError.insufficientMemory(message) {
+            for part in ["text_encoder", "unet", "vae", "100000-byte test device"] { #expect(message.contains(part), "\(message)") }
+        }
+        _ = try open(1 << 30)
+    }
+
     @Test func a1111ParametersText() throws {
         let metadata = GenerationMetadata(
             prompt: "a cat, sitting", negativePrompt: "blurry", mode: "txt2img", width: 512, height: 768, steps: 20, cfgScale: 7,

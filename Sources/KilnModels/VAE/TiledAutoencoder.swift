@@ -38,7 +38,7 @@ public final class TiledAutoencoder {
     }
 
     /// Prepares a graph; replace it to profile (e.g. `VulkanBackend.prepareProfiled`).
-    public typealias Preparer = (_ backend: Backend, _ graph: Graph, _ outputs: [Tensor], _ constants: [String: HostTensor]) throws -> any PreparedGraph
+    public typealias Preparer = (_ backend: Backend, _ graph: Graph, _ outputs: [Tensor], _ constants: any ConstantValues) throws -> any PreparedGraph
 
     private let preparer: Preparer
     private var decoders: [Shape: Prepared] = [:]

@@ -33,15 +33,10 @@ public final class WeightBinder: @unchecked Sendable {
     /// True if the checkpoint has `name` (for optional tensors such as biases).
     public func has(_ name: String) -> Bool { source.shape(of: name) != nil }
 
-    /// Values of every bound weight, keyed as the graph's constants are.
-    public func constants() throws -> [String: HostTensor] {
-        var values: [String: HostTensor] = [:]
-        for (name, _) in bound {
-            var tensor = try source.load(name)
-            tensor.dtype = dtype
-            values[name] = tensor
-        }
-        return values
+    /// Every bound weight, keyed as the graph's constants are, read from the source only when a
+    /// backend asks for it (see `ConstantValues`).
+    public func constants() -> BoundWeights {
+        BoundWeights(source: source, shapes: bound.mapValues(\.shape), dtype: dtype)
     }
 
     /// Keys in the checkpoint that no bound weight used, among those starting with `prefix`.
@@ -68,4 +63,28 @@ public struct WeightScope: Sendable {
 
     public func weight(_ name: String, _ shape: Shape) throws -> Tensor { try binder.weight(prefix + name, shape) }
     public func has(_ name: String) -> Bool { binder.has(prefix + name) }
+}
+
+/// The weights a graph was built with, loaded one at a time on demand: a backend preparing the
+/// graph pulls each tensor from the checkpoint (usually a memory-mapped file) as it uploads it.
+public struct BoundWeights: ConstantValues, Sendable {
+    public let source: TensorSource
+    /// Shape of each bound weight, by checkpoint key.
+    public let shapes: [String: Shape]
+    /// Storage type the weights take on the device.
+    public let dtype: DType
+
+    public func shape(ofConstant name: String) -> (shape: Shape, isInteger: Bool)? {
+        shapes[name].map { ($0, false) }
+    }
+
+    public func value(ofConstant name: String) throws -> HostTensor {
+        guard shapes[name] != nil else { throw WeightError.missing(origin: source.origin, name: name, expected: nil) }
+        var tensor = try source.load(name)
+        tensor.dtype = dtype
+        return tensor
+    }
+
+    /// Bytes the weights take on the device in `dtype`.
+    public var deviceBytes: Int { shapes.values.reduce(0) { $0 + $1.elementCount * dtype.byteCount } }
 }

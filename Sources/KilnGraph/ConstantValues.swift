@@ -1,0 +1,24 @@
+/// Where a backend finds the values of a graph's constants (its weights) while preparing it.
+///
+/// A dictionary of loaded tensors is one kind; a model's bound weights are another, which reads
+/// each tensor from its (memory-mapped) file only when the backend asks, so that a 12B-parameter
+/// model never sits in host memory all at once: the Vulkan backend loads, converts and uploads
+/// one tensor at a time.
+public protocol ConstantValues {
+    /// Shape of the value named `name` and whether it holds integers, or nil when there is none.
+    /// Answered without loading the value.
+    func shape(ofConstant name: String) -> (shape: Shape, isInteger: Bool)?
+    /// The value itself (floating-point values as f32 in `scalars`, see `HostTensor`).
+    func value(ofConstant name: String) throws -> HostTensor
+}
+
+extension Dictionary: ConstantValues where Key == String, Value == HostTensor {
+    public func shape(ofConstant name: String) -> (shape: Shape, isInteger: Bool)? {
+        self[name].map { ($0.shape, $0.dtype == .int32) }
+    }
+
+    public func value(ofConstant name: String) throws -> HostTensor {
+        guard let value = self[name] else { throw GraphError("constant", "no value supplied for constant '\(name)'") }
+        return value
+    }
+}
