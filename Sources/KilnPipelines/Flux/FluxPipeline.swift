@@ -1,0 +1,133 @@
+import Foundation
+import KilnGraph
+import KilnModels
+import KilnSampling
+
+/// FLUX.1 (dev and schnell) text-to-image denoising on any backend, step for step as diffusers'
+/// `FluxPipeline` computes it: noise drawn as `randn [B, 16, h, w]` from a torch-compatible
+/// generator and packed into 2x2 patches, sigmas `linspace(1, 1/n, n)` shifted with `mu` from
+/// the image's token count, FLUX.1-dev's guidance embedded (no classifier-free batch), Euler
+/// steps on the flow velocity.
+///
+/// The text states come in ready: T5's last hidden state `[B, Lt, 4096]` and CLIP-L's pooled
+/// output `[B, 768]`, what FluxPipeline's `prompt_embeds` / `pooled_prompt_embeds` hold.
+public final class FluxPipeline {
+    public let model: FluxTransformer2DModel
+    public let weights: TensorSource
+    public let schedulerConfiguration: SchedulerConfiguration
+    public let backend: Backend
+    /// Storage type of weights and activations on the backend: the 12B transformer must stay
+    /// f16 (or bf16) on a GPU.
+    public let dtype: DType
+    /// The VAE's pixel-to-latent factor (8 for FLUX.1's VAE).
+    public let vaeScaleFactor: Int
+    private var denoiser: (key: [Int], value: FluxDenoiser)?
+
+    public init(model: FluxTransformer2DModel, weights: TensorSource, schedulerConfiguration: SchedulerConfiguration,
+                vaeScaleFactor: Int = 8, backend: Backend, dtype: DType = .float16) {
+        self.model = model
+        self.weights = weights
+        self.schedulerConfiguration = schedulerConfiguration
+        self.vaeScaleFactor = vaeScaleFactor
+        self.backend = backend
+        self.dtype = dtype
+    }
+
+    /// Opens a diffusers FluxPipeline folder's transformer and scheduler; `transformerFile`, a
+    /// single `.safetensors` in diffusers' or the original key names, replaces its transformer.
+    public convenience init(folder: URL, transformerFile: URL? = nil, backend: Backend, dtype: DType = .float16) throws {
+        let index = folder.appendingPathComponent("model_index.json")
+        guard let data = try? Data(contentsOf: index),
+              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw FluxPipelineError.invalidModel("\(index.path) is missing or not a JSON object")
+        }
+        guard let name = json["_class_name"] as? String, name == "FluxPipeline" else {
+            throw FluxPipelineError.invalidModel("\(index.path): _class_name is \(json["_class_name"] ?? "missing"), expected FluxPipeline")
+        }
+        let transformerFolder = folder.appendingPathComponent("transformer")
+        let configuration = try FluxTransformerConfiguration.load(transformerFolder.appendingPathComponent("config.json"))
+        var weights: TensorSource
+        if let transformerFile {
+            weights = try SafeTensorsSource(files: [transformerFile])
+            if FluxOriginalKeyNames.isOriginal(weights) { weights = try FluxOriginalKeyNames.transformer(weights) }
+        } else {
+            weights = try SafeTensorsSource.component(folder: transformerFolder, baseName: "diffusion_pytorch_model")
+        }
+        let scheduler = try SchedulerConfiguration.load(from: folder.appendingPathComponent("scheduler/scheduler_config.json"))
+        self.init(model: FluxTransformer2DModel(configuration: configuration), weights: weights, schedulerConfiguration: scheduler,
+                  backend: backend, dtype: dtype)
+    }
+
+    /// Channels of the unpacked latents (16 for FLUX.1).
+    public var latentChannels: Int { model.configuration.inChannels / 4 }
+
+    /// The settings of one denoising run.
+    public struct Request: Sendable {
+        public var width: Int
+        public var height: Int
+        public var steps: Int
+        /// FLUX.1-dev's embedded guidance (`--cfg-scale`, diffusers' default 3.5); ignored by
+        /// schnell, whose transformer has no guidance embedding (as diffusers ignores it).
+        public var guidance: Float
+        public var seed: UInt64
+
+        public init(width: Int, height: Int, steps: Int, guidance: Float = 3.5, seed: UInt64) {
+            self.width = width
+            self.height = height
+            self.steps = steps
+            self.guidance = guidance
+            self.seed = seed
+        }
+    }
+
+    /// Runs the loop from fresh noise and returns the final latents unpacked to `[B, C, h, w]`
+    /// (what `--save-latents` writes; FluxPipeline's `output_type="latent"` gives them packed).
+    /// `textStates [B, Lt, joint_dim]`, `pooled [B, P]`; `progress(step, stepCount)` after each step.
+    public func denoise(_ request: Request, textStates: ShapedArray, pooled: ShapedArray, isCancelled: () -> Bool = { false },
+                        progress: (Int, Int) -> Void = { _, _ in }) throws -> ShapedArray {
+        let c = model.configuration
+        let factor = vaeScaleFactor * 2
+        guard request.width >= factor, request.height >= factor, request.width % factor == 0, request.height % factor == 0 else {
+            throw FluxPipelineError.invalidRequest("width and height must be positive multiples of \(factor) (VAE factor \(vaeScaleFactor) x 2x2 packing), got \(request.width)x\(request.height)")
+        }
+        guard textStates.shape.count == 3, textStates.shape[2] == c.jointAttentionDimension else {
+            throw FluxPipelineError.invalidRequest("text states \(textStates.shape) are not [B, L, \(c.jointAttentionDimension)]")
+        }
+        let batch = textStates.shape[0]
+        guard pooled.shape == [batch, c.pooledProjectionDimension] else {
+            throw FluxPipelineError.invalidRequest("pooled text embedding \(pooled.shape) is not [\(batch), \(c.pooledProjectionDimension)]")
+        }
+        let (height, width) = FluxLatents.latentSize(width: request.width, height: request.height, vaeScaleFactor: vaeScaleFactor)
+        let (rows, columns) = (height / 2, width / 2)
+
+        let scheduler = try FlowMatchEulerDiscreteScheduler(configuration: schedulerConfiguration)
+        try FluxSchedule.apply(to: scheduler, steps: request.steps, imageSequenceLength: rows * columns)
+        scheduler.setBeginIndex(0)
+
+        let generator = TorchGenerator(seed: request.seed)
+        var latents = try FluxLatents.pack(generator.normal(shape: [batch, latentChannels, height, width]))   // [B, Li, 4C]
+        let denoiser = try preparedDenoiser(batch: batch, rows: rows, columns: columns, textLength: textStates.shape[1])
+        let conditioning = FluxDenoiser.Conditioning(textStates: textStates, pooled: pooled,
+                                                     guidance: c.guidanceEmbeds ? request.guidance : nil)
+        for (index, timestep) in scheduler.timesteps.enumerated() {
+            if isCancelled() { throw PipelineError.cancelled }
+            // FluxPipeline passes the f32 timestep divided by 1000 in f32.
+            let velocity = try denoiser.predict(latents, sigma: Float(timestep) / 1000, conditioning: conditioning)
+            latents = try scheduler.step(modelOutput: velocity, timestep: timestep, sample: latents, noise: generator)
+            progress(index + 1, scheduler.timesteps.count)
+        }
+        return try FluxLatents.unpack(latents, height: height, width: width)
+    }
+
+    /// The transformer prepared for this shape, reused while the shape stays the same; a new
+    /// shape replaces it so the device never holds two copies of the weights.
+    private func preparedDenoiser(batch: Int, rows: Int, columns: Int, textLength: Int) throws -> FluxDenoiser {
+        let key = [batch, rows, columns, textLength]
+        if let denoiser, denoiser.key == key { return denoiser.value }
+        denoiser = nil
+        let prepared = try FluxDenoiser(model: model, weights: weights, batch: batch, patchRows: rows, patchColumns: columns,
+                                        textLength: textLength, backend: backend, dtype: dtype)
+        denoiser = (key, prepared)
+        return prepared
+    }
+}

@@ -1,0 +1,165 @@
+"""Write tiny FLUX.1 denoising-loop fixtures for Kiln's pipeline tests: diffusers' FluxPipeline
+run from given text states (prompt_embeds, pooled_prompt_embeds) to its final latents.
+
+Rerun from the repository root (nothing is downloaded; no model hub is contacted):
+
+    .venv/bin/pip install -r Tests/Fixtures/requirements.txt
+    .venv/bin/python Tests/Fixtures/generate_flux_pipeline_fixtures.py          # rewrite
+    .venv/bin/python Tests/Fixtures/generate_flux_pipeline_fixtures.py --check  # compare with the committed tree
+
+Pins: see Tests/Fixtures/requirements.txt (torch 2.13.0, diffusers 0.39.0).
+
+Output: Tests/KilnPipelinesTests/Fixtures/flux/<case>/ for `schnell` (no guidance embedding,
+FLUX.1-schnell's static scheduler config, shift 1) and `dev` (guidance_embeds, FLUX.1-dev's
+dynamic shifting with mu from the image sequence length, shift 3):
+
+  model_index.json                    `_class_name: FluxPipeline` and the two components here
+  transformer/                        a tiny FluxTransformer2DModel (bfloat16 weights)
+  scheduler/scheduler_config.json     FlowMatchEulerDiscreteScheduler as the FLUX.1 releases set it
+  records.safetensors                 inputs (text states, pooled), the initial packed noise,
+                                      the schedule (sigmas, timesteps, mu) and the final latents,
+                                      unpacked to [B, 16, h, w] as `--save-latents` writes them
+  case.json                           seed, size, steps, guidance
+
+The text encoders are left out: the pipeline takes the recorded text states, exactly what
+FluxPipeline does with `prompt_embeds` and `pooled_prompt_embeds`, so these cases test packing,
+latent ids, the schedule and the loop on their own. The size (80x48) is not square, and a
+multiple of 16 as FluxPipeline requires (VAE factor 8 times the 2x2 packing).
+
+Deterministic: fixed seeds, sorted tensors and metadata; `--check` regenerates into a
+temporary folder and compares bytes.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["DIFFUSERS_VERBOSITY"] = "error"
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generate_flux_fixtures import build, normalise_safetensors_tree, write_safetensors  # noqa: E402
+
+import diffusers  # noqa: E402
+from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+OUT_DIR = REPO / "Tests/KilnPipelinesTests/Fixtures/flux"
+SIZE_BUDGET = 400_000
+
+TRANSFORMER = dict(
+    patch_size=1, in_channels=64, out_channels=None, num_layers=1, num_single_layers=1,
+    attention_head_dim=12, num_attention_heads=2, joint_attention_dim=20, pooled_projection_dim=16,
+    axes_dims_rope=[2, 4, 6],
+)
+
+# The FLUX.1 releases' scheduler settings.
+SCHEDULER = dict(num_train_timesteps=1000, base_image_seq_len=256, max_image_seq_len=4096,
+                 base_shift=0.5, max_shift=1.15)
+CASES = {
+    "schnell": dict(guidance_embeds=False, scheduler=dict(shift=1.0, use_dynamic_shifting=False),
+                    steps=3, guidance=None, seed=7, weights_seed=31),
+    "dev": dict(guidance_embeds=True, scheduler=dict(shift=3.0, use_dynamic_shifting=True),
+                steps=4, guidance=3.5, seed=8, weights_seed=32),
+}
+BATCH, TEXT_LENGTH, WIDTH, HEIGHT = 2, 5, 80, 48
+
+
+def generate(out_root):
+    for name, case in CASES.items():
+        folder = out_root / name
+        transformer = build(dict(TRANSFORMER, guidance_embeds=case["guidance_embeds"]), case["weights_seed"], torch.bfloat16)
+        transformer.to(torch.bfloat16).save_pretrained(folder / "transformer", safe_serialization=True)
+        transformer.float()
+        scheduler = FlowMatchEulerDiscreteScheduler(**SCHEDULER, **case["scheduler"])
+        scheduler.save_pretrained(folder / "scheduler")
+        (folder / "model_index.json").write_text(json.dumps({
+            "_class_name": "FluxPipeline", "_diffusers_version": diffusers.__version__,
+            "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
+            "transformer": ["diffusers", "FluxTransformer2DModel"],
+        }, indent=2, sort_keys=True) + "\n")
+
+        pipe = FluxPipeline(scheduler=scheduler, vae=None, text_encoder=None, tokenizer=None,
+                            text_encoder_2=None, tokenizer_2=None, transformer=transformer)
+        pipe.set_progress_bar_config(disable=True)
+        g = torch.Generator().manual_seed(case["seed"] + 500)
+        prompt_embeds = torch.randn(BATCH, TEXT_LENGTH, TRANSFORMER["joint_attention_dim"], generator=g)
+        pooled = torch.randn(BATCH, TRANSFORMER["pooled_projection_dim"], generator=g)
+
+        # The noise FluxPipeline.prepare_latents draws: randn [B, 16, h, w], then packed.
+        latent_height, latent_width = HEIGHT // 8, WIDTH // 8
+        noise = torch.randn(BATCH, 16, latent_height, latent_width, generator=torch.Generator().manual_seed(case["seed"]))
+        packed_noise = FluxPipeline._pack_latents(noise, BATCH, 16, latent_height, latent_width)
+
+        kwargs = dict(prompt_embeds=prompt_embeds, pooled_prompt_embeds=pooled, width=WIDTH, height=HEIGHT,
+                      num_inference_steps=case["steps"], generator=torch.Generator().manual_seed(case["seed"]),
+                      output_type="latent", return_dict=False)
+        if case["guidance"] is not None:
+            kwargs["guidance_scale"] = case["guidance"]
+        with torch.no_grad():
+            packed = pipe(**kwargs)[0]
+        final = FluxPipeline._unpack_latents(packed, HEIGHT, WIDTH, pipe.vae_scale_factor)
+        image_ids = FluxPipeline._prepare_latent_image_ids(BATCH, latent_height // 2, latent_width // 2, "cpu", torch.float32)
+        sequence_length = packed.shape[1]
+        mu = np.float64(diffusers.pipelines.flux.pipeline_flux.calculate_shift(
+            sequence_length, SCHEDULER["base_image_seq_len"], SCHEDULER["max_image_seq_len"],
+            SCHEDULER["base_shift"], SCHEDULER["max_shift"]))
+        records = {
+            "prompt_embeds": prompt_embeds,
+            "pooled_prompt_embeds": pooled,
+            "noise": noise,
+            "packed_noise": packed_noise,
+            "latent_image_ids": image_ids,
+            "sigmas": pipe.scheduler.sigmas.float(),
+            "timesteps": pipe.scheduler.timesteps.float(),
+            "mu": torch.tensor([mu], dtype=torch.float64).float(),
+            "final_packed_latents": packed.float(),
+            "final_latents": final.float(),
+        }
+        write_safetensors(folder / "records.safetensors", records,
+                          {"generator": "Tests/Fixtures/generate_flux_pipeline_fixtures.py",
+                           "torch": torch.__version__, "diffusers": diffusers.__version__})
+        (folder / "case.json").write_text(json.dumps({
+            "seed": case["seed"], "width": WIDTH, "height": HEIGHT, "steps": case["steps"],
+            "guidance": case["guidance"], "mu": float(mu),
+        }, indent=2, sort_keys=True) + "\n")
+    normalise_safetensors_tree(out_root)
+
+
+def tree_size(root):
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="compare with the committed fixtures")
+    args = parser.parse_args()
+    if args.check:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "flux"
+            generate(out)
+            diffs = [str(p.relative_to(out)) for p in sorted(out.rglob("*")) if p.is_file()
+                     and (not (OUT_DIR / p.relative_to(out)).exists()
+                          or p.read_bytes() != (OUT_DIR / p.relative_to(out)).read_bytes())]
+            if diffs:
+                sys.exit("differs from the committed fixtures: " + ", ".join(diffs))
+            print("fixtures are up to date")
+        return
+    if OUT_DIR.exists():
+        shutil.rmtree(OUT_DIR)
+    generate(OUT_DIR)
+    size = tree_size(OUT_DIR)
+    print(f"wrote {OUT_DIR.relative_to(REPO)}: {size} bytes")
+    if size > SIZE_BUDGET:
+        sys.exit(f"fixture tree is {size} bytes, over the {SIZE_BUDGET}-byte budget")
+
+
+if __name__ == "__main__":
+    main()
