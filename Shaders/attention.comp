@@ -1,13 +1,17 @@
-// attention: O = softmax(scale * Q K^T [+ causal mask]) V, multi-head, self or cross, f32 online softmax.
+// attention: O = softmax(scale * Q K^T [+ bias] [+ causal mask]) V, multi-head, self or cross, f32 online softmax.
 //   Computed key-tile by key-tile (flash-attention style): no Lq x Lk score matrix is ever stored.
 //
 // Shapes (contiguous): q [batchHeads, queryLength, headDim], k [batchHeads, keyLength, headDim],
 //   v [batchHeads, keyLength, valueDim], o [batchHeads, queryLength, valueDim]. scale is applied to Q.K
 //   (pass 1/sqrt(headDim) for SDPA). causal != 0: top-left aligned like torch, query i sees keys j <= i
 //   (a query with no visible key, i.e. keyLength == 0, writes zeros).
+//   HAS_BIAS: bias [biasHeads, queryLength, keyLength] is added to the scaled scores (T5's relative position
+//   bias); batch-head bh reads bias head bh % biasHeads, so biasHeads = H shares one bias across the batch.
 //
 // Variant defines:
 //   KILN_F16            0/1  storage type (common.glsl); arithmetic is always f32.
+//   HAS_BIAS            0/1  additive bias input; adds `bias` after `o` and `biasHeads` after `causal` to the
+//                       push constants (default 0: the plain kernel, untouched).
 //   MAX_VALUE_DIM       >= valueDim. Register path: use valueDim rounded up to a multiple of SUBGROUP_SIZE
 //                       (e.g. 40, 64, 80, 128) -- the accumulator is MAX_VALUE_DIM / SUBGROUP_SIZE per lane and
 //                       larger values waste work. Default 128. headDim is unrestricted in the register path.
@@ -35,6 +39,9 @@
 #extension GL_KHR_shader_subgroup_ballot : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 
+#ifndef HAS_BIAS
+#define HAS_BIAS 0
+#endif
 #ifndef SHARED_MEMORY_TILES
 #define SHARED_MEMORY_TILES 0
 #endif
@@ -57,6 +64,17 @@
 
 const float NEG_INF = -1.0 / 0.0;
 
+layout(push_constant) uniform Parameters {
+    uvec2 q; uvec2 k; uvec2 v; uvec2 o;
+#if HAS_BIAS
+    uvec2 bias;
+#endif
+    uint batchHeads; uint queryLength; uint keyLength; uint headDim; uint valueDim; float scale; uint causal;
+#if HAS_BIAS
+    uint biasHeads;
+#endif
+} p;
+
 #if SHARED_MEMORY_TILES
 // ---- Shared-memory path (discrete GPUs): one query row per invocation, 64 rows per workgroup; key/value
 // tiles of SM_KEYS rows are staged in shared memory; q and the output row live in registers.
@@ -66,10 +84,7 @@ const float NEG_INF = -1.0 / 0.0;
 #define SM_ROWS 64
 #define SM_KEYS 16
 layout(local_size_x = SM_ROWS, local_size_y = 1, local_size_z = 1) in;
-layout(push_constant) uniform Parameters {
-    uvec2 q; uvec2 k; uvec2 v; uvec2 o;
-    uint batchHeads; uint queryLength; uint keyLength; uint headDim; uint valueDim; float scale; uint causal;
-} p;
+
 shared float Ks[SM_KEYS][MAX_HEAD_DIM];
 shared float Vs[SM_KEYS][MAX_VALUE_DIM];
 
@@ -90,6 +105,10 @@ void main() {
         [[unroll]] for (uint d = 0; d < MAX_VALUE_DIM; d++) acc[d] = 0.0;
         float m = NEG_INF, l = 0.0;
         uint kEnd = p.causal != 0 ? min(Lk, i0 + SM_ROWS) : Lk;
+#if HAS_BIAS
+        TensorBuffer Bias = TensorBuffer(p.bias);
+        uint biasRow = ((bh % p.biasHeads) * Lq + min(i, Lq - 1)) * Lk;
+#endif
         for (uint kb = 0; kb < kEnd; kb += SM_KEYS) {
             for (uint e = tid; e < SM_KEYS * MAX_HEAD_DIM; e += SM_ROWS) {
                 uint j = e / MAX_HEAD_DIM, d = e % MAX_HEAD_DIM;
@@ -107,6 +126,9 @@ void main() {
                 [[unroll]] for (uint d = 0; d < MAX_HEAD_DIM; d++) dot += qv[d] * Ks[j][d];
                 uint key = kb + j;
                 bool visible = key < Lk && (p.causal == 0 || key <= i);
+#if HAS_BIAS
+                if (visible) dot += LOAD(Bias, biasRow + key);
+#endif
                 sc[j] = visible ? dot : NEG_INF;
                 mx = max(mx, sc[j]);
             }
@@ -136,10 +158,7 @@ void main() {
 layout(local_size_x_id = 0, local_size_y = 1, local_size_z = 1) in;
 
 
-layout(push_constant) uniform Parameters {
-    uvec2 q; uvec2 k; uvec2 v; uvec2 o;
-    uint batchHeads; uint queryLength; uint keyLength; uint headDim; uint valueDim; float scale; uint causal;
-} p;
+
 
 
 void main() {
@@ -164,6 +183,10 @@ void main() {
             [[unroll]] for (int c = 0; c < DPL; c++) acc[r][c] = 0.0;
         }
         uint kEnd = p.causal != 0 ? min(Lk, i0 + TILE_Q) : Lk;
+#if HAS_BIAS
+        TensorBuffer Bias = TensorBuffer(p.bias);
+        uint biasBase = (bh % p.biasHeads) * Lq * Lk;
+#endif
         for (uint kb = 0; kb < kEnd; kb += KEY_BLOCK) {
             uint kRow[TK];
             [[unroll]] for (int t = 0; t < TK; t++) kRow[t] = kBase + min(kb + t * SUBGROUP_SIZE + lane, Lk - 1) * D;
@@ -184,7 +207,13 @@ void main() {
                 [[unroll]] for (int t = 0; t < TK; t++) {
                     uint key = kb + t * SUBGROUP_SIZE + lane;
                     bool visible = key < Lk && (p.causal == 0 || key <= i0 + r);
+#if HAS_BIAS
+                    // rows past Lq are computed but never stored; clamp so their loads stay in bounds
+                    float added = visible ? LOAD(Bias, biasBase + min(i0 + r, Lq - 1) * Lk + key) : 0.0;
+                    s[r][t] = visible ? s[r][t] * p.scale + added : NEG_INF;
+#else
                     s[r][t] = visible ? s[r][t] * p.scale : NEG_INF;
+#endif
                     mx = max(mx, s[r][t]);
                 }
                 float mNew = max(m[r], subgroupMax(mx));

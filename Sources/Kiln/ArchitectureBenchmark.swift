@@ -77,40 +77,66 @@ public struct OperationProfile: Codable, Sendable {
 
 /// Full-size architectures for `kiln bench`.
 public enum ArchitectureBenchmark {
-    public static let architectures = ["sd15"]
+    public static let architectures = StableDiffusionArchitecture.names
 
-    /// SD1.5's stages at `width` x `height` with `batch` images per U-Net call (2 = one CFG step).
-    public static func sd15(width: Int, height: Int, batch: Int) throws -> [BenchmarkStage] {
-        let unet = try StableDiffusion15.unet(), vae = try StableDiffusion15.vae(), text = StableDiffusion15.textEncoder
-        let factor = vae.downscaleFactor
-        guard width % (factor * 8) == 0, height % (factor * 8) == 0 else {
-            throw GraphError("bench", "width \(width) and height \(height) must be multiples of \(factor * 8) for SD1.5")
+    /// The stages of architecture `name` at `width` x `height` with `batch` images per denoiser
+    /// call (2 = one CFG step).
+    public static func stages(_ name: String, width: Int, height: Int, batch: Int) throws -> [BenchmarkStage] {
+        try stableDiffusion(StableDiffusionArchitecture.named(name), width: width, height: height, batch: batch)
+    }
+
+    /// A Stable Diffusion architecture's text encoders (with the hidden states its pipeline reads),
+    /// U-Net and VAE decoder.
+    static func stableDiffusion(_ architecture: StableDiffusionArchitecture, width: Int, height: Int, batch: Int) throws -> [BenchmarkStage] {
+        let unet = architecture.unet, vae = architecture.vae, encoders = architecture.textEncoders
+        let factor = vae.downscaleFactor, levels = unet.blockOutChannels.count
+        let multiple = factor << (levels - 1)
+        guard width % multiple == 0, height % multiple == 0 else {
+            throw GraphError("bench", "width \(width) and height \(height) must be multiples of \(multiple) for \(architecture.name)")
         }
         let (latentHeight, latentWidth) = (height / factor, width / factor)
+        let sdxl = encoders.count == 2
         var random = SeededRandom(seed: 7)
         let ids = (0..<(batch * 77)).map { _ in Int32(random.next() % 49407) }
         let rows = CLIPTextModel.pooledRows(ids: ids, sequenceLength: 77)
         let latents = random.normals(batch * 4 * latentHeight * latentWidth)
-        let context = random.normals(batch * 77 * text.hiddenSize)
+        let context = random.normals(batch * 77 * architecture.contextWidth)
+        let pooledWidth = encoders.last?.projectionSize ?? 0
+        let pooled = random.normals(batch * pooledWidth)
+        let sizes: [Float] = [Float(height), Float(width), 0, 0, Float(height), Float(width)]  // original size, crop, target size
+        let timeIDs = Array([[Float]](repeating: sizes, count: batch).joined())
         return [
             BenchmarkStage(name: "text", work: .graph { graph, weights in
-                let model = CLIPTextModel(configuration: text, prefix: "text_model.")
-                let outputs = try model(ids: graph.input("ids", [batch, 77], dtype: .int32),
-                                        pooledRows: graph.input("rows", [batch], dtype: .int32), weights: weights)
-                return ([outputs.lastHiddenState, outputs.pooled],
-                        ["ids": HostTensor(shape: [batch, 77], integers: ids), "rows": HostTensor(shape: [batch], integers: rows)])
+                let idsInput = graph.input("ids", [batch, 77], dtype: .int32), rowsInput = graph.input("rows", [batch], dtype: .int32)
+                var outputs: [Tensor] = []
+                for (index, encoder) in encoders.enumerated() {
+                    let scope = index == 0 ? weights("text_encoder") : weights("text_encoder_2")
+                    let states = try CLIPTextModel(configuration: encoder, prefix: "text_model.")(ids: idsInput, pooledRows: rowsInput, weights: scope)
+                    // What each pipeline reads: SDXL the penultimate states (and bigG's projection), the others the last.
+                    outputs += sdxl ? [states.hiddenState(skippingLast: 1)] + (states.textEmbeddings.map { [$0] } ?? [])
+                                    : [states.lastHiddenState, states.pooled]
+                }
+                return (outputs, ["ids": HostTensor(shape: [batch, 77], integers: ids), "rows": HostTensor(shape: [batch], integers: rows)])
             }),
             BenchmarkStage(name: "unet", work: .graph { graph, weights in
                 let dtype = weights.binder.dtype
                 let sample = graph.input("sample", [batch, 4, latentHeight, latentWidth], dtype: dtype)
-                let output = try UNet2DConditionModel(configuration: unet)(
-                    sample: sample, timesteps: graph.input("t", [batch], dtype: dtype),
-                    text: graph.input("text", [batch, 77, text.hiddenSize], dtype: dtype), weights: weights)
-                return ([output], [
+                var inputs: [String: HostTensor] = [
                     "sample": HostTensor(shape: sample.shape, scalars: latents, dtype: dtype),
                     "t": HostTensor(shape: [batch], scalars: .init(repeating: 500, count: batch), dtype: dtype),
-                    "text": HostTensor(shape: [batch, 77, text.hiddenSize], scalars: context, dtype: dtype),
-                ])
+                    "text": HostTensor(shape: [batch, 77, architecture.contextWidth], scalars: context, dtype: dtype),
+                ]
+                var added: UNet2DConditionModel.AddedConditioning?
+                if sdxl {
+                    added = .init(textEmbeddings: graph.input("text_embeds", [batch, pooledWidth], dtype: dtype),
+                                  timeIDs: graph.input("time_ids", [batch, 6], dtype: dtype))
+                    inputs["text_embeds"] = HostTensor(shape: [batch, pooledWidth], scalars: pooled, dtype: dtype)
+                    inputs["time_ids"] = HostTensor(shape: [batch, 6], scalars: timeIDs, dtype: dtype)
+                }
+                let output = try UNet2DConditionModel(configuration: unet)(
+                    sample: sample, timesteps: graph.input("t", [batch], dtype: dtype),
+                    text: graph.input("text", [batch, 77, architecture.contextWidth], dtype: dtype), added: added, weights: weights)
+                return ([output], inputs)
             }),
             BenchmarkStage(name: "vae", work: .autoencoderDecode(vae, latents: HostTensor(
                 shape: [1, 4, latentHeight, latentWidth], scalars: Array(latents.prefix(4 * latentHeight * latentWidth))))),

@@ -141,6 +141,15 @@ public enum OperationCases {
             OperationCase("attention_causal", "attention", t) { b in
                 try b.graph.attention(b.input("q", [1, 4, 23, 80]), b.input("k", [1, 4, 23, 80]), b.input("v", [1, 4, 23, 80]), causal: true)
             },
+            // T5: unscaled scores plus a relative position bias shared by the batch; odd lengths and head dims.
+            OperationCase("attention_bias_shared", "attention", t) { b in
+                try b.graph.attention(b.input("q", [2, 3, 19, 24]), b.input("k", [2, 3, 45, 24]), b.input("v", [2, 3, 45, 20]),
+                                      scale: 1, bias: b.input("bias", [1, 3, 19, 45], scale: 3))
+            },
+            OperationCase("attention_bias_batched_causal", "attention", t) { b in
+                try b.graph.attention(b.input("q", [2, 2, 37, 40]), b.input("k", [2, 2, 37, 40]), b.input("v", [2, 2, 37, 40]),
+                                      causal: true, bias: b.input("bias", [2, 2, 37, 37], scale: 2))
+            },
             OperationCase("add_broadcast", "add", t) { b in
                 try b.graph.add(b.input("a", [2, 3, 5, 7]), b.input("b", [3, 1, 7]))
             },

@@ -120,9 +120,10 @@ final class CPUPreparedGraph: PreparedGraph {
         case .conv2d(let parameters):
             return .floats(CPUKernels.conv2d(try x(0), shapes[0], try x(1), shapes[1], bias: parameters.hasBias ? try x(2) : nil,
                                              parameters, output: node.shape))
-        case .attention(let scale, let causal):
+        case .attention(let scale, let causal, let hasBias):
+            let bias: (values: [Float], batched: Bool)? = hasBias ? (try x(3), shapes[3][0] > 1) : nil
             return .floats(CPUKernels.attention(try x(0), try x(1), try x(2), q: shapes[0], k: shapes[1], v: shapes[2],
-                                                scale: scale, causal: causal))
+                                                bias: bias, scale: scale, causal: causal))
         case .groupNorm(let groups, let epsilon, let silu):
             return .floats(CPUKernels.groupNorm(try x(0), node.shape, groups: groups, weight: try x(1), bias: try x(2),
                                                 epsilon: epsilon, silu: silu))

@@ -74,10 +74,11 @@ extension CPUKernels {
         }
     }
 
-    /// Softmax(q kᵀ scale) v for one query row at a time; causal hides keys after the query.
+    /// Softmax(q kᵀ scale + bias) v for one query row at a time; causal hides keys after the query.
+    /// `bias` is `[B, H, Lq, Lk]`, or `[1, H, Lq, Lk]` shared by the batch when not `batched`.
     static func attention(_ q: [Float], _ k: [Float], _ v: [Float], q qShape: Shape, k kShape: Shape, v vShape: Shape,
-                          scale: Float, causal: Bool) -> [Float] {
-        let heads = qShape[0] * qShape[1]
+                          bias: (values: [Float], batched: Bool)? = nil, scale: Float, causal: Bool) -> [Float] {
+        let heads = qShape[0] * qShape[1], headsPerBatch = qShape[1]
         let (queries, depth) = (qShape[2], qShape[3])
         let keys = kShape[2], valueDepth = vShape[3]
         return parallelFill(count: heads * queries * valueDepth, chunks: heads * queries) { row, out in
@@ -85,12 +86,14 @@ extension CPUKernels {
             let visible = causal ? min(keys, i + 1) : keys
             guard visible > 0 else { return }
             let qBase = row * depth
+            let biasHead = bias.map { $0.batched ? head : head % headsPerBatch } ?? 0
+            let biasBase = (biasHead * queries + i) * keys
             var scores = [Double](repeating: 0, count: visible)
             for j in 0..<visible {
                 let kBase = (head * keys + j) * depth
                 var dot = 0.0
                 for d in 0..<depth { dot += Double(q[qBase + d]) * Double(k[kBase + d]) }
-                scores[j] = dot * Double(scale)
+                scores[j] = dot * Double(scale) + Double(bias?.values[biasBase + j] ?? 0)
             }
             let largest = scores.max() ?? 0
             var total = 0.0

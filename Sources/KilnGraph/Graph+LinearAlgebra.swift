@@ -78,8 +78,9 @@ extension Graph {
     }
 
     /// Scaled dot-product attention, `q [B, H, Lq, D], k [B, H, Lk, D], v [B, H, Lk, Dv] ->
-    /// [B, H, Lq, Dv]`. `scale` defaults to `1/sqrt(D)`.
-    public func attention(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Float? = nil, causal: Bool = false) throws -> Tensor {
+    /// [B, H, Lq, Dv]`. `scale` defaults to `1/sqrt(D)`. An additive `bias [B or 1, H, Lq, Lk]`
+    /// (T5's relative position bias) joins the scaled scores before the softmax.
+    public func attention(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Float? = nil, causal: Bool = false, bias: Tensor? = nil) throws -> Tensor {
         let op = "attention"
         try requireFloat(op, q, k, v)
         for (tensor, role) in [(q, "q"), (k, "k"), (v, "v")] { try requireRank(op, tensor, 4, role) }
@@ -90,7 +91,16 @@ extension Graph {
         guard v.shape[0] == b, v.shape[1] == h, v.shape[2] == k.shape[2] else {
             throw GraphError(op, "v \(v.shape) does not match k \(k.shape) in batch, heads or length")
         }
+        var inputs = [q, k, v]
+        if let bias {
+            try requireFloat(op, q, bias)
+            try requireRank(op, bias, 4, "bias")
+            guard bias.shape[0] == b || bias.shape[0] == 1, bias.shape[1] == h, bias.shape[2] == lq, bias.shape[3] == k.shape[2] else {
+                throw GraphError(op, "bias \(bias.shape) must be [\(b) or 1, \(h), \(lq), \(k.shape[2])] for q \(q.shape) and k \(k.shape)")
+            }
+            inputs.append(bias)
+        }
         let resolvedScale = scale ?? 1 / Float(d).squareRoot()
-        return append(.attention(scale: resolvedScale, causal: causal), [q, k, v], shape: [b, h, lq, v.shape[3]], dtype: q.dtype)
+        return append(.attention(scale: resolvedScale, causal: causal, hasBias: bias != nil), inputs, shape: [b, h, lq, v.shape[3]], dtype: q.dtype)
     }
 }

@@ -22,9 +22,10 @@ public enum Operation: Hashable, Sendable {
     case rmsNorm(epsilon: Float, hasWeight: Bool)
     /// Softmax over the last dim, computed in f32 with the max subtracted.
     case softmax
-    /// `q [B, H, Lq, D], k [B, H, Lk, D], v [B, H, Lk, Dv] -> [B, H, Lq, Dv]`, softmax(q k^T * scale) v;
-    /// causal masks key j > query i (top-left aligned, as torch). Never materialises Lq x Lk.
-    case attention(scale: Float, causal: Bool)
+    /// `q [B, H, Lq, D], k [B, H, Lk, D], v [B, H, Lk, Dv] (, bias [B or 1, H, Lq, Lk]) -> [B, H, Lq, Dv]`,
+    /// softmax(q k^T * scale + bias) v; causal masks key j > query i (top-left aligned, as torch).
+    /// The bias is added after scaling (T5's relative position bias). Never materialises the scores.
+    case attention(scale: Float, causal: Bool, hasBias: Bool = false)
     /// Elementwise with numpy broadcasting: `a, b -> broadcast(a, b)`.
     case binary(BinaryOperator)
     /// Elementwise `x -> f(x)`.

@@ -42,12 +42,14 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard arch == "sd15" else { throw ValidationError("--arch \(arch) is not available yet; choose from \(ArchitectureBenchmark.architectures)") }
+        guard ArchitectureBenchmark.architectures.contains(arch) else {
+            throw ValidationError("--arch \(arch) is not available; choose from \(ArchitectureBenchmark.architectures.joined(separator: ", "))")
+        }
         guard let storage = DType.allCases.first(where: { $0.shortName == dtype }), storage != .int32 else {
             throw ValidationError("--dtype must be f16 or f32, got '\(dtype)'")
         }
         let selected = stages.split(separator: ",").map(String.init)
-        let available = try ArchitectureBenchmark.sd15(width: width, height: height, batch: batch)
+        let available = try ArchitectureBenchmark.stages(arch, width: width, height: height, batch: batch)
         if let unknown = selected.first(where: { name in !available.contains { $0.name == name } }) {
             throw ValidationError("unknown stage '\(unknown)'; stages are text, unet, vae")
         }

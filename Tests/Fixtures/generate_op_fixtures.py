@@ -89,8 +89,8 @@ REFERENCE = {
         x, (x.shape[-1],), weight, bias, p["eps"]),
     "rms_norm": lambda p, x, weight=None: F.rms_norm(x, (x.shape[-1],), weight, p["eps"]),
     "softmax": lambda p, x: torch.softmax(x, dim=-1),
-    "attention": lambda p, q, k, v: F.scaled_dot_product_attention(
-        q, k, v, is_causal=p["causal"], scale=p["scale"]),
+    "attention": lambda p, q, k, v, bias=None: F.scaled_dot_product_attention(
+        q, k, v, attn_mask=bias, is_causal=p["causal"], scale=p["scale"]),
     "add": lambda p, a, b: a + b,
     "sub": lambda p, a, b: a - b,
     "mul": lambda p, a, b: a * b,
@@ -206,6 +206,11 @@ CASES = [
      lambda: dict(q=randn(1, 2, 6, 8), k=randn(1, 2, 10, 8), v=randn(1, 2, 10, 8))),
     ("attention_scale0p5_d12_dv20", "attention", dict(scale=0.5, causal=False),
      lambda: dict(q=randn(1, 2, 9, 12), k=randn(1, 2, 9, 12), v=randn(1, 2, 9, 20))),
+    # An additive float bias joins the scaled scores (T5's relative position bias, unscaled scores).
+    ("attention_bias_shared_batch", "attention", dict(scale=1.0, causal=False),
+     lambda: dict(q=randn(2, 3, 7, 8), k=randn(2, 3, 11, 8), v=randn(2, 3, 11, 6), bias=randn(1, 3, 7, 11, std=3.0))),
+    ("attention_bias_per_batch", "attention", dict(scale=1 / math.sqrt(8), causal=False),
+     lambda: dict(q=randn(2, 2, 9, 8), k=randn(2, 2, 9, 8), v=randn(2, 2, 9, 8), bias=randn(2, 2, 9, 9, std=2.0))),
 
     ("add_same_shape", "add", {}, lambda: dict(a=randn(3, 7), b=randn(3, 7))),
     ("add_broadcast_rank4_rank3", "add", {}, lambda: dict(a=randn(2, 3, 4, 5), b=randn(3, 1, 5))),

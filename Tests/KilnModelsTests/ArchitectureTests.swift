@@ -18,28 +18,58 @@ import Testing
         #expect(throws: WeightError.self) { try source.load("never.asked") }
     }
 
-    @Test func stableDiffusion15HasThePublishedSizes() throws {
-        let stages = try ArchitectureBenchmark.sd15(width: 512, height: 512, batch: 2)
-        var parameters: [String: Int] = [:]
-        var flops: [String: Double] = [:]
-        for stage in stages {
+    /// Parameters and GFLOP of each stage as `kiln bench` builds it.
+    static func measure(_ arch: String, width: Int, height: Int) throws -> (parameters: [String: Int], gflop: [String: Double], outputs: [String: [Shape]]) {
+        var parameters: [String: Int] = [:], gflop: [String: Double] = [:], shapes: [String: [Shape]] = [:]
+        for stage in try ArchitectureBenchmark.stages(arch, width: width, height: height, batch: 2) {
             let graph = Graph()
             let binder = WeightBinder(graph: graph, source: SyntheticTensors(), dtype: .float16)
             let (outputs, _) = try stage.build(graph, WeightScope(binder))
-            parameters[stage.name] = graph.nodes.reduce(0) { total, node in
+            // Only the weights the outputs reach are uploaded.
+            parameters[stage.name] = graph.dependencies(of: outputs).map { graph.nodes[$0] }.reduce(0) { total, node in
                 if case .constant = node.operation { total + node.shape.elementCount } else { total }
             }
-            flops[stage.name] = graph.flops(of: outputs) / 1e9
-            if stage.name == "unet" { #expect(outputs[0].shape == [2, 4, 64, 64]) }
-            if stage.name == "vae" { #expect(outputs[0].shape == [1, 3, 512, 512]) }
+            gflop[stage.name] = graph.flops(of: outputs) / 1e9
+            shapes[stage.name] = outputs.map(\.shape)
         }
+        return (parameters, gflop, shapes)
+    }
+
+    @Test func stableDiffusion15HasThePublishedSizes() throws {
+        let (parameters, gflop, shapes) = try Self.measure("sd15", width: 512, height: 512)
         // Published sizes: U-Net 859.5M parameters, VAE decoder (with post_quant_conv) 49.5M, CLIP-L text 123.1M.
         #expect(parameters["unet"] == 859_520_964)
         #expect(parameters["vae"] == 49_490_199)
         #expect(parameters["text"] == 123_060_480)
+        #expect(shapes["unet"] == [[2, 4, 64, 64]])
+        #expect(shapes["vae"] == [[1, 3, 512, 512]])
         // DESIGN.md's reference: U-Net 803 GFLOP per image at 512x512, VAE decoder 2514 GFLOP.
-        #expect(abs(flops["unet"]! / 2 - 803) / 803 < 0.03, "U-Net \(flops["unet"]! / 2) GFLOP per image")
-        #expect(abs(flops["vae"]! - 2514) / 2514 < 0.03, "VAE \(flops["vae"]!) GFLOP")
+        #expect(abs(gflop["unet"]! / 2 - 803) / 803 < 0.03, "U-Net \(gflop["unet"]! / 2) GFLOP per image")
+        #expect(abs(gflop["vae"]! - 2514) / 2514 < 0.03, "VAE \(gflop["vae"]!) GFLOP")
+    }
+
+    /// Parameter counts of diffusers' and transformers' own modules built from the releases'
+    /// configs (counted on torch's meta device).
+    @Test func stableDiffusion21AndXLHaveThePublishedSizes() throws {
+        let sd21 = try Self.measure("sd21", width: 768, height: 768)
+        #expect(sd21.parameters["unet"] == 865_910_724)
+        #expect(sd21.parameters["text"] == 340_387_840)
+        #expect(sd21.parameters["vae"] == 49_490_199)
+        #expect(sd21.outputs["text"] == [[2, 77, 1024], [2, 1024]])
+        #expect(sd21.outputs["unet"] == [[2, 4, 96, 96]])
+
+        let sdxl = try Self.measure("sdxl", width: 1024, height: 1024)
+        #expect(sdxl.parameters["unet"] == 2_567_463_684)
+        // CLIP-L less its last layer (7,087,872) and final norm (1,536), which the penultimate
+        // states never reach, plus all of bigG with its projection.
+        #expect(sdxl.parameters["text"] == 115_971_072 + 694_659_840)
+        #expect(sdxl.outputs["text"] == [[2, 77, 768], [2, 77, 1280], [2, 1280]])
+        #expect(sdxl.outputs["unet"] == [[2, 4, 128, 128]])
+    }
+
+    @Test func unknownArchitecturesAndSizesAreRefused() {
+        #expect(throws: GraphError.self) { try ArchitectureBenchmark.stages("sd14", width: 512, height: 512, batch: 1) }
+        #expect(throws: GraphError.self) { try ArchitectureBenchmark.stages("sdxl", width: 1000, height: 1024, batch: 1) }
     }
 }
 

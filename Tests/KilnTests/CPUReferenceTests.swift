@@ -81,7 +81,8 @@ import Testing
             return try g.rmsNorm(x[0], weight: try p.required(\.hasWeight, "has_weight") ? x[1] : nil, epsilon: try p.required(\.eps, "eps"))
         case "softmax": return try g.softmax(x[0])
         case "attention":
-            return try g.attention(x[0], x[1], x[2], scale: try p.required(\.scale, "scale"), causal: try p.required(\.causal, "causal"))
+            return try g.attention(x[0], x[1], x[2], scale: try p.required(\.scale, "scale"), causal: try p.required(\.causal, "causal"),
+                                   bias: x.count > 3 ? x[3] : nil)
         case "add": return try g.add(x[0], x[1])
         case "sub": return try g.sub(x[0], x[1])
         case "mul": return try g.mul(x[0], x[1])
