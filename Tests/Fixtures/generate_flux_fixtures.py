@@ -10,7 +10,7 @@ Pins: see Tests/Fixtures/requirements.txt (torch 2.13.0, diffusers 0.39.0).
 
 Output: Tests/KilnModelsTests/Fixtures/flux/, one folder per variant:
 
-  schnell/   no guidance embedding (FLUX.1-schnell's layout); diffusers folder in float32,
+  schnell/   no guidance embedding (FLUX.1-schnell's layout); diffusers folder in float16,
              single file in float16 with the original Black Forest Labs key names
   dev/       guidance_embeds=True (FLUX.1-dev's layout); diffusers folder in bfloat16,
              single file in bfloat16 with the original key names behind the
@@ -76,7 +76,7 @@ BASE_CONFIG = dict(
 )
 
 VARIANTS = {
-    "schnell": dict(guidance=False, storage=torch.float16, diffusers_dtype=torch.float32, prefix="", seed=11),
+    "schnell": dict(guidance=False, storage=torch.float16, diffusers_dtype=torch.float16, prefix="", seed=11),
     "dev": dict(guidance=True, storage=torch.bfloat16, diffusers_dtype=torch.bfloat16,
                 prefix="model.diffusion_model.", seed=12),
 }
@@ -85,7 +85,7 @@ VARIANTS = {
 BATCH, PATCH_ROWS, PATCH_COLUMNS, TEXT_LENGTH = 2, 3, 5, 6
 
 
-_ST_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16"}
+_ST_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.int32: "I32"}
 
 
 def write_safetensors(path, tensors, metadata=None):

@@ -21,7 +21,26 @@ dynamic shifting with mu from the image sequence length, shift 3):
                                       unpacked to [B, 16, h, w] as `--save-latents` writes them
   case.json                           seed, size, steps, guidance
 
-The text encoders are left out: the pipeline takes the recorded text states, exactly what
+and `full/`, a whole FluxPipeline (dev-style, guidance 4, 64x48, two prompts, T5 ids truncated
+to --max-sequence-length 16) from prompts to final latents and decoded images:
+
+  full/model_index.json               every FluxPipeline component
+  full/transformer/, full/scheduler/  as above (pooled width 8, the CLIP below)
+  full/text_encoder_2/                a tiny T5EncoderModel (T5 v1.1's gated-gelu, bfloat16)
+                                      for the T5 tokenizer fixture's 3,100 ids
+  full/vae/                           a tiny 16-channel AutoencoderKL with 4 levels (factor 8)
+                                      and FLUX's scaling_factor and shift_factor (float16)
+  full/records.safetensors            CLIP and T5 ids, prompt_embeds, pooled_prompt_embeds,
+                                      final latents [B, 16, h, w] and images [B, 3, H, W] in [0, 1]
+                                      (images float16)
+  full/case.json                      prompts, seed, size, steps, guidance, max sequence length
+
+  `text_encoder`/`tokenizer` are SD1's tiny CLIP fixture (Tests/KilnModelsTests/Fixtures/sd/sd1,
+  real CLIP vocabulary, hidden 8) and `tokenizer_2` the T5 tokenizer fixture
+  (Tests/KilnModelsTests/Fixtures/t5_tokenizer/tokenizer, or --t5-tokenizer DIR); tests link
+  them into a complete folder rather than storing copies.
+
+In the schnell and dev cases the text encoders are left out: the pipeline takes the recorded text states, exactly what
 FluxPipeline does with `prompt_embeds` and `pooled_prompt_embeds`, so these cases test packing,
 latent ids, the schedule and the loop on their own. The size (80x48) is not square, and a
 multiple of 16 as FluxPipeline requires (VAE factor 8 times the 2x2 packing).
@@ -48,11 +67,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate_flux_fixtures import build, normalise_safetensors_tree, write_safetensors  # noqa: E402
 
 import diffusers  # noqa: E402
-from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline  # noqa: E402
+from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline  # noqa: E402
+from transformers import CLIPTextModel, CLIPTokenizer, T5Config, T5EncoderModel, T5TokenizerFast  # noqa: E402
+
+from generate_sd_fixtures import MERGES_CANDIDATES, perturb_trivial_parameters, write_clip_vocab  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 OUT_DIR = REPO / "Tests/KilnPipelinesTests/Fixtures/flux"
-SIZE_BUDGET = 400_000
+SIZE_BUDGET = 700_000
+SD1 = REPO / "Tests/KilnModelsTests/Fixtures/sd/sd1/diffusers"
+T5_TOKENIZER = REPO / "Tests/KilnModelsTests/Fixtures/t5_tokenizer/tokenizer"
+
+FULL = dict(prompts=["a red fox in the snow",
+                     "a lighthouse at dusk on a rocky coast, oil painting with heavy brush strokes and warm light"],
+            seed=9, width=64, height=48, steps=3, guidance=4.0, max_sequence_length=16, weights_seed=33)
+T5_CONFIG = dict(vocab_size=3100, d_model=20, d_kv=8, d_ff=32, num_layers=2, num_heads=2,
+                 relative_attention_num_buckets=32, relative_attention_max_distance=128,
+                 feed_forward_proj="gated-gelu", dense_act_fn="gelu_new", is_gated_act=True,
+                 layer_norm_epsilon=1e-6, dropout_rate=0.0, pad_token_id=0, eos_token_id=1,
+                 is_encoder_decoder=False, use_cache=False)
+VAE_CONFIG = dict(in_channels=3, out_channels=3, down_block_types=["DownEncoderBlock2D"] * 4,
+                  up_block_types=["UpDecoderBlock2D"] * 4, block_out_channels=[8, 8, 8, 8], layers_per_block=1,
+                  latent_channels=16, norm_num_groups=4, sample_size=64,
+                  scaling_factor=0.3611, shift_factor=0.1159, use_quant_conv=False, use_post_quant_conv=False)
 
 TRANSFORMER = dict(
     patch_size=1, in_channels=64, out_channels=None, num_layers=1, num_single_layers=1,
@@ -130,7 +167,84 @@ def generate(out_root):
             "seed": case["seed"], "width": WIDTH, "height": HEIGHT, "steps": case["steps"],
             "guidance": case["guidance"], "mu": float(mu),
         }, indent=2, sort_keys=True) + "\n")
+    generate_full(out_root / "full")
     normalise_safetensors_tree(out_root)
+
+
+def rounded(model, dtype):
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.to(dtype).float())
+    return model.eval()
+
+
+def generate_full(folder):
+    case = FULL
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer_dir = Path(tmp) / "tokenizer"
+        shutil.copytree(SD1 / "tokenizer", tokenizer_dir)
+        write_clip_vocab(next(p for p in MERGES_CANDIDATES if p.exists()), tokenizer_dir)
+        tokenizer = CLIPTokenizer.from_pretrained(tokenizer_dir)
+    text_encoder = CLIPTextModel.from_pretrained(SD1 / "text_encoder", torch_dtype=torch.float32).eval()
+    tokenizer_2 = T5TokenizerFast.from_pretrained(T5_TOKENIZER)
+
+    torch.manual_seed(case["weights_seed"])
+    t5 = T5EncoderModel(T5Config(**T5_CONFIG))
+    perturb_trivial_parameters(t5, torch.Generator().manual_seed(case["weights_seed"] + 100))
+    t5 = rounded(t5, torch.bfloat16)
+    t5.to(torch.bfloat16).save_pretrained(folder / "text_encoder_2", safe_serialization=True)
+    t5.float()
+
+    torch.manual_seed(case["weights_seed"] + 1)
+    vae = AutoencoderKL(**VAE_CONFIG)
+    perturb_trivial_parameters(vae, torch.Generator().manual_seed(case["weights_seed"] + 101))
+    vae = rounded(vae, torch.float16)
+    vae.half().save_pretrained(folder / "vae", safe_serialization=True)
+    vae.float()
+
+    transformer = build(dict(TRANSFORMER, guidance_embeds=True, pooled_projection_dim=text_encoder.config.hidden_size),
+                        case["weights_seed"] + 2, torch.bfloat16)
+    transformer.to(torch.bfloat16).save_pretrained(folder / "transformer", safe_serialization=True)
+    transformer.float()
+    scheduler = FlowMatchEulerDiscreteScheduler(**SCHEDULER, **CASES["dev"]["scheduler"])
+    scheduler.save_pretrained(folder / "scheduler")
+    (folder / "model_index.json").write_text(json.dumps({
+        "_class_name": "FluxPipeline", "_diffusers_version": diffusers.__version__,
+        "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
+        "text_encoder": ["transformers", "CLIPTextModel"], "tokenizer": ["transformers", "CLIPTokenizer"],
+        "text_encoder_2": ["transformers", "T5EncoderModel"], "tokenizer_2": ["transformers", "T5TokenizerFast"],
+        "transformer": ["diffusers", "FluxTransformer2DModel"], "vae": ["diffusers", "AutoencoderKL"],
+    }, indent=2, sort_keys=True) + "\n")
+
+    pipe = FluxPipeline(scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                        text_encoder_2=t5, tokenizer_2=tokenizer_2, transformer=transformer)
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.vae_scale_factor == 8
+    prompts, length = case["prompts"], case["max_sequence_length"]
+    clip_ids = tokenizer(prompts, padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
+    t5_ids = tokenizer_2(prompts, padding="max_length", max_length=length, truncation=True, return_tensors="pt").input_ids
+    with torch.no_grad():
+        prompt_embeds, pooled, _ = pipe.encode_prompt(prompt=prompts, prompt_2=None, max_sequence_length=length)
+        outputs = {}
+        for kind in ("latent", "pt"):
+            outputs[kind] = pipe(prompt=prompts, width=case["width"], height=case["height"], num_inference_steps=case["steps"],
+                                 guidance_scale=case["guidance"], max_sequence_length=length,
+                                 generator=torch.Generator().manual_seed(case["seed"]), output_type=kind, return_dict=False)[0]
+    final = FluxPipeline._unpack_latents(outputs["latent"], case["height"], case["width"], pipe.vae_scale_factor)
+    records = {
+        "clip_ids": clip_ids.to(torch.int32), "t5_ids": t5_ids.to(torch.int32),
+        "prompt_embeds": prompt_embeds.float(), "pooled_prompt_embeds": pooled.float(),
+        "final_latents": final.float(),
+        # Stored float16 to save space: images lie in [0, 1], so rounding moves them < 2.5e-4.
+        "images": outputs["pt"].half(),
+    }
+    write_safetensors(folder / "records.safetensors", records,
+                      {"generator": "Tests/Fixtures/generate_flux_pipeline_fixtures.py",
+                       "torch": torch.__version__, "diffusers": diffusers.__version__})
+    (folder / "case.json").write_text(json.dumps({
+        "prompts": prompts, "seed": case["seed"], "width": case["width"], "height": case["height"],
+        "steps": case["steps"], "guidance": case["guidance"], "max_sequence_length": length,
+    }, indent=2, sort_keys=True) + "\n")
 
 
 def tree_size(root):
@@ -138,9 +252,13 @@ def tree_size(root):
 
 
 def main():
+    global T5_TOKENIZER
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="compare with the committed fixtures")
+    parser.add_argument("--t5-tokenizer", type=Path, help=f"T5 tokenizer folder (default {T5_TOKENIZER.relative_to(REPO)})")
     args = parser.parse_args()
+    if args.t5_tokenizer:
+        T5_TOKENIZER = args.t5_tokenizer
     if args.check:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "flux"

@@ -1,0 +1,38 @@
+import Foundation
+import KilnGraph
+import KilnModels
+import KilnSampling
+
+/// FLUX's 16-channel VAE decoding as FluxPipeline ends: latents `[B, 16, h, w]` are unscaled
+/// (`/ scaling_factor + shift_factor`), decoded (tiled when large) and mapped from [-1, 1] to
+/// [0, 1] with clamping (diffusers' image processor) -> images `[B, 3, 8h, 8w]`.
+public final class FluxImageDecoder {
+    public let configuration: AutoencoderKLConfiguration
+    private let autoencoder: TiledAutoencoder
+
+    public init(configuration: AutoencoderKLConfiguration, weights: TensorSource, backend: Backend, dtype: DType) {
+        self.configuration = configuration
+        autoencoder = TiledAutoencoder(model: AutoencoderKL(configuration: configuration), backend: backend, weights: weights, dtype: dtype)
+    }
+
+    /// Loads a FluxPipeline folder's `vae`.
+    public convenience init(folder: URL, backend: Backend, dtype: DType) throws {
+        let vae = folder.appendingPathComponent("vae")
+        self.init(configuration: try AutoencoderKLConfiguration.load(vae.appendingPathComponent("config.json")),
+                  weights: try SafeTensorsSource.component(folder: vae, baseName: "diffusion_pytorch_model"), backend: backend, dtype: dtype)
+    }
+
+    /// `[B, C, h, w]` latents -> `[B, 3, H, W]` images in [0, 1].
+    public func decode(_ latents: ShapedArray) throws -> ShapedArray {
+        guard latents.shape.count == 4, latents.shape[1] == configuration.latentChannels else {
+            throw FluxPipelineError.invalidLatents("the VAE decodes [B, \(configuration.latentChannels), h, w], got \(latents.shape)")
+        }
+        let (scale, shift) = (configuration.scalingFactor, configuration.shiftFactor ?? 0)
+        let unscaled = latents.scalars.map { $0 / scale + shift }
+        let decoded = try autoencoder.decode(HostTensor(shape: Shape(latents.shape), scalars: unscaled))
+        guard decoded.scalars.allSatisfy(\.isFinite) else {
+            throw FluxPipelineError.invalidLatents("the decoded image has non-finite values (latents \(latents.shape))")
+        }
+        return ShapedArray(shape: decoded.shape.dimensions, scalars: decoded.scalars.map { min(max($0 / 2 + 0.5, 0), 1) })
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import Kiln
+import Testing
+
+/// A whole FluxPipeline (dev-style: CLIP pooled + T5 states, embedded guidance, 16-channel VAE
+/// with shift factor) against diffusers' run on the same tiny models
+/// (Tests/Fixtures/generate_flux_pipeline_fixtures.py, case `full`): CLIP ids, both text
+/// encoders' outputs, the final latents `[B, 16, h, w]` and the decoded images, on the CPU
+/// (1e-3) and on Vulkan with f32 and f16 storage (2e-2), relative to the largest magnitude.
+@Suite(.serialized) struct FluxFullPipelineTests {
+    static let fixtures = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("flux/full")
+    static let vulkan: Result<VulkanBackend, Error> = Result { try VulkanBackend() }
+
+    struct Case: Decodable {
+        let prompts: [String]
+        let seed: UInt64
+        let width: Int
+        let height: Int
+        let steps: Int
+        let guidance: Float
+        let maxSequenceLength: Int
+
+        enum CodingKeys: String, CodingKey {
+            case prompts, seed, width, height, steps, guidance
+            case maxSequenceLength = "max_sequence_length"
+        }
+    }
+
+    nonisolated(unsafe) private static var assembled: URL?
+    private static let lock = NSLock()
+
+    /// The `full` folder completed with SD1's tiny CLIP text encoder and its tokenizer (vocab.json
+    /// and merges.txt follow from the committed CLIP merges), linked rather than copied.
+    static func modelFolder() throws -> URL {
+        lock.lock()
+        defer { lock.unlock() }
+        if let assembled { return assembled }
+        let manager = FileManager.default
+        let folder = manager.temporaryDirectory.appendingPathComponent("kiln-flux-full-\(UUID().uuidString)")
+        try manager.createDirectory(at: folder, withIntermediateDirectories: true)
+        for entry in try manager.contentsOfDirectory(atPath: fixtures.path) {
+            try manager.createSymbolicLink(at: folder.appendingPathComponent(entry), withDestinationURL: fixtures.appendingPathComponent(entry))
+        }
+        let sd1 = PipelineFixtures.models.appendingPathComponent("sd/sd1/diffusers")
+        try manager.createSymbolicLink(at: folder.appendingPathComponent("text_encoder"), withDestinationURL: sd1.appendingPathComponent("text_encoder"))
+        let tokenizer = folder.appendingPathComponent("tokenizer")
+        try manager.copyItem(at: sd1.appendingPathComponent("tokenizer"), to: tokenizer)
+        let merges = PipelineFixtures.models.appendingPathComponent("clip/merges.txt")
+        try manager.copyItem(at: merges, to: tokenizer.appendingPathComponent("merges.txt"))
+        try JSONSerialization.data(withJSONObject: CLIPTokenizer.vocabulary(fromMerges: CLIPTokenizer.readMerges(at: merges)))
+            .write(to: tokenizer.appendingPathComponent("vocab.json"))
+        assembled = folder
+        return folder
+    }
+
+    static func fixture() throws -> (Case, SafeTensorsFile) {
+        (try JSONDecoder().decode(Case.self, from: Data(contentsOf: fixtures.appendingPathComponent("case.json"))),
+         try SafeTensorsFile(url: fixtures.appendingPathComponent("records.safetensors")))
+    }
+
+    static func expectClose(_ actual: ShapedArray, _ expected: HostTensor, _ tolerance: Float, _ label: String) {
+        #expect(actual.shape == expected.shape.dimensions, "\(label): shape \(actual.shape) vs \(expected.shape)")
+        let error = Verification.compare(HostTensor(shape: Shape(actual.shape), scalars: actual.scalars), expected)
+        print("flux full \(label): relative error \(error.relative)")
+        #expect(error.relative <= tolerance, "\(label): relative error \(error.relative) > \(tolerance)")
+    }
+
+    @Test func clipIDsMatchTransformers() throws {
+        let (settings, records) = try Self.fixture()
+        let tokenizer = try CLIPTokenizer.load(folder: Self.modelFolder().appendingPathComponent("tokenizer"))
+        let ids = settings.prompts.flatMap { tokenizer.encode($0, padding: true, truncation: true).map(Int32.init) }
+        #expect(ids == (try records.tensor("clip_ids")).integers)
+    }
+
+    @Test func textEncodersLoopAndDecoderMatchFluxPipeline() throws {
+        let (settings, records) = try Self.fixture()
+        let folder = try Self.modelFolder()
+        let batch = settings.prompts.count
+        let gpu = try Self.vulkan.get()
+        for (backend, dtype, tolerance) in [(CPUBackend() as Backend, DType.float32, Float(1e-3)), (gpu, .float32, 2e-2), (gpu, .float16, 2e-2)] {
+            let label = "\(backend.name) \(dtype.shortName)"
+            let encoder = try FluxTextEncoder(folder: folder, backend: backend, dtype: dtype)
+            let pooled = try encoder.pooled(clipIDs: records.tensor("clip_ids").integers, batch: batch)
+            let states = try encoder.states(t5IDs: records.tensor("t5_ids").integers, batch: batch)
+            Self.expectClose(pooled, try records.tensor("pooled_prompt_embeds"), tolerance, "\(label) pooled")
+            Self.expectClose(states, try records.tensor("prompt_embeds"), tolerance, "\(label) T5 states")
+
+            let pipeline = try FluxPipeline(folder: folder, backend: backend, dtype: dtype)
+            let request = FluxPipeline.Request(width: settings.width, height: settings.height, steps: settings.steps,
+                                               guidance: settings.guidance, seed: settings.seed)
+            let latents = try pipeline.denoise(request, textStates: states, pooled: pooled)
+            Self.expectClose(latents, try records.tensor("final_latents"), tolerance, "\(label) final latents")
+
+            let images = try FluxImageDecoder(folder: folder, backend: backend, dtype: dtype).decode(latents)
+            Self.expectClose(images, try records.tensor("images"), tolerance, "\(label) images")
+        }
+        #expect(gpu.device.instance.validationMessages.all.isEmpty)
+    }
+}
