@@ -6,11 +6,11 @@ extension ArchitectureBenchmark {
     /// stitching included), FLOPs and device bytes are summed over the tile graphs (all stay
     /// resident), and the profile adds up every tile's op timings of the last iteration.
     static func measureDecode(
-        _ name: String, configuration: AutoencoderKLConfiguration, latents: HostTensor, backend: Backend, dtype: DType,
+        _ name: String, configuration: AutoencoderKLConfiguration, latents: HostTensor, weights: TensorSource, backend: Backend, dtype: DType,
         iterations: Int, warmup: Int, profile: Bool, activationBudgetBytes: Int?
     ) throws -> BenchmarkStageResult {
         let autoencoder = TiledAutoencoder(
-            model: AutoencoderKL(configuration: configuration), backend: backend, weights: SyntheticTensors(), dtype: dtype,
+            model: AutoencoderKL(configuration: configuration), backend: backend, weights: weights, dtype: dtype,
             mode: .automatic(budgetBytes: activationBudgetBytes),
             preparer: { backend, graph, outputs, constants in
                 try prepare(backend: backend, graph: graph, outputs: outputs, constants: constants, profile: profile)

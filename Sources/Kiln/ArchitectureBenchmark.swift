@@ -13,10 +13,13 @@ public struct BenchmarkStage: Sendable {
 
     public let name: String
     public let work: Work
+    /// The stage's weights: synthetic for `--arch`, a checkpoint's for `--model`.
+    public let weights: TensorSource
 
-    public init(name: String, work: Work) {
+    public init(name: String, work: Work, weights: TensorSource = SyntheticTensors()) {
         self.name = name
         self.work = work
+        self.weights = weights
     }
 
     /// Builds the stage's whole graph (the untiled one for VAE decoding): outputs and per-run inputs.
@@ -82,17 +85,37 @@ public enum ArchitectureBenchmark {
     /// The stages of architecture `name` at `width` x `height` with `batch` images per denoiser
     /// call (2 = one CFG step).
     public static func stages(_ name: String, width: Int, height: Int, batch: Int) throws -> [BenchmarkStage] {
-        try stableDiffusion(StableDiffusionArchitecture.named(name), width: width, height: height, batch: batch)
+        let architecture = try StableDiffusionArchitecture.named(name)
+        let text = ComponentTensorSource(architecture.textEncoders.indices.map { (textEncoderName($0), SyntheticTensors()) })
+        return try stableDiffusion(
+            architecture, weights: (text, architecture.textEncoders.map { _ in "text_model." }, SyntheticTensors(), SyntheticTensors()),
+            width: width, height: height, batch: batch)
     }
 
+    /// The stages of a real checkpoint, with its own weights.
+    public static func stages(_ checkpoint: StableDiffusionCheckpoint, width: Int, height: Int, batch: Int) throws -> [BenchmarkStage] {
+        let encoders = [checkpoint.textEncoder] + (checkpoint.textEncoder2.map { [$0] } ?? [])
+        let text = ComponentTensorSource(encoders.enumerated().map { (textEncoderName($0.offset), $0.element.weights) })
+        return try stableDiffusion(
+            StableDiffusionArchitecture(checkpoint),
+            weights: (text, encoders.map { CLIPTextModel.detectPrefix(in: $0.weights) }, checkpoint.unet.weights, checkpoint.vae.weights),
+            width: width, height: height, batch: batch)
+    }
+
+    private static func textEncoderName(_ index: Int) -> String { index == 0 ? "text_encoder" : "text_encoder_\(index + 1)" }
+
     /// A Stable Diffusion architecture's text encoders (with the hidden states its pipeline reads),
-    /// U-Net and VAE decoder.
-    static func stableDiffusion(_ architecture: StableDiffusionArchitecture, width: Int, height: Int, batch: Int) throws -> [BenchmarkStage] {
+    /// U-Net and VAE decoder. `weights.text` holds the encoders under `text_encoder`,
+    /// `text_encoder_2`, each with its CLIP key prefix in `weights.textPrefixes`.
+    static func stableDiffusion(
+        _ architecture: StableDiffusionArchitecture,
+        weights sources: (text: TensorSource, textPrefixes: [String], unet: TensorSource, vae: TensorSource),
+        width: Int, height: Int, batch: Int
+    ) throws -> [BenchmarkStage] {
         let unet = architecture.unet, vae = architecture.vae, encoders = architecture.textEncoders
-        let factor = vae.downscaleFactor, levels = unet.blockOutChannels.count
-        let multiple = factor << (levels - 1)
-        guard width % multiple == 0, height % multiple == 0 else {
-            throw GraphError("bench", "width \(width) and height \(height) must be multiples of \(multiple) for \(architecture.name)")
+        let factor = vae.downscaleFactor
+        guard width > 0, height > 0, width % factor == 0, height % factor == 0 else {
+            throw GraphError("bench", "width \(width) and height \(height) must be positive multiples of the VAE's factor \(factor) for \(architecture.name)")
         }
         let (latentHeight, latentWidth) = (height / factor, width / factor)
         let sdxl = encoders.count == 2
@@ -110,14 +133,14 @@ public enum ArchitectureBenchmark {
                 let idsInput = graph.input("ids", [batch, 77], dtype: .int32), rowsInput = graph.input("rows", [batch], dtype: .int32)
                 var outputs: [Tensor] = []
                 for (index, encoder) in encoders.enumerated() {
-                    let scope = index == 0 ? weights("text_encoder") : weights("text_encoder_2")
-                    let states = try CLIPTextModel(configuration: encoder, prefix: "text_model.")(ids: idsInput, pooledRows: rowsInput, weights: scope)
+                    let states = try CLIPTextModel(configuration: encoder, prefix: sources.textPrefixes[index])(
+                        ids: idsInput, pooledRows: rowsInput, weights: weights(textEncoderName(index)))
                     // What each pipeline reads: SDXL the penultimate states (and bigG's projection), the others the last.
                     outputs += sdxl ? [states.hiddenState(skippingLast: 1)] + (states.textEmbeddings.map { [$0] } ?? [])
                                     : [states.lastHiddenState, states.pooled]
                 }
                 return (outputs, ["ids": HostTensor(shape: [batch, 77], integers: ids), "rows": HostTensor(shape: [batch], integers: rows)])
-            }),
+            }, weights: sources.text),
             BenchmarkStage(name: "unet", work: .graph { graph, weights in
                 let dtype = weights.binder.dtype
                 let sample = graph.input("sample", [batch, 4, latentHeight, latentWidth], dtype: dtype)
@@ -137,9 +160,10 @@ public enum ArchitectureBenchmark {
                     sample: sample, timesteps: graph.input("t", [batch], dtype: dtype),
                     text: graph.input("text", [batch, 77, architecture.contextWidth], dtype: dtype), added: added, weights: weights)
                 return ([output], inputs)
-            }),
+            }, weights: sources.unet),
             BenchmarkStage(name: "vae", work: .autoencoderDecode(vae, latents: HostTensor(
-                shape: [1, 4, latentHeight, latentWidth], scalars: Array(latents.prefix(4 * latentHeight * latentWidth))))),
+                shape: [1, 4, latentHeight, latentWidth], scalars: Array(latents.prefix(4 * latentHeight * latentWidth)))),
+                weights: sources.vae),
         ]
     }
 
@@ -152,20 +176,20 @@ public enum ArchitectureBenchmark {
     ) throws -> BenchmarkStageResult {
         switch stage.work {
         case .graph(let build):
-            try measureGraph(stage.name, build: build, backend: backend, dtype: dtype, iterations: iterations, warmup: warmup, profile: profile)
+            try measureGraph(stage.name, build: build, weights: stage.weights, backend: backend, dtype: dtype, iterations: iterations, warmup: warmup, profile: profile)
         case .autoencoderDecode(let configuration, let latents):
             try measureDecode(
-                stage.name, configuration: configuration, latents: latents, backend: backend, dtype: dtype,
+                stage.name, configuration: configuration, latents: latents, weights: stage.weights, backend: backend, dtype: dtype,
                 iterations: iterations, warmup: warmup, profile: profile, activationBudgetBytes: activationBudgetBytes)
         }
     }
 
     private static func measureGraph(
         _ name: String, build: (Graph, WeightScope) throws -> (outputs: [Tensor], inputs: [String: HostTensor]),
-        backend: Backend, dtype: DType, iterations: Int, warmup: Int, profile: Bool
+        weights: TensorSource, backend: Backend, dtype: DType, iterations: Int, warmup: Int, profile: Bool
     ) throws -> BenchmarkStageResult {
         let graph = Graph()
-        let binder = WeightBinder(graph: graph, source: SyntheticTensors(), dtype: dtype)
+        let binder = WeightBinder(graph: graph, source: weights, dtype: dtype)
         let (outputs, inputs) = try build(graph, WeightScope(binder))
         let start = Date()
         let prepared = try prepare(backend: backend, graph: graph, outputs: outputs, constants: binder.constants(), profile: profile)

@@ -5,10 +5,14 @@ import Kiln
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Time a full-size architecture's stages with synthetic weights (no files needed).")
+        abstract: "Time a full-size architecture's stages with synthetic weights (no files needed), or a real checkpoint's.")
 
-    @Option(help: "Architecture: \(ArchitectureBenchmark.architectures.joined(separator: ", ")).")
-    var arch = "sd15"
+    @Option(help: "Architecture with synthetic weights: \(ArchitectureBenchmark.architectures.joined(separator: ", ")) (default sd15).")
+    var arch: String?
+    @Option(help: "Benchmark a real checkpoint instead: a diffusers folder or a single .safetensors file.")
+    var model: String?
+    @Option(help: "For a single-file --model: a diffusers folder of the same family whose configs describe it.")
+    var config: String?
     @Option var width = 512
     @Option var height = 512
     @Option(help: "Images per U-Net call (2 = one classifier-free-guidance step).")
@@ -42,14 +46,30 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard ArchitectureBenchmark.architectures.contains(arch) else {
+        if let arch, !ArchitectureBenchmark.architectures.contains(arch) {
             throw ValidationError("--arch \(arch) is not available; choose from \(ArchitectureBenchmark.architectures.joined(separator: ", "))")
         }
+        if model != nil && arch != nil { throw ValidationError("give --arch (synthetic weights) or --model (a checkpoint), not both") }
+        if config != nil && model == nil { throw ValidationError("--config describes a --model file; there is no --model") }
         guard let storage = DType.allCases.first(where: { $0.shortName == dtype }), storage != .int32 else {
             throw ValidationError("--dtype must be f16 or f32, got '\(dtype)'")
         }
         let selected = stages.split(separator: ",").map(String.init)
-        let available = try ArchitectureBenchmark.stages(arch, width: width, height: height, batch: batch)
+        let available: [BenchmarkStage]
+        let label: String
+        if let model {
+            let checkpoint: StableDiffusionCheckpoint
+            do {
+                checkpoint = try StableDiffusionCheckpoint(url: URL(fileURLWithPath: model), configFolder: config.map(URL.init(fileURLWithPath:)))
+            } catch {
+                throw ValidationError("--model \(model): \(error)")
+            }
+            available = try ArchitectureBenchmark.stages(checkpoint, width: width, height: height, batch: batch)
+            label = "\(model) (\(checkpoint.family.rawValue))"
+        } else {
+            label = arch ?? "sd15"
+            available = try ArchitectureBenchmark.stages(label, width: width, height: height, batch: batch)
+        }
         if let unknown = selected.first(where: { name in !available.contains { $0.name == name } }) {
             throw ValidationError("unknown stage '\(unknown)'; stages are text, unet, vae")
         }
@@ -70,14 +90,14 @@ struct BenchCommand: ParsableCommand {
         let weights: DType = backend == "cpu" ? .float32 : storage
         var results: [BenchmarkStageResult] = []
         for stage in available where selected.contains(stage.name) {
-            if !json { printError("\(stage.name): preparing \(arch) at \(width)x\(height), batch \(batch), \(weights.shortName)...") }
+            if !json { printError("\(stage.name): preparing \(label) at \(width)x\(height), batch \(batch), \(weights.shortName)...") }
             let result = try ArchitectureBenchmark.measure(stage, backend: chosen, dtype: weights, iterations: steps, warmup: warmup, profile: profile,
                                                           activationBudgetBytes: activationBudgetMib.map { $0 << 20 })
             results.append(result)
             if !json { printStage(result) }
         }
         if json {
-            try printJSON(Report(device: device, arch: arch, width: width, height: height, batch: batch, dtype: weights.shortName, stages: results))
+            try printJSON(Report(device: device, arch: label, width: width, height: height, batch: batch, dtype: weights.shortName, stages: results))
         }
     }
 

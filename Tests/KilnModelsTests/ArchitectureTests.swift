@@ -67,9 +67,26 @@ import Testing
         #expect(sdxl.outputs["unet"] == [[2, 4, 128, 128]])
     }
 
+    /// `kiln bench --model`: the stages of a real checkpoint bind its own weights (a missing or
+    /// mis-shaped tensor would throw) and run.
+    @Test(arguments: ["sd1", "sdxl"]) func checkpointStagesRunWithTheirOwnWeights(family: String) throws {
+        let folder = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("sd/\(family)/diffusers")
+        let checkpoint = try StableDiffusionCheckpoint(url: folder)
+        let stages = try ArchitectureBenchmark.stages(checkpoint, width: 64, height: 48, batch: 2)
+        #expect(stages.map(\.name) == ["text", "unet", "vae"])
+        for stage in stages {
+            let result = try ArchitectureBenchmark.measure(stage, backend: CPUBackend(), dtype: .float32, iterations: 1, warmup: 0, profile: false)
+            #expect(result.gflop > 0 && result.medianMilliseconds > 0, "\(stage.name)")
+        }
+        let graph = Graph()
+        let binder = WeightBinder(graph: graph, source: stages[1].weights, dtype: .float32)
+        _ = try stages[1].build(graph, WeightScope(binder))
+        #expect(binder.unusedNames().isEmpty, "the U-Net stage leaves \(binder.unusedNames().prefix(3)) unused")
+    }
+
     @Test func unknownArchitecturesAndSizesAreRefused() {
         #expect(throws: GraphError.self) { try ArchitectureBenchmark.stages("sd14", width: 512, height: 512, batch: 1) }
-        #expect(throws: GraphError.self) { try ArchitectureBenchmark.stages("sdxl", width: 1000, height: 1024, batch: 1) }
+        #expect(throws: GraphError.self) { try ArchitectureBenchmark.stages("sdxl", width: 1001, height: 1024, batch: 1) }
     }
 }
 

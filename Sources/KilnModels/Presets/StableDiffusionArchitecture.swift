@@ -15,6 +15,20 @@ public struct StableDiffusionArchitecture: Sendable {
 
     public static let names = ["sd15", "sd21", "sdxl"]
 
+    public init(name: String, unet: UNetConfiguration, vae: AutoencoderKLConfiguration, textEncoders: [CLIPTextConfiguration]) {
+        self.name = name
+        self.unet = unet
+        self.vae = vae
+        self.textEncoders = textEncoders
+    }
+
+    /// The architecture of an opened checkpoint, named by its family (`sd1`, `sd2`, `sdxl`).
+    public init(_ checkpoint: StableDiffusionCheckpoint) {
+        self.init(
+            name: checkpoint.family.rawValue, unet: checkpoint.unet.configuration, vae: checkpoint.vae.configuration,
+            textEncoders: [checkpoint.textEncoder.configuration] + (checkpoint.textEncoder2.map { [$0.configuration] } ?? []))
+    }
+
     public static func named(_ name: String) throws -> StableDiffusionArchitecture {
         switch name {
         case "sd15": try sd15()

@@ -1,0 +1,231 @@
+import Foundation
+
+extension T5Tokenizer {
+    /// Loads a transformers T5 tokenizer folder (`tokenizer_3/` of SD3, `tokenizer_2/` of FLUX).
+    ///
+    /// `tokenizer.json` is used when present (the fast tokenizer's own file); otherwise
+    /// `spiece.model` is converted the way transformers converts it for `T5TokenizerFast`, with
+    /// `tokenizer_config.json` and `special_tokens_map.json` (when present) for the special
+    /// tokens, `extra_ids`, `legacy` and added-token flags.
+    ///
+    /// - Throws: ``T5TokenizerError`` naming the file and what was wrong in it.
+    public init(folder: URL) throws {
+        let tokenizerJSON = folder.appendingPathComponent("tokenizer.json")
+        let sentencePieceModel = folder.appendingPathComponent("spiece.model")
+        let configuration = try TokenizerFolderConfiguration(folder: folder)
+        if FileManager.default.fileExists(atPath: tokenizerJSON.path) {
+            try self.init(tokenizerJSON: tokenizerJSON, configuration: configuration)
+        } else if FileManager.default.fileExists(atPath: sentencePieceModel.path) {
+            let model = try SentencePieceModel(url: sentencePieceModel)
+            try self.init(sentencePieceModel: model, source: sentencePieceModel.path, configuration: configuration)
+        } else {
+            throw T5TokenizerError.noTokenizerFiles(folder: folder.path)
+        }
+    }
+
+    /// Loads a Hugging Face `tokenizer.json` with a Unigram model; the pad token is `<pad>`
+    /// unless `configuration` names another.
+    public init(tokenizerJSON url: URL, configuration: TokenizerFolderConfiguration = .init()) throws {
+        let root = try JSONFile.object(at: url)
+        let path = url.path
+        let field = JSONFile.Fields(path: path)
+
+        let modelObject = try field.object(root, "model")
+        let modelType = try field.string(modelObject, "model.type")
+        guard modelType == "Unigram" else {
+            throw T5TokenizerError.unsupportedComponent(path: path, component: "model", type: modelType)
+        }
+        let vocabulary = try field.array(modelObject, "model.vocab")
+        var pieces: [(text: String, score: Double)] = []
+        pieces.reserveCapacity(vocabulary.count)
+        for (index, entry) in vocabulary.enumerated() {
+            guard let pair = entry as? [Any], pair.count == 2, let text = pair[0] as? String,
+                  let score = JSONFile.double(pair[1]) else {
+                throw T5TokenizerError.malformedField(
+                    path: path, field: "model.vocab[\(index)]", reason: "expected [piece, score]")
+            }
+            pieces.append((text, score))
+        }
+        let unknownID = try field.optionalInt(modelObject, "model.unk_id")
+        let byteFallback = try field.optionalBool(modelObject, "model.byte_fallback") ?? false
+        let model = try Unigram(pieces: pieces, unknownID: unknownID, byteFallback: byteFallback, source: path)
+
+        let normalizer = try JSONFile.nonNull(root["normalizer"]).map {
+            try Self.normalizer(from: $0, field: "normalizer", in: field)
+        }
+        let preTokenizer = try JSONFile.nonNull(root["pre_tokenizer"]).map {
+            try Self.preTokenizer(from: $0, field: "pre_tokenizer", in: field)
+        }
+
+        var addedTokens: [AddedToken] = []
+        for (index, entry) in try field.array(root, "added_tokens").enumerated() {
+            let name = "added_tokens[\(index)]"
+            guard let object = entry as? [String: Any] else {
+                throw T5TokenizerError.malformedField(path: path, field: name, reason: "expected an object")
+            }
+            addedTokens.append(AddedToken(
+                content: try field.string(object, "\(name).content"),
+                id: try field.int(object, "\(name).id"),
+                singleWord: try field.optionalBool(object, "\(name).single_word") ?? false,
+                leftStrip: try field.optionalBool(object, "\(name).lstrip") ?? false,
+                rightStrip: try field.optionalBool(object, "\(name).rstrip") ?? false,
+                normalized: try field.optionalBool(object, "\(name).normalized") ?? false))
+        }
+
+        var prefixIDs: [Int] = []
+        var suffixIDs: [Int] = []
+        if let processor = JSONFile.nonNull(root["post_processor"]) {
+            (prefixIDs, suffixIDs) = try Self.templateIDs(from: processor, in: field)
+        }
+
+        func id(of token: String) -> Int? {
+            addedTokens.last { $0.content == token }?.id ?? model.id(of: token)
+        }
+        let padToken = configuration.padToken ?? "<pad>"
+        guard let padID = id(of: padToken) else {
+            throw T5TokenizerError.missingSpecialToken(source: path, token: padToken)
+        }
+        self.init(
+            model: model, normalizer: normalizer, preTokenizer: preTokenizer, addedTokens: addedTokens,
+            prefixIDs: prefixIDs, suffixIDs: suffixIDs, padID: padID)
+    }
+
+    // MARK: - tokenizer.json components
+
+    private static func normalizer(
+        from value: Any, field name: String, in field: JSONFile.Fields
+    ) throws -> SentencePieceNormalizer {
+        guard let object = value as? [String: Any] else {
+            throw T5TokenizerError.malformedField(path: field.path, field: name, reason: "expected an object")
+        }
+        let type = try field.string(object, "\(name).type")
+        switch type {
+        case "Sequence":
+            let steps = try field.array(object, "\(name).normalizers")
+            return .sequence(try steps.enumerated().map {
+                try normalizer(from: $0.element, field: "\(name).normalizers[\($0.offset)]", in: field)
+            })
+        case "Precompiled":
+            guard let encoded = JSONFile.nonNull(object["precompiled_charsmap"]) else {
+                return .sequence([])
+            }
+            guard let text = encoded as? String, let blob = Data(base64Encoded: text) else {
+                throw T5TokenizerError.malformedField(
+                    path: field.path, field: "\(name).precompiled_charsmap", reason: "expected a base64 string")
+            }
+            if blob.isEmpty { return .sequence([]) }
+            return .precompiled(try PrecompiledCharsMap(blob: Array(blob), source: field.path))
+        case "Strip":
+            return .strip(
+                left: try field.optionalBool(object, "\(name).strip_left") ?? false,
+                right: try field.optionalBool(object, "\(name).strip_right") ?? false)
+        case "Replace":
+            let pattern = try field.object(object, "\(name).pattern")
+            let content = try field.string(object, "\(name).content")
+            if let literal = pattern["String"] as? String {
+                return .replace(.string(literal), content: content)
+            }
+            if let regex = pattern["Regex"] as? String {
+                return .replace(try .regex(regex), content: content)
+            }
+            throw T5TokenizerError.malformedField(
+                path: field.path, field: "\(name).pattern", reason: "expected {\"String\": …} or {\"Regex\": …}")
+        case "NFKC": return .nfkc
+        case "NFC": return .nfc
+        case "NFD": return .nfd
+        case "NFKD": return .nfkd
+        case "Lowercase": return .lowercase
+        case "Prepend": return .prepend(try field.string(object, "\(name).prepend"))
+        default:
+            throw T5TokenizerError.unsupportedComponent(path: field.path, component: name, type: type)
+        }
+    }
+
+    private static func preTokenizer(
+        from value: Any, field name: String, in field: JSONFile.Fields
+    ) throws -> MetaspacePreTokenizer {
+        guard let object = value as? [String: Any] else {
+            throw T5TokenizerError.malformedField(path: field.path, field: name, reason: "expected an object")
+        }
+        let type = try field.string(object, "\(name).type")
+        switch type {
+        case "Sequence":
+            let steps = try field.array(object, "\(name).pretokenizers")
+            return .sequence(try steps.enumerated().map {
+                try preTokenizer(from: $0.element, field: "\(name).pretokenizers[\($0.offset)]", in: field)
+            })
+        case "WhitespaceSplit":
+            return .whitespaceSplit
+        case "Metaspace":
+            let replacementText = try field.string(object, "\(name).replacement")
+            guard replacementText.count == 1, let replacement = replacementText.first else {
+                throw T5TokenizerError.malformedField(
+                    path: field.path, field: "\(name).replacement",
+                    reason: "expected one character, found \(replacementText.debugDescription)")
+            }
+            let scheme: MetaspacePreTokenizer.PrependScheme
+            if let schemeName = try field.optionalString(object, "\(name).prepend_scheme") {
+                guard let parsed = MetaspacePreTokenizer.PrependScheme(rawValue: schemeName) else {
+                    throw T5TokenizerError.malformedField(
+                        path: field.path, field: "\(name).prepend_scheme",
+                        reason: "expected always, first or never, found \(schemeName.debugDescription)")
+                }
+                scheme = parsed
+            } else {
+                // Files written before tokenizers 0.14 have only a flag.
+                scheme = try field.optionalBool(object, "\(name).add_prefix_space") ?? true ? .always : .never
+            }
+            let split = try field.optionalBool(object, "\(name).split") ?? true
+            return .metaspace(replacement: replacement, prependScheme: scheme, split: split)
+        default:
+            throw T5TokenizerError.unsupportedComponent(path: field.path, component: name, type: type)
+        }
+    }
+
+    /// The ids a `TemplateProcessing` post-processor's `single` template puts before and after
+    /// the sequence.
+    private static func templateIDs(
+        from value: Any, in field: JSONFile.Fields
+    ) throws -> (prefix: [Int], suffix: [Int]) {
+        guard let object = value as? [String: Any] else {
+            throw T5TokenizerError.malformedField(path: field.path, field: "post_processor", reason: "expected an object")
+        }
+        let type = try field.string(object, "post_processor.type")
+        guard type == "TemplateProcessing" else {
+            throw T5TokenizerError.unsupportedComponent(path: field.path, component: "post_processor", type: type)
+        }
+        let specialTokens = try field.object(object, "post_processor.special_tokens")
+        var prefix: [Int] = []
+        var suffix: [Int] = []
+        var sawSequence = false
+        for (index, item) in try field.array(object, "post_processor.single").enumerated() {
+            let name = "post_processor.single[\(index)]"
+            guard let item = item as? [String: Any] else {
+                throw T5TokenizerError.malformedField(path: field.path, field: name, reason: "expected an object")
+            }
+            if item["Sequence"] != nil {
+                sawSequence = true
+                continue
+            }
+            let special = try field.object(item, "\(name).SpecialToken")
+            let tokenName = try field.string(special, "\(name).SpecialToken.id")
+            guard let entry = specialTokens[tokenName] as? [String: Any] else {
+                throw T5TokenizerError.missingSpecialToken(source: field.path, token: tokenName)
+            }
+            let ids = try field.array(entry, "post_processor.special_tokens.\(tokenName).ids").enumerated().map {
+                guard let id = JSONFile.int($0.element) else {
+                    throw T5TokenizerError.malformedField(
+                        path: field.path, field: "post_processor.special_tokens.\(tokenName).ids[\($0.offset)]",
+                        reason: "expected an integer")
+                }
+                return id
+            }
+            if sawSequence { suffix += ids } else { prefix += ids }
+        }
+        guard sawSequence else {
+            throw T5TokenizerError.malformedField(
+                path: field.path, field: "post_processor.single", reason: "the template has no Sequence item")
+        }
+        return (prefix, suffix)
+    }
+}
