@@ -31,7 +31,8 @@ to --max-sequence-length 16) from prompts to final latents and decoded images:
   full/vae/                           a tiny 16-channel AutoencoderKL with 4 levels (factor 8)
                                       and FLUX's scaling_factor and shift_factor (float16)
   full/records.safetensors            CLIP and T5 ids, prompt_embeds, pooled_prompt_embeds,
-                                      final latents [B, 16, h, w] and images [B, 3, H, W] in [0, 1]
+                                      final latents [B, 16, h, w] and images [B, 3, H, W] in [0, 1];
+                                      final latents of the first prompt alone, 2 images
                                       (images float16)
   full/case.json                      prompts, seed, size, steps, guidance, max sequence length
 
@@ -230,11 +231,17 @@ def generate_full(folder):
             outputs[kind] = pipe(prompt=prompts, width=case["width"], height=case["height"], num_inference_steps=case["steps"],
                                  guidance_scale=case["guidance"], max_sequence_length=length,
                                  generator=torch.Generator().manual_seed(case["seed"]), output_type=kind, return_dict=False)[0]
+        # The first prompt alone, two images from one seed (num_images_per_prompt), as
+        # `kiln generate --batch-count 2` asks for it.
+        single = pipe(prompt=prompts[0], num_images_per_prompt=2, width=case["width"], height=case["height"],
+                      num_inference_steps=case["steps"], guidance_scale=case["guidance"], max_sequence_length=length,
+                      generator=torch.Generator().manual_seed(case["seed"]), output_type="latent", return_dict=False)[0]
     final = FluxPipeline._unpack_latents(outputs["latent"], case["height"], case["width"], pipe.vae_scale_factor)
+    single = FluxPipeline._unpack_latents(single, case["height"], case["width"], pipe.vae_scale_factor)
     records = {
         "clip_ids": clip_ids.to(torch.int32), "t5_ids": t5_ids.to(torch.int32),
         "prompt_embeds": prompt_embeds.float(), "pooled_prompt_embeds": pooled.float(),
-        "final_latents": final.float(),
+        "final_latents": final.float(), "single_prompt_final_latents": single.float(),
         # Stored float16 to save space: images lie in [0, 1], so rounding moves them < 2.5e-4.
         "images": outputs["pt"].half(),
     }

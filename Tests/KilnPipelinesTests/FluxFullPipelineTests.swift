@@ -4,7 +4,7 @@ import Testing
 
 /// A whole FluxPipeline (dev-style: CLIP pooled + T5 states, embedded guidance, 16-channel VAE
 /// with shift factor) against diffusers' run on the same tiny models
-/// (Tests/Fixtures/generate_flux_pipeline_fixtures.py, case `full`): CLIP ids, both text
+/// (Tests/Fixtures/generate_flux_pipeline_fixtures.py, case `full`): CLIP and T5 ids, both text
 /// encoders' outputs, the final latents `[B, 16, h, w]` and the decoded images, on the CPU
 /// (1e-3) and on Vulkan with f32 and f16 storage (2e-2), relative to the largest magnitude.
 @Suite(.serialized) struct FluxFullPipelineTests {
@@ -30,7 +30,8 @@ import Testing
     private static let lock = NSLock()
 
     /// The `full` folder completed with SD1's tiny CLIP text encoder and its tokenizer (vocab.json
-    /// and merges.txt follow from the committed CLIP merges), linked rather than copied.
+    /// and merges.txt follow from the committed CLIP merges) and the T5 tokenizer fixture, linked
+    /// rather than copied.
     static func modelFolder() throws -> URL {
         lock.lock()
         defer { lock.unlock() }
@@ -41,6 +42,8 @@ import Testing
         for entry in try manager.contentsOfDirectory(atPath: fixtures.path) {
             try manager.createSymbolicLink(at: folder.appendingPathComponent(entry), withDestinationURL: fixtures.appendingPathComponent(entry))
         }
+        try manager.createSymbolicLink(at: folder.appendingPathComponent("tokenizer_2"),
+                                       withDestinationURL: PipelineFixtures.models.appendingPathComponent("t5_tokenizer/tokenizer"))
         let sd1 = PipelineFixtures.models.appendingPathComponent("sd/sd1/diffusers")
         try manager.createSymbolicLink(at: folder.appendingPathComponent("text_encoder"), withDestinationURL: sd1.appendingPathComponent("text_encoder"))
         let tokenizer = folder.appendingPathComponent("tokenizer")
@@ -65,23 +68,48 @@ import Testing
         #expect(error.relative <= tolerance, "\(label): relative error \(error.relative) > \(tolerance)")
     }
 
-    @Test func clipIDsMatchTransformers() throws {
+    @Test func tokenIDsMatchTransformers() throws {
         let (settings, records) = try Self.fixture()
-        let tokenizer = try CLIPTokenizer.load(folder: Self.modelFolder().appendingPathComponent("tokenizer"))
-        let ids = settings.prompts.flatMap { tokenizer.encode($0, padding: true, truncation: true).map(Int32.init) }
-        #expect(ids == (try records.tensor("clip_ids")).integers)
+        let encoder = try FluxPromptEncoder(folder: Self.modelFolder(), backend: CPUBackend(), dtype: .float32)
+        let ids = try encoder.tokenize(settings.prompts, maxSequenceLength: settings.maxSequenceLength)
+        #expect(ids.clip == (try records.tensor("clip_ids")).integers)
+        // The second prompt is longer than 16 T5 tokens: truncated with </s> kept.
+        #expect(ids.t5 == (try records.tensor("t5_ids")).integers)
+    }
+
+    @Test func generateFromOnePromptMatchesNumImagesPerPrompt() throws {
+        let (settings, records) = try Self.fixture()
+        let folder = try Self.modelFolder()
+        let gpu = try Self.vulkan.get()
+        for (backend, dtype, tolerance) in [(CPUBackend() as Backend, DType.float32, Float(1e-3)), (gpu, .float16, 2e-2)] {
+            let pipeline = try FluxPipeline(folder: folder, backend: backend, dtype: dtype)
+            let request = FluxGenerationRequest(prompt: settings.prompts[0], width: settings.width, height: settings.height, steps: settings.steps,
+                                                guidance: settings.guidance, seed: settings.seed, batchCount: 2,
+                                                maxSequenceLength: settings.maxSequenceLength)
+            let result = try pipeline.generate(request, promptEncoder: FluxPromptEncoder(folder: folder, backend: backend, dtype: dtype),
+                                               imageDecoder: FluxImageDecoder(folder: folder, backend: backend, dtype: dtype))
+            Self.expectClose(result.latents, try records.tensor("single_prompt_final_latents"), tolerance, "\(backend.name) \(dtype.shortName) one prompt x2")
+            #expect(result.images.shape == [2, 3, settings.height, settings.width])
+        }
+    }
+
+    @Test func defaultSequenceLengthFollowsTheVariant() throws {
+        let folder = try Self.modelFolder()
+        let pipeline = try FluxPipeline(folder: folder, backend: CPUBackend(), dtype: .float32)
+        #expect(pipeline.maxSequenceLength(FluxGenerationRequest(prompt: "x", seed: 0)) == 512)
+        #expect(pipeline.maxSequenceLength(FluxGenerationRequest(prompt: "x", seed: 0, maxSequenceLength: 77)) == 77)
+        #expect(throws: FluxPipelineError.self) { try pipeline.check(FluxGenerationRequest(prompt: "x", seed: 0, maxSequenceLength: 513)) }
+        #expect(throws: FluxPipelineError.self) { try pipeline.check(FluxGenerationRequest(prompt: "x", width: 1000, seed: 0)) }
     }
 
     @Test func textEncodersLoopAndDecoderMatchFluxPipeline() throws {
         let (settings, records) = try Self.fixture()
         let folder = try Self.modelFolder()
-        let batch = settings.prompts.count
         let gpu = try Self.vulkan.get()
         for (backend, dtype, tolerance) in [(CPUBackend() as Backend, DType.float32, Float(1e-3)), (gpu, .float32, 2e-2), (gpu, .float16, 2e-2)] {
             let label = "\(backend.name) \(dtype.shortName)"
-            let encoder = try FluxTextEncoder(folder: folder, backend: backend, dtype: dtype)
-            let pooled = try encoder.pooled(clipIDs: records.tensor("clip_ids").integers, batch: batch)
-            let states = try encoder.states(t5IDs: records.tensor("t5_ids").integers, batch: batch)
+            let (states, pooled) = try FluxPromptEncoder(folder: folder, backend: backend, dtype: dtype)
+                .encode(settings.prompts, maxSequenceLength: settings.maxSequenceLength)
             Self.expectClose(pooled, try records.tensor("pooled_prompt_embeds"), tolerance, "\(label) pooled")
             Self.expectClose(states, try records.tensor("prompt_embeds"), tolerance, "\(label) T5 states")
 
@@ -91,7 +119,8 @@ import Testing
             let latents = try pipeline.denoise(request, textStates: states, pooled: pooled)
             Self.expectClose(latents, try records.tensor("final_latents"), tolerance, "\(label) final latents")
 
-            let images = try FluxImageDecoder(folder: folder, backend: backend, dtype: dtype).decode(latents)
+            // diffusers' "pt" output: [-1, 1] mapped to [0, 1] and clamped.
+            let images = try FluxImageDecoder(folder: folder, backend: backend, dtype: dtype).decode(latents).map { min(max($0 / 2 + 0.5, 0), 1) }
             Self.expectClose(images, try records.tensor("images"), tolerance, "\(label) images")
         }
         #expect(gpu.device.instance.validationMessages.all.isEmpty)

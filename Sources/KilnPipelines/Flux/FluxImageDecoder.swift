@@ -4,8 +4,9 @@ import KilnModels
 import KilnSampling
 
 /// FLUX's 16-channel VAE decoding as FluxPipeline ends: latents `[B, 16, h, w]` are unscaled
-/// (`/ scaling_factor + shift_factor`), decoded (tiled when large) and mapped from [-1, 1] to
-/// [0, 1] with clamping (diffusers' image processor) -> images `[B, 3, 8h, 8w]`.
+/// (`/ scaling_factor + shift_factor`) and decoded (tiled when large) -> the VAE's images
+/// `[B, 3, 8h, 8w]`, nominally in [-1, 1] (PNG writing maps them to [0, 1] as diffusers' image
+/// processor does).
 public final class FluxImageDecoder {
     public let configuration: AutoencoderKLConfiguration
     private let autoencoder: TiledAutoencoder
@@ -22,7 +23,7 @@ public final class FluxImageDecoder {
                   weights: try SafeTensorsSource.component(folder: vae, baseName: "diffusion_pytorch_model"), backend: backend, dtype: dtype)
     }
 
-    /// `[B, C, h, w]` latents -> `[B, 3, H, W]` images in [0, 1].
+    /// `[B, C, h, w]` latents -> `[B, 3, H, W]` images, nominally in [-1, 1].
     public func decode(_ latents: ShapedArray) throws -> ShapedArray {
         guard latents.shape.count == 4, latents.shape[1] == configuration.latentChannels else {
             throw FluxPipelineError.invalidLatents("the VAE decodes [B, \(configuration.latentChannels), h, w], got \(latents.shape)")
@@ -33,6 +34,6 @@ public final class FluxImageDecoder {
         guard decoded.scalars.allSatisfy(\.isFinite) else {
             throw FluxPipelineError.invalidLatents("the decoded image has non-finite values (latents \(latents.shape))")
         }
-        return ShapedArray(shape: decoded.shape.dimensions, scalars: decoded.scalars.map { min(max($0 / 2 + 0.5, 0), 1) })
+        return ShapedArray(shape: decoded.shape.dimensions, scalars: decoded.scalars)
     }
 }

@@ -1,0 +1,83 @@
+import Foundation
+import KilnGraph
+import KilnModels
+import KilnSampling
+
+/// One FLUX text-to-image generation's settings, with FluxPipeline's defaults.
+public struct FluxGenerationRequest: Sendable {
+    public var prompt: String
+    public var width: Int
+    public var height: Int
+    public var steps: Int
+    /// FLUX.1-dev's embedded guidance scale (`guidance_scale`, default 3.5); schnell has no
+    /// guidance embedding and ignores it, as diffusers does.
+    public var guidance: Float
+    public var seed: UInt64
+    /// Images made together from one seed (`num_images_per_prompt`): the prompt's embeddings repeated.
+    public var batchCount: Int
+    /// T5 tokens (`max_sequence_length`); nil takes 512 for guidance-distilled (dev) transformers
+    /// and 256 for schnell, the values their releases use.
+    public var maxSequenceLength: Int?
+
+    public init(prompt: String, width: Int = 1024, height: Int = 1024, steps: Int = 28, guidance: Float = 3.5, seed: UInt64,
+                batchCount: Int = 1, maxSequenceLength: Int? = nil) {
+        self.prompt = prompt
+        self.width = width
+        self.height = height
+        self.steps = steps
+        self.guidance = guidance
+        self.seed = seed
+        self.batchCount = batchCount
+        self.maxSequenceLength = maxSequenceLength
+    }
+}
+
+/// What a FLUX generation produced: the final latents `[B, 16, h, w]` (unpacked, before the VAE)
+/// and the decoded images `[B, 3, H, W]`, nominally in [-1, 1].
+public struct FluxGenerationResult: Sendable {
+    public var latents: ShapedArray
+    public var images: ShapedArray
+    public var stepCount: Int
+    /// Seconds spent encoding text, denoising and decoding.
+    public var textSeconds: Double
+    public var denoisingSeconds: Double
+    public var decodingSeconds: Double
+}
+
+extension FluxPipeline {
+    /// The T5 length a request uses.
+    public func maxSequenceLength(_ request: FluxGenerationRequest) -> Int {
+        request.maxSequenceLength ?? (model.configuration.guidanceEmbeds ? 512 : 256)
+    }
+
+    /// Checks what can be checked before any model runs.
+    public func check(_ request: FluxGenerationRequest) throws {
+        let factor = vaeScaleFactor * 2
+        guard request.width >= factor, request.height >= factor, request.width % factor == 0, request.height % factor == 0 else {
+            throw FluxPipelineError.invalidRequest("width and height must be positive multiples of \(factor), got \(request.width)x\(request.height)")
+        }
+        guard request.steps >= 1 else { throw FluxPipelineError.invalidRequest("steps must be at least 1, got \(request.steps)") }
+        guard request.batchCount >= 1 else { throw FluxPipelineError.invalidRequest("batch count must be at least 1, got \(request.batchCount)") }
+        let length = maxSequenceLength(request)
+        guard (1...512).contains(length) else {
+            throw FluxPipelineError.invalidRequest("max sequence length must be in 1...512 (FluxPipeline's limit), got \(length)")
+        }
+    }
+
+    /// Prompt -> text states -> denoising loop -> VAE, as FluxPipeline's `__call__`.
+    public func generate(_ request: FluxGenerationRequest, promptEncoder: FluxPromptEncoder, imageDecoder: FluxImageDecoder,
+                         progress: (Int, Int) -> Void = { _, _ in }, isCancelled: () -> Bool = { false }) throws -> FluxGenerationResult {
+        try check(request)
+        var clock = Date()
+        func lap() -> Double { defer { clock = Date() }; return Date().timeIntervalSince(clock) }
+        let encoded = try promptEncoder.encode([request.prompt], maxSequenceLength: maxSequenceLength(request))
+        let states = encoded.states.repeated(request.batchCount), pooled = encoded.pooled.repeated(request.batchCount)
+        let textSeconds = lap()
+        let denoising = Request(width: request.width, height: request.height, steps: request.steps, guidance: request.guidance, seed: request.seed)
+        let latents = try denoise(denoising, textStates: states, pooled: pooled, isCancelled: isCancelled, progress: progress)
+        let denoisingSeconds = lap()
+        let images = try imageDecoder.decode(latents)
+        return FluxGenerationResult(latents: latents, images: images, stepCount: request.steps, textSeconds: textSeconds,
+                                    denoisingSeconds: denoisingSeconds, decodingSeconds: lap())
+    }
+}
