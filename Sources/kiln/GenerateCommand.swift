@@ -53,6 +53,8 @@ struct GenerateCommand: ParsableCommand {
     var dtype = "f16"
     @Option(help: "Output PNG; %d (or %03d) is replaced by the image's index in its batch.")
     var output = "kiln-%d.png"
+    @Option(help: "T5 prompt tokens (diffusers' max_sequence_length). FLUX default: 512 dev, 256 schnell.")
+    var maxSequenceLength: Int?
     @Option(help: "Also write the final latents [B, C, h, w] (f32, tensor 'latents') to this .safetensors file.")
     var saveLatents: String?
     @Flag(help: "No progress on stderr.")
@@ -78,6 +80,10 @@ struct GenerateCommand: ParsableCommand {
         let storage: DType = backend == "cpu" ? .float32 : settings.dtype
 
         let modelURL = URL(fileURLWithPath: model)
+        if let flux = Self.fluxModel(model: modelURL, config: config.map(URL.init(fileURLWithPath:))) {
+            return try generateFlux(folder: flux.folder, transformerFile: flux.transformerFile, settings: settings,
+                                    backend: chosenBackend, device: device, driver: driver)
+        }
         let pipeline: StableDiffusionPipeline
         do {
             pipeline = try StableDiffusionPipeline(
@@ -145,7 +151,7 @@ struct GenerateCommand: ParsableCommand {
     }
 
     /// Everything that can be checked without opening the model.
-    private func resolvedSettings() throws -> Settings {
+    func resolvedSettings() throws -> Settings {
         guard backend == "vulkan" || backend == "cpu" else { throw CommandFailure.badInput("--backend must be vulkan or cpu, got '\(backend)'") }
         guard let storage = DType.allCases.first(where: { $0.shortName == dtype }), storage == .float16 || storage == .float32 else {
             throw CommandFailure.badInput("--dtype must be f16 or f32, got '\(dtype)'")

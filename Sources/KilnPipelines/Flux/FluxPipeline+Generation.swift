@@ -64,20 +64,37 @@ extension FluxPipeline {
         }
     }
 
-    /// Prompt -> text states -> denoising loop -> VAE, as FluxPipeline's `__call__`.
+    /// Prompt -> text states -> denoising loop -> VAE, as FluxPipeline's `__call__`; reports each
+    /// stage and step to `progress` and stops with `PipelineError.cancelled` at the next step
+    /// once `isCancelled` answers true.
     public func generate(_ request: FluxGenerationRequest, promptEncoder: FluxPromptEncoder, imageDecoder: FluxImageDecoder,
-                         progress: (Int, Int) -> Void = { _, _ in }, isCancelled: () -> Bool = { false }) throws -> FluxGenerationResult {
+                         progress: (GenerationProgress) -> Void = { _ in }, isCancelled: () -> Bool = { false }) throws -> FluxGenerationResult {
         try check(request)
-        var clock = Date()
+        let start = Date()
+        var clock = start
         func lap() -> Double { defer { clock = Date() }; return Date().timeIntervalSince(clock) }
+        func report(_ stage: GenerationProgress.Stage, _ step: Int, _ seconds: Double) {
+            progress(GenerationProgress(stage: stage, step: step, stepCount: request.steps, lastSeconds: seconds,
+                                        elapsedSeconds: Date().timeIntervalSince(start)))
+        }
+
         let encoded = try promptEncoder.encode([request.prompt], maxSequenceLength: maxSequenceLength(request))
         let states = encoded.states.repeated(request.batchCount), pooled = encoded.pooled.repeated(request.batchCount)
         let textSeconds = lap()
+        report(.encodingText, 0, textSeconds)
+
         let denoising = Request(width: request.width, height: request.height, steps: request.steps, guidance: request.guidance, seed: request.seed)
-        let latents = try denoise(denoising, textStates: states, pooled: pooled, isCancelled: isCancelled, progress: progress)
+        var stepStart = Date()
+        let latents = try denoise(denoising, textStates: states, pooled: pooled, isCancelled: isCancelled) { step, _ in
+            report(.denoising, step, Date().timeIntervalSince(stepStart))
+            stepStart = Date()
+        }
         let denoisingSeconds = lap()
+
         let images = try imageDecoder.decode(latents)
+        let decodingSeconds = lap()
+        report(.decoding, request.steps, decodingSeconds)
         return FluxGenerationResult(latents: latents, images: images, stepCount: request.steps, textSeconds: textSeconds,
-                                    denoisingSeconds: denoisingSeconds, decodingSeconds: lap())
+                                    denoisingSeconds: denoisingSeconds, decodingSeconds: decodingSeconds)
     }
 }

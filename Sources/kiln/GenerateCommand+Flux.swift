@@ -1,0 +1,98 @@
+import Foundation
+import Kiln
+
+/// `kiln generate` for FLUX.1 (dev and schnell): a diffusers FluxPipeline folder (model_index.json
+/// `_class_name` "FluxPipeline"), or a single transformer file (diffusers or original key names)
+/// with `--config <FluxPipeline folder>` for everything else. `--cfg-scale` is FLUX.1-dev's
+/// embedded guidance (default 3.5); there is no negative prompt and no classifier-free batch.
+extension GenerateCommand {
+    /// The FluxPipeline folder and optional transformer file `--model`/`--config` name, or nil
+    /// when the model is not FLUX.
+    static func fluxModel(model: URL, config: URL?) -> (folder: URL, transformerFile: URL?)? {
+        func isFlux(_ folder: URL) -> Bool {
+            guard let data = try? Data(contentsOf: folder.appendingPathComponent("model_index.json")),
+                  let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
+            return json["_class_name"] as? String == "FluxPipeline"
+        }
+        var isDirectory: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: model.path, isDirectory: &isDirectory)
+        if exists, isDirectory.boolValue { return isFlux(model) ? (model, nil) : nil }
+        if let config, isFlux(config) { return (config, model) }
+        return nil
+    }
+
+    func generateFlux(folder: URL, transformerFile: URL?, settings: Settings, backend chosenBackend: Backend,
+                      device: String, driver: String?) throws {
+        // Options FLUX does not have: refused by name before any work.
+        let unsupported: [(String, Bool)] = [
+            ("--negative-prompt", negativePrompt != nil), ("--init-image", initImage != nil), ("--mask", mask != nil),
+            ("--strength", strength != nil), ("--guidance-rescale", guidanceRescale != 0), ("--vae", vae != nil),
+            ("--inpainting-unet", inpaintingUnet != nil),
+            ("--sampler (only flow_euler)", settings.sampler.map { $0 != .flowEuler } ?? false),
+            ("--scheduler (FLUX's sigmas are fixed)", settings.spacing != nil && scheduler != "default"),
+        ]
+        if let (option, _) = unsupported.first(where: \.1) {
+            throw CommandFailure.badInput("\(option) is not supported for FLUX (text-to-image with embedded guidance)")
+        }
+        let storage: DType = backend == "cpu" ? .float32 : settings.dtype
+        let pipeline: FluxPipeline, promptEncoder: FluxPromptEncoder, imageDecoder: FluxImageDecoder
+        do {
+            pipeline = try FluxPipeline(folder: folder, transformerFile: transformerFile, backend: chosenBackend, dtype: storage)
+            promptEncoder = try FluxPromptEncoder(folder: folder, backend: chosenBackend, dtype: storage)
+            imageDecoder = try FluxImageDecoder(folder: folder, backend: chosenBackend, dtype: storage)
+        } catch {
+            throw CommandFailure.badInput("--model \(model): \(error)")
+        }
+        // diffusers' default size: the transformer's default_sample_size 128 in latent pixels.
+        let request = FluxGenerationRequest(
+            prompt: prompt, width: width ?? 1024, height: height ?? 1024, steps: steps, guidance: cfgScale ?? 3.5,
+            seed: seed ?? UInt64.random(in: 0...UInt64(UInt32.max)), batchCount: batchCount, maxSequenceLength: maxSequenceLength)
+        do {
+            try pipeline.check(request)
+        } catch {
+            throw CommandFailure.badInput("\(error)")
+        }
+        let modelURL = transformerFile ?? folder
+        let modelHash = try? ModelHashCache.sha256(of: modelURL)
+        let outputs = (0..<request.batchCount).map { outputPath(index: $0) }
+
+        let bar = ProgressBar(enabled: !quiet)
+        let result: FluxGenerationResult
+        do {
+            result = try pipeline.generate(request, promptEncoder: promptEncoder, imageDecoder: imageDecoder, progress: bar.report)
+        } catch let error as FluxPipelineError {
+            bar.finish()
+            throw CommandFailure.badInput("\(error)")
+        } catch {
+            bar.finish()
+            throw CommandFailure.failed("\(error)")
+        }
+        bar.finish()
+
+        if let saveLatents {
+            // Unpacked [B, 16, h, w], as FluxPipeline's _unpack_latents leaves them before the VAE.
+            let tensor = HostTensor(shape: Shape(result.latents.shape), scalars: result.latents.scalars)
+            try SafeTensorsFile.write(["latents": tensor], to: URL(fileURLWithPath: saveLatents))
+        }
+        let sampler = "flow_euler"
+        for (index, path) in outputs.enumerated() {
+            let metadata = GenerationMetadata(
+                prompt: request.prompt, negativePrompt: nil, mode: "txt2img", width: request.width, height: request.height,
+                steps: request.steps, cfgScale: pipeline.model.configuration.guidanceEmbeds ? request.guidance : 0,
+                guidanceRescale: 0, sampler: sampler, scheduler: "default", seed: request.seed, rng: rng,
+                batchCount: request.batchCount, batchIndex: index, strength: nil, model: Self.modelName(modelURL),
+                modelSHA256: modelHash, backend: backend, dtype: storage.shortName, device: device, driver: driver)
+            try ImageFiles.writeImage(result.images, index: index, to: URL(fileURLWithPath: path), metadata: metadata)
+        }
+        let summary = Summary(
+            outputs: outputs, latents: saveLatents, seed: request.seed, steps: request.steps, width: request.width,
+            height: request.height, sampler: sampler, device: device,
+            seconds: ["text": result.textSeconds, "denoise": result.denoisingSeconds, "decode": result.decodingSeconds],
+            secondsPerStep: result.denoisingSeconds / Double(max(result.stepCount, 1)))
+        if json {
+            try printJSON(summary)
+        } else if !quiet {
+            printError("wrote \(outputs.joined(separator: ", ")) (seed \(request.seed))")
+        }
+    }
+}
