@@ -139,6 +139,28 @@ import Testing
         }
     }
 
+    /// FLUX.1 at full size (defaults = the releases' config) with synthetic weights, built, not
+    /// run: parameter counts of diffusers' own FluxTransformer2DModel (counted on torch's meta
+    /// device): 11,891,178,560 schnell, 11,901,408,320 dev.
+    @Test(arguments: [(false, 11_891_178_560), (true, 11_901_408_320)])
+    func fullSizeTransformerHasThePublishedParameterCount(_ guidance: Bool, _ expected: Int) throws {
+        let configuration = FluxTransformerConfiguration(guidanceEmbeds: guidance)
+        let model = FluxTransformer2DModel(configuration: configuration)
+        let graph = Graph()
+        let binder = WeightBinder(graph: graph, source: SyntheticTensors(), dtype: .float16)
+        let (text, image) = (512, 64 * 64)   // 1024x1024 pixels: 128x128 latents in 2x2 patches
+        let output = try model(
+            hiddenStates: graph.input("x", [1, image, 64], dtype: .float16), encoderHiddenStates: graph.input("t", [1, text, 4096], dtype: .float16),
+            pooledProjections: graph.input("p", [1, 768], dtype: .float16), timesteps: graph.input("s", [1]),
+            guidance: guidance ? graph.input("g", [1]) : nil, rotaryCos: graph.input("c", [text + image, 128]),
+            rotarySin: graph.input("n", [text + image, 128]), weights: WeightScope(binder))
+        #expect(output.shape == [1, image, 64])
+        let parameters = graph.dependencies(of: [output]).map { graph.nodes[$0] }.reduce(0) { total, node in
+            if case .constant = node.operation { total + node.shape.elementCount } else { total }
+        }
+        #expect(parameters == expected)
+    }
+
     @Test func configurationRejectsRotaryAxesThatMissTheHeadWidth() throws {
         #expect(throws: ConfigurationError.self) {
             _ = try FluxTransformerConfiguration(json: ["attention_head_dim": 128, "axes_dims_rope": [16, 56, 48]], file: "config.json")

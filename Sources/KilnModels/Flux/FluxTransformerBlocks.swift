@@ -40,7 +40,7 @@ struct FluxTransformerBlocks {
         var newText = try graph.add(text, gated(textAttended, textModulation[2]))                                      // [B, Lt, D]
         let textMLPInput = try graph.modulate(plainLayerNorm(newText), shift: textModulation[3], scale: textModulation[4])
         newText = try graph.add(newText, gated(feedForward(textMLPInput, weights("ff_context")), textModulation[5]))
-        return (newText, newImage)
+        return (try clampedToHalfRange(newText), newImage)
     }
 
     /// Single-stream block over the joint sequence: one modulation, attention and MLP in
@@ -56,7 +56,13 @@ struct FluxTransformerBlocks {
         let k = try graph.rope(qkv.k, cos: rotary.cos, sin: rotary.sin)
         let attended = try graph.mergeHeads(graph.attention(q, k, qkv.v))                                              // [B, L, D]
         let projected = try weights("proj_out").linear(graph.concat([attended, mlp], axis: 2), width + c.mlpDimension, width)  // [B, L, D]
-        return try graph.add(x, gated(projected, modulation[2]))
+        return try clampedToHalfRange(graph.add(x, gated(projected, modulation[2])))
+    }
+
+    /// diffusers clips the text stream of double blocks and the joint stream of single blocks to
+    /// float16's finite range when the model runs in float16 (an overflow becomes +-65504, not inf).
+    private func clampedToHalfRange(_ x: Tensor) throws -> Tensor {
+        x.dtype == .float16 ? try graph.clamp(x, min: -65504, max: 65504) : x
     }
 
     /// adaLN-Zero's projection `linear(silu(c)) [B, parts * D]`, split into `parts` vectors `[B, D]`.
