@@ -93,6 +93,31 @@ import Testing
         }
     }
 
+    @Test func weightsThatCannotFitAreRefusedBeforeAnyWork() throws {
+        let folder = try Self.modelFolder()
+        let open = { (capacity: Int) throws -> (FluxPipeline, FluxPromptEncoder, FluxImageDecoder) in
+            let backend = PipelineBehaviourTests.SmallBackend(capacity: capacity)
+            return (try FluxPipeline(folder: folder, backend: backend, dtype: .float16),
+                    try FluxPromptEncoder(folder: folder, backend: backend, dtype: .float16),
+                    try FluxImageDecoder(folder: folder, backend: backend, dtype: .float16))
+        }
+        let (small, encoder, decoder) = try open(300_000)
+        #expect(throws: PipelineError.self) {
+            _ = try small.generate(FluxGenerationRequest(prompt: "x", width: 64, height: 48, steps: 1, seed: 0),
+                                   promptEncoder: encoder, imageDecoder: decoder)
+        }
+        do {
+            try small.checkMemory(promptEncoder: encoder, imageDecoder: decoder)
+            Issue.record("a 300 kB device accepted the model")
+        } catch let PipelineError.insufficientMemory(message) {
+            for part in ["transformer", "text encoders", "vae", "300000-byte test device"] { #expect(message.contains(part), "\(message)") }
+        }
+        // Sequential encoders and transformer fit where keeping both resident does not.
+        let (large, encoder2, decoder2) = try open(1 << 20)
+        try large.checkMemory(promptEncoder: encoder2, imageDecoder: decoder2)
+        #expect(throws: PipelineError.self) { try large.checkMemory(promptEncoder: encoder2, imageDecoder: decoder2, keepTextEncoders: true) }
+    }
+
     @Test func defaultSequenceLengthFollowsTheVariant() throws {
         let folder = try Self.modelFolder()
         let pipeline = try FluxPipeline(folder: folder, backend: CPUBackend(), dtype: .float32)

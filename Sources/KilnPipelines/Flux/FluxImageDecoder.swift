@@ -9,10 +9,12 @@ import KilnSampling
 /// processor does).
 public final class FluxImageDecoder {
     public let configuration: AutoencoderKLConfiguration
+    public let weights: TensorSource
     private let autoencoder: TiledAutoencoder
 
     public init(configuration: AutoencoderKLConfiguration, weights: TensorSource, backend: Backend, dtype: DType) {
         self.configuration = configuration
+        self.weights = weights
         autoencoder = TiledAutoencoder(model: AutoencoderKL(configuration: configuration), backend: backend, weights: weights, dtype: dtype)
     }
 

@@ -64,12 +64,34 @@ extension FluxPipeline {
         }
     }
 
+    /// The device memory the weights take as `generate` holds them: the text encoders and the
+    /// transformer one after the other (the encoders are released before the transformer is
+    /// prepared unless `keepTextEncoders`), the VAE beside them. Throws
+    /// `PipelineError.insufficientMemory` naming each part when they cannot fit `backend`.
+    public func checkMemory(promptEncoder: FluxPromptEncoder, imageDecoder: FluxImageDecoder, keepTextEncoders: Bool = false) throws {
+        let text = promptEncoder.textEncoder
+        let encoders = WeightFootprint.bytes(of: text.clipWeights, dtype: text.dtype) + WeightFootprint.bytes(of: text.t5Weights, dtype: text.dtype)
+        let transformer = WeightFootprint.bytes(of: weights, dtype: dtype)
+        var footprint = WeightFootprint()
+        if keepTextEncoders {
+            footprint.components = [("text encoders", encoders), ("transformer", transformer)]
+        } else {
+            footprint.components = [(encoders > transformer ? "text encoders (then the transformer)" : "transformer (after the text encoders)",
+                                     max(encoders, transformer))]
+        }
+        footprint.add("vae", imageDecoder.weights, dtype: dtype)
+        try footprint.check(on: backend)
+    }
+
     /// Prompt -> text states -> denoising loop -> VAE, as FluxPipeline's `__call__`; reports each
     /// stage and step to `progress` and stops with `PipelineError.cancelled` at the next step
-    /// once `isCancelled` answers true.
+    /// once `isCancelled` answers true. The text encoders' device memory is released after
+    /// encoding unless `keepTextEncoders` (faster for many generations when all fits at once).
     public func generate(_ request: FluxGenerationRequest, promptEncoder: FluxPromptEncoder, imageDecoder: FluxImageDecoder,
-                         progress: (GenerationProgress) -> Void = { _ in }, isCancelled: () -> Bool = { false }) throws -> FluxGenerationResult {
+                         keepTextEncoders: Bool = false, progress: (GenerationProgress) -> Void = { _ in },
+                         isCancelled: () -> Bool = { false }) throws -> FluxGenerationResult {
         try check(request)
+        try checkMemory(promptEncoder: promptEncoder, imageDecoder: imageDecoder, keepTextEncoders: keepTextEncoders)
         let start = Date()
         var clock = start
         func lap() -> Double { defer { clock = Date() }; return Date().timeIntervalSince(clock) }
@@ -79,6 +101,7 @@ extension FluxPipeline {
         }
 
         let encoded = try promptEncoder.encode([request.prompt], maxSequenceLength: maxSequenceLength(request))
+        if !keepTextEncoders { promptEncoder.textEncoder.release() }
         let states = encoded.states.repeated(request.batchCount), pooled = encoded.pooled.repeated(request.batchCount)
         let textSeconds = lap()
         report(.encodingText, 0, textSeconds)

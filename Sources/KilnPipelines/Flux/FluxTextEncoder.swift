@@ -69,6 +69,10 @@ public final class FluxTextEncoder {
                                           "buckets": t5.relativePositionBuckets(length: length)])[0])
     }
 
+    /// Drops the prepared graphs and with them the encoders' weights on the device (T5-XXL alone
+    /// is 9.5 GB in f16), so the transformer can take their place; the next encode uploads again.
+    public func release() { prepared.removeAll() }
+
     private func preparedGraph(_ key: String, build: (Graph, WeightBinder) throws -> Tensor,
                                source: () -> TensorSource) throws -> any PreparedGraph {
         if let graph = prepared[key] { return graph }
