@@ -54,8 +54,12 @@ public final class FluxPipeline {
             weights = try SafeTensorsSource.component(folder: transformerFolder, baseName: "diffusion_pytorch_model")
         }
         let scheduler = try SchedulerConfiguration.load(from: folder.appendingPathComponent("scheduler/scheduler_config.json"))
+        // FluxPipeline: 2^(VAE levels - 1), or 8 without a VAE.
+        let vaeConfiguration = folder.appendingPathComponent("vae/config.json")
+        let factor = FileManager.default.fileExists(atPath: vaeConfiguration.path)
+            ? try AutoencoderKLConfiguration.load(vaeConfiguration).downscaleFactor : 8
         self.init(model: FluxTransformer2DModel(configuration: configuration), weights: weights, schedulerConfiguration: scheduler,
-                  backend: backend, dtype: dtype)
+                  vaeScaleFactor: factor, backend: backend, dtype: dtype)
     }
 
     /// Channels of the unpacked latents (16 for FLUX.1).
