@@ -26,6 +26,8 @@ to --max-sequence-length 16) from prompts to final latents and decoded images:
 
   full/model_index.json               every FluxPipeline component
   full/transformer/, full/scheduler/  as above (pooled width 8, the CLIP below)
+  full/transformer_original.safetensors  the same transformer under the original key names
+                                      behind `model.diffusion_model.` (bfloat16)
   full/text_encoder_2/                a tiny T5EncoderModel (T5 v1.1's gated-gelu, bfloat16)
                                       for the T5 tokenizer fixture's 3,100 ids
   full/vae/                           a tiny 16-channel AutoencoderKL with 4 levels (factor 8)
@@ -65,7 +67,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate_flux_fixtures import build, normalise_safetensors_tree, write_safetensors  # noqa: E402
+from generate_flux_fixtures import build, check_inverse, normalise_safetensors_tree, original_state, write_safetensors  # noqa: E402
 
 import diffusers  # noqa: E402
 from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline  # noqa: E402
@@ -75,7 +77,7 @@ from generate_sd_fixtures import MERGES_CANDIDATES, perturb_trivial_parameters, 
 
 REPO = Path(__file__).resolve().parents[2]
 OUT_DIR = REPO / "Tests/KilnPipelinesTests/Fixtures/flux"
-SIZE_BUDGET = 700_000
+SIZE_BUDGET = 800_000
 SD1 = REPO / "Tests/KilnModelsTests/Fixtures/sd/sd1/diffusers"
 T5_TOKENIZER = REPO / "Tests/KilnModelsTests/Fixtures/t5_tokenizer/tokenizer"
 
@@ -207,6 +209,13 @@ def generate_full(folder):
                         case["weights_seed"] + 2, torch.bfloat16)
     transformer.to(torch.bfloat16).save_pretrained(folder / "transformer", safe_serialization=True)
     transformer.float()
+    # The same transformer as a ComfyUI-style single file: original key names behind
+    # `model.diffusion_model.`, for `kiln generate --model FILE --config FOLDER`.
+    transformer_config = dict(TRANSFORMER, guidance_embeds=True, pooled_projection_dim=text_encoder.config.hidden_size)
+    original = original_state(transformer, transformer_config)
+    check_inverse(transformer, original, transformer_config)
+    write_safetensors(folder / "transformer_original.safetensors",
+                      {"model.diffusion_model." + k: v.to(torch.bfloat16) for k, v in original.items()})
     scheduler = FlowMatchEulerDiscreteScheduler(**SCHEDULER, **CASES["dev"]["scheduler"])
     scheduler.save_pretrained(folder / "scheduler")
     (folder / "model_index.json").write_text(json.dumps({

@@ -36,12 +36,15 @@ import Testing
         #expect(kiln["cfg_scale"] as? Double == Double(settings.guidance))
     }
 
-    @Test func singleTransformerFileWithConfigFolder() throws {
+    /// The folder's transformer as a single file in diffusers' names, and the same weights in
+    /// Black Forest Labs' original names behind ComfyUI's `model.diffusion_model.` prefix.
+    @Test(arguments: ["transformer/diffusion_pytorch_model.safetensors", "transformer_original.safetensors"])
+    func singleTransformerFileWithConfigFolder(_ path: String) throws {
         let model = try FluxFullPipelineTests.modelFolder()
         let (settings, records) = try FluxFullPipelineTests.fixture()
         let folder = try GenerateCommandTests.scratch()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let file = model.appendingPathComponent("transformer/diffusion_pytorch_model.safetensors")
+        let file = model.appendingPathComponent(path)
         let run = try GenerateCommandTests.kiln(Self.arguments(model: file, settings: settings, folder: folder) + ["--config", model.path])
         #expect(run.status == 0, "\(run.errors)")
         let saved = try SafeTensorsFile(url: folder.appendingPathComponent("latents.safetensors")).tensor("latents")
