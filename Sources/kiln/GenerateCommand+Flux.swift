@@ -75,10 +75,12 @@ extension GenerateCommand {
             try SafeTensorsFile.write(["latents": tensor], to: URL(fileURLWithPath: saveLatents))
         }
         let sampler = "flow_euler"
+        // schnell has no guidance at all: recorded as 1, the scale that means "no guidance".
+        let recordedGuidance = pipeline.model.configuration.guidanceEmbeds ? request.guidance : 1
         for (index, path) in outputs.enumerated() {
             let metadata = GenerationMetadata(
                 prompt: request.prompt, negativePrompt: nil, mode: "txt2img", width: request.width, height: request.height,
-                steps: request.steps, cfgScale: pipeline.model.configuration.guidanceEmbeds ? request.guidance : 0,
+                steps: request.steps, cfgScale: recordedGuidance,
                 guidanceRescale: 0, sampler: sampler, scheduler: "default", seed: request.seed, rng: rng,
                 batchCount: request.batchCount, batchIndex: index, strength: nil, model: Self.modelName(modelURL),
                 modelSHA256: modelHash, backend: backend, dtype: storage.shortName, device: device, driver: driver)

@@ -26,7 +26,7 @@ struct GenerateCommand: ParsableCommand {
     var height: Int?
     @Option(help: "Sampling steps.")
     var steps = 50
-    @Option(help: "Classifier-free guidance scale (diffusers' guidance_scale; 1 turns guidance off). Default 7.5, SDXL 5.")
+    @Option(help: "Classifier-free guidance scale (diffusers' guidance_scale; 1 turns guidance off). Default 7.5, SDXL 5. FLUX.1-dev: the embedded guidance, default 3.5.")
     var cfgScale: Float?
     @Option(help: "Guidance rescale in [0, 1] (txt2img).")
     var guidanceRescale: Float = 0
