@@ -7,8 +7,9 @@ import Kiln
 /// embedded guidance (default 3.5); there is no negative prompt and no classifier-free batch.
 extension GenerateCommand {
     /// The FluxPipeline folder and optional transformer file `--model`/`--config` name, or nil
-    /// when the model is not FLUX.
-    static func fluxModel(model: URL, config: URL?) -> (folder: URL, transformerFile: URL?)? {
+    /// when the model is not FLUX. A FLUX transformer file without a FLUX `--config` folder is
+    /// refused (exit 2): it holds neither text encoders nor VAE.
+    static func fluxModel(model: URL, config: URL?) throws -> (folder: URL, transformerFile: URL?)? {
         func isFlux(_ folder: URL) -> Bool {
             guard let data = try? Data(contentsOf: folder.appendingPathComponent("model_index.json")),
                   let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
@@ -18,6 +19,10 @@ extension GenerateCommand {
         let exists = FileManager.default.fileExists(atPath: model.path, isDirectory: &isDirectory)
         if exists, isDirectory.boolValue { return isFlux(model) ? (model, nil) : nil }
         if let config, isFlux(config) { return (config, model) }
+        if exists, let file = try? SafeTensorsSource(files: [model]),
+           FluxOriginalKeyNames.isOriginal(file) || file.shape(of: "single_transformer_blocks.0.proj_mlp.weight") != nil {
+            throw CommandFailure.badInput("--model \(model.path) is a FLUX transformer alone: pass --config <a FluxPipeline folder> for its text encoders, tokenizers, VAE and scheduler")
+        }
         return nil
     }
 

@@ -80,7 +80,7 @@ struct GenerateCommand: ParsableCommand {
         let storage: DType = backend == "cpu" ? .float32 : settings.dtype
 
         let modelURL = URL(fileURLWithPath: model)
-        if let flux = Self.fluxModel(model: modelURL, config: config.map(URL.init(fileURLWithPath:))) {
+        if let flux = try Self.fluxModel(model: modelURL, config: config.map(URL.init(fileURLWithPath:))) {
             return try generateFlux(folder: flux.folder, transformerFile: flux.transformerFile, settings: settings,
                                     backend: chosenBackend, device: device, driver: driver)
         }

@@ -51,6 +51,17 @@ import Testing
         #expect(Verification.compare(saved, try records.tensor("single_prompt_final_latents")).relative <= 1e-3)
     }
 
+    @Test func aTransformerFileWithoutConfigIsRefusedByName() throws {
+        let model = try FluxFullPipelineTests.modelFolder()
+        let (settings, _) = try FluxFullPipelineTests.fixture()
+        let folder = try GenerateCommandTests.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let run = try GenerateCommandTests.kiln(Self.arguments(model: model.appendingPathComponent("transformer_original.safetensors"),
+                                                               settings: settings, folder: folder))
+        #expect(run.status == 2)
+        #expect(run.errors.contains("FLUX transformer") && run.errors.contains("--config"), "\(run.errors)")
+    }
+
     @Test(arguments: [["--negative-prompt", "blurry"], ["--width", "72"], ["--sampler", "euler"], ["--max-sequence-length", "600"]])
     func refusesWhatFluxCannotDo(_ extra: [String]) throws {
         let model = try FluxFullPipelineTests.modelFolder()
