@@ -118,6 +118,29 @@ import Testing
         #expect(throws: PipelineError.self) { try large.checkMemory(promptEncoder: encoder2, imageDecoder: decoder2, keepTextEncoders: true) }
     }
 
+    @Test func reportsEveryStageAndStopsWhenCancelled() throws {
+        let (settings, _) = try Self.fixture()
+        let folder = try Self.modelFolder()
+        let backend = CPUBackend()
+        let pipeline = try FluxPipeline(folder: folder, backend: backend, dtype: .float32)
+        let encoder = try FluxPromptEncoder(folder: folder, backend: backend, dtype: .float32)
+        let decoder = try FluxImageDecoder(folder: folder, backend: backend, dtype: .float32)
+        let request = FluxGenerationRequest(prompt: settings.prompts[0], width: settings.width, height: settings.height, steps: 3, seed: 1,
+                                            maxSequenceLength: settings.maxSequenceLength)
+        var reports: [GenerationProgress] = []
+        _ = try pipeline.generate(request, promptEncoder: encoder, imageDecoder: decoder, progress: { reports.append($0) })
+        #expect(reports.map(\.stage) == [.encodingText, .denoising, .denoising, .denoising, .decoding])
+        #expect(reports.filter { $0.stage == .denoising }.map(\.step) == [1, 2, 3])
+        #expect(reports.allSatisfy { $0.stepCount == 3 })
+
+        var steps = 0
+        #expect(throws: PipelineError.cancelled) {
+            _ = try pipeline.generate(request, promptEncoder: encoder, imageDecoder: decoder,
+                                      progress: { if $0.stage == .denoising { steps += 1 } }, isCancelled: { steps >= 2 })
+        }
+        #expect(steps == 2)
+    }
+
     @Test func defaultSequenceLengthFollowsTheVariant() throws {
         let folder = try Self.modelFolder()
         let pipeline = try FluxPipeline(folder: folder, backend: CPUBackend(), dtype: .float32)
