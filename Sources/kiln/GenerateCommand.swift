@@ -151,7 +151,7 @@ struct GenerateCommand: ParsableCommand {
     }
 
     /// Everything that can be checked without opening the model.
-    func resolvedSettings() throws -> Settings {
+    private func resolvedSettings() throws -> Settings {
         guard backend == "vulkan" || backend == "cpu" else { throw CommandFailure.badInput("--backend must be vulkan or cpu, got '\(backend)'") }
         guard let storage = DType.allCases.first(where: { $0.shortName == dtype }), storage == .float16 || storage == .float32 else {
             throw CommandFailure.badInput("--dtype must be f16 or f32, got '\(dtype)'")
