@@ -141,6 +141,17 @@ import Testing
         #expect(steps == 2)
     }
 
+    @Test func aTransformerFileDecidesItsOwnConfiguration() throws {
+        let folder = try Self.modelFolder()
+        let schnell = Self.fixtures.deletingLastPathComponent().appendingPathComponent("schnell/transformer/diffusion_pytorch_model.safetensors")
+        let pipeline = try FluxPipeline(folder: folder, transformerFile: schnell, backend: CPUBackend(), dtype: .float32)
+        #expect(!pipeline.model.configuration.guidanceEmbeds)
+        #expect(pipeline.model.configuration.pooledProjectionDimension == 16)
+        let original = try FluxPipeline(folder: folder, transformerFile: folder.appendingPathComponent("transformer_original.safetensors"),
+                                        backend: CPUBackend(), dtype: .float32)
+        #expect(try original.model.configuration == FluxTransformerConfiguration.load(folder.appendingPathComponent("transformer/config.json")))
+    }
+
     @Test func defaultSequenceLengthFollowsTheVariant() throws {
         let folder = try Self.modelFolder()
         let pipeline = try FluxPipeline(folder: folder, backend: CPUBackend(), dtype: .float32)

@@ -45,11 +45,14 @@ public final class FluxPipeline {
             throw FluxPipelineError.invalidModel("\(index.path): _class_name is \(json["_class_name"] ?? "missing"), expected FluxPipeline")
         }
         let transformerFolder = folder.appendingPathComponent("transformer")
-        let configuration = try FluxTransformerConfiguration.load(transformerFolder.appendingPathComponent("config.json"))
+        var configuration = try FluxTransformerConfiguration.load(transformerFolder.appendingPathComponent("config.json"))
         var weights: TensorSource
         if let transformerFile {
             weights = try SafeTensorsSource(files: [transformerFile])
             if FluxOriginalKeyNames.isOriginal(weights) { weights = try FluxOriginalKeyNames.transformer(weights) }
+            // The file decides what runs (a schnell file with a dev folder has no guidance
+            // embedding); only the rotary axes are not in the weights.
+            configuration = try FluxOriginalKeyNames.inferConfiguration(weights, axesDimensionsRope: configuration.axesDimensionsRope)
         } else {
             weights = try SafeTensorsSource.component(folder: transformerFolder, baseName: "diffusion_pytorch_model")
         }
