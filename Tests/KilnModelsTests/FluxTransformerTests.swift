@@ -159,6 +159,18 @@ import Testing
             if case .constant = node.operation { total + node.shape.elementCount } else { total }
         }
         #expect(parameters == expected)
+        // One step's FLOPs: every block applies 24 D^2 per token in its linears (q, k, v, out:
+        // 4 D^2; MLP: 8 D^2; times 2 for multiply-add; the single blocks' fused projections come
+        // to the same 12 D^2) and 4 L^2 D in attention; the embedders and modulations are small.
+        let (width, length) = (3072.0, Double(text + image)), blocks = 19.0 + 38.0
+        let analytic = blocks * 24 * width * width * length + blocks * 4 * length * length * width
+        let flops = graph.flops(of: [output])
+        #expect(abs(flops - analytic) / analytic < 1e-3, "\(flops / 1e12) TFLOP vs \(analytic / 1e12)")
+        let order = graph.dependencies(of: [output])
+        let plan = MemoryPlan(graph: graph, order: order, outputs: [output.id]) { node in
+            if case .constant = node.operation { false } else { true }
+        }
+        print("flux \(guidance ? "dev" : "schnell") 1024x1024: \(flops / 1e12) TFLOP per step, activation arena \(Double(plan.arenaBytes) / Double(1 << 30)) GiB (f16)")
     }
 
     @Test func configurationRejectsRotaryAxesThatMissTheHeadWidth() throws {
