@@ -20,6 +20,8 @@ Output: Tests/KilnModelsTests/Fixtures/flux/, one folder per variant:
   <variant>/single_file.safetensors   the same weights under double_blocks.* / single_blocks.*
   <variant>/records.safetensors       inputs, the rotary tables FluxPosEmbed computes, and the
                                       transformer's output (float32)
+  float8.safetensors                  all 256 bit patterns as F8_E4M3 and F8_E5M2 with torch's
+                                      float32 values (`<format>.values`), for FLUX's fp8 files
 
 Weights are rounded to the storage type of every copy (float16 for schnell, bfloat16 for
 dev) before anything is saved or run, so every copy holds the same numbers and the records,
@@ -85,7 +87,8 @@ VARIANTS = {
 BATCH, PATCH_ROWS, PATCH_COLUMNS, TEXT_LENGTH = 2, 3, 5, 6
 
 
-_ST_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.int32: "I32"}
+_ST_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.int32: "I32",
+              torch.float8_e4m3fn: "F8_E4M3", torch.float8_e5m2: "F8_E5M2"}
 
 
 def write_safetensors(path, tensors, metadata=None):
@@ -94,7 +97,12 @@ def write_safetensors(path, tensors, metadata=None):
     blobs, offset = [], 0
     for name in sorted(tensors):
         t = tensors[name].detach().contiguous()
-        raw = t.view(torch.int16) if t.dtype == torch.bfloat16 else t
+        if t.dtype == torch.bfloat16:
+            raw = t.view(torch.int16)
+        elif t.dtype in (torch.float8_e4m3fn, torch.float8_e5m2):
+            raw = t.view(torch.uint8)
+        else:
+            raw = t
         data = raw.numpy().tobytes()
         header[name] = {"dtype": _ST_DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
         blobs.append(data)
@@ -262,6 +270,15 @@ def generate(out_root):
         write_safetensors(folder / "records.safetensors", records,
                           {"generator": "Tests/Fixtures/generate_flux_fixtures.py",
                            "torch": torch.__version__, "diffusers": __import__("diffusers").__version__})
+    # Every bit pattern of both 8-bit float formats FLUX files are shipped in, with torch's
+    # float32 reading of each.
+    patterns = torch.arange(256, dtype=torch.int32).to(torch.uint8)
+    float8 = {}
+    for name, dtype in [("e4m3fn", torch.float8_e4m3fn), ("e5m2", torch.float8_e5m2)]:
+        values = patterns.view(dtype)
+        float8[name] = values
+        float8[f"{name}.values"] = values.float()
+    write_safetensors(out_root / "float8.safetensors", float8)
     normalise_safetensors_tree(out_root)
 
 
