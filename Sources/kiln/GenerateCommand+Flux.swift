@@ -2,8 +2,8 @@ import Foundation
 import Kiln
 
 /// `kiln generate` for FLUX.1 (dev and schnell): a diffusers FluxPipeline folder (model_index.json
-/// `_class_name` "FluxPipeline"), or a single transformer file (diffusers or original key names)
-/// with `--config <FluxPipeline folder>` for everything else. `--cfg-scale` is FLUX.1-dev's
+/// `_class_name` "FluxPipeline"), or a single file (a transformer in diffusers' or the original key
+/// names, or ComfyUI's all-in-one checkpoint) with `--config <FluxPipeline folder>` for the rest. `--cfg-scale` is FLUX.1-dev's
 /// embedded guidance (default 3.5); there is no negative prompt and no classifier-free batch.
 extension GenerateCommand {
     /// The FluxPipeline folder and optional transformer file `--model`/`--config` name, or nil
@@ -19,8 +19,7 @@ extension GenerateCommand {
         let exists = FileManager.default.fileExists(atPath: model.path, isDirectory: &isDirectory)
         if exists, isDirectory.boolValue { return isFlux(model) ? (model, nil) : nil }
         if let config, isFlux(config) { return (config, model) }
-        if exists, let file = try? SafeTensorsSource(files: [model]),
-           FluxOriginalKeyNames.isOriginal(file) || file.shape(of: "single_transformer_blocks.0.proj_mlp.weight") != nil {
+        if exists, let file = try? FluxSingleFile(url: model), file.hasTransformer {
             throw CommandFailure.badInput("--model \(model.path) is a FLUX transformer alone: pass --config <a FluxPipeline folder> for its text encoders, tokenizers, VAE and scheduler")
         }
         return nil
@@ -42,9 +41,12 @@ extension GenerateCommand {
         let storage: DType = backend == "cpu" ? .float32 : settings.dtype
         let pipeline: FluxPipeline, promptEncoder: FluxPromptEncoder, imageDecoder: FluxImageDecoder
         do {
-            pipeline = try FluxPipeline(folder: folder, transformerFile: transformerFile, backend: chosenBackend, dtype: storage)
-            promptEncoder = try FluxPromptEncoder(folder: folder, backend: chosenBackend, dtype: storage)
-            imageDecoder = try FluxImageDecoder(folder: folder, backend: chosenBackend, dtype: storage)
+            // A single file supplies its transformer and whatever else it carries (ComfyUI's
+            // all-in-one files: VAE, CLIP-L, T5); the folder the rest.
+            let file = try transformerFile.map(FluxSingleFile.init(url:))
+            pipeline = try FluxPipeline(folder: folder, singleFile: file, backend: chosenBackend, dtype: storage)
+            promptEncoder = try FluxPromptEncoder(folder: folder, singleFile: file, backend: chosenBackend, dtype: storage)
+            imageDecoder = try FluxImageDecoder(folder: folder, singleFile: file, backend: chosenBackend, dtype: storage)
         } catch {
             throw CommandFailure.badInput("--model \(model): \(error)")
         }

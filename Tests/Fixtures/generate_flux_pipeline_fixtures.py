@@ -26,8 +26,10 @@ to --max-sequence-length 16) from prompts to final latents and decoded images:
 
   full/model_index.json               every FluxPipeline component
   full/transformer/, full/scheduler/  as above (pooled width 8, the CLIP below)
-  full/transformer_original.safetensors  the same transformer under the original key names
-                                      behind `model.diffusion_model.` (bfloat16)
+  full/all_in_one.safetensors         ComfyUI's layout: the same transformer (original names
+                                      behind `model.diffusion_model.`, bfloat16), VAE (`vae.`,
+                                      original names, float16) and T5 (`text_encoders.t5xxl.
+                                      transformer.`, bfloat16); CLIP-L comes from the folder
   full/text_encoder_2/                a tiny T5EncoderModel (T5 v1.1's gated-gelu, bfloat16)
                                       for the T5 tokenizer fixture's 3,100 ids
   full/vae/                           a tiny 16-channel AutoencoderKL with 4 levels (factor 8)
@@ -73,11 +75,11 @@ import diffusers  # noqa: E402
 from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline  # noqa: E402
 from transformers import CLIPTextModel, CLIPTokenizer, T5Config, T5EncoderModel, T5TokenizerFast  # noqa: E402
 
-from generate_sd_fixtures import MERGES_CANDIDATES, perturb_trivial_parameters, write_clip_vocab  # noqa: E402
+from generate_sd_fixtures import MERGES_CANDIDATES, perturb_trivial_parameters, vae_to_original, write_clip_vocab  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 OUT_DIR = REPO / "Tests/KilnPipelinesTests/Fixtures/flux"
-SIZE_BUDGET = 800_000
+SIZE_BUDGET = 1_000_000
 SD1 = REPO / "Tests/KilnModelsTests/Fixtures/sd/sd1/diffusers"
 T5_TOKENIZER = REPO / "Tests/KilnModelsTests/Fixtures/t5_tokenizer/tokenizer"
 
@@ -209,13 +211,19 @@ def generate_full(folder):
                         case["weights_seed"] + 2, torch.bfloat16)
     transformer.to(torch.bfloat16).save_pretrained(folder / "transformer", safe_serialization=True)
     transformer.float()
-    # The same transformer as a ComfyUI-style single file: original key names behind
-    # `model.diffusion_model.`, for `kiln generate --model FILE --config FOLDER`.
+    # The same transformer, VAE and T5 as a ComfyUI-style all-in-one single file: the
+    # transformer in the original key names behind `model.diffusion_model.`, the VAE in the
+    # original (CompVis) names behind `vae.`, T5 in transformers' names behind
+    # `text_encoders.t5xxl.transformer.` (CLIP-L, 0.8 MB with its real vocabulary, left out:
+    # the folder supplies it), for `kiln generate --model FILE --config FOLDER`.
     transformer_config = dict(TRANSFORMER, guidance_embeds=True, pooled_projection_dim=text_encoder.config.hidden_size)
     original = original_state(transformer, transformer_config)
     check_inverse(transformer, original, transformer_config)
-    write_safetensors(folder / "transformer_original.safetensors",
-                      {"model.diffusion_model." + k: v.to(torch.bfloat16) for k, v in original.items()})
+    single = {"model.diffusion_model." + k: v.to(torch.bfloat16) for k, v in original.items()}
+    single.update({"vae." + k[len("first_stage_model."):]: v.half() for k, v in vae_to_original(vae).items()})
+    single.update({"text_encoders.t5xxl.transformer." + k: v.to(torch.bfloat16) for k, v in t5.state_dict().items()
+                   if k != "encoder.embed_tokens.weight"})
+    write_safetensors(folder / "all_in_one.safetensors", single)
     scheduler = FlowMatchEulerDiscreteScheduler(**SCHEDULER, **CASES["dev"]["scheduler"])
     scheduler.save_pretrained(folder / "scheduler")
     (folder / "model_index.json").write_text(json.dumps({

@@ -144,12 +144,34 @@ import Testing
     @Test func aTransformerFileDecidesItsOwnConfiguration() throws {
         let folder = try Self.modelFolder()
         let schnell = Self.fixtures.deletingLastPathComponent().appendingPathComponent("schnell/transformer/diffusion_pytorch_model.safetensors")
-        let pipeline = try FluxPipeline(folder: folder, transformerFile: schnell, backend: CPUBackend(), dtype: .float32)
+        let pipeline = try FluxPipeline(folder: folder, singleFile: FluxSingleFile(url: schnell), backend: CPUBackend(), dtype: .float32)
         #expect(!pipeline.model.configuration.guidanceEmbeds)
         #expect(pipeline.model.configuration.pooledProjectionDimension == 16)
-        let original = try FluxPipeline(folder: folder, transformerFile: folder.appendingPathComponent("transformer_original.safetensors"),
+        let original = try FluxPipeline(folder: folder, singleFile: FluxSingleFile(url: folder.appendingPathComponent("all_in_one.safetensors")),
                                         backend: CPUBackend(), dtype: .float32)
         #expect(try original.model.configuration == FluxTransformerConfiguration.load(folder.appendingPathComponent("transformer/config.json")))
+    }
+
+    /// ComfyUI's all-in-one layout: every component the file carries reads, under the names the
+    /// models use, exactly the folder's weights; CLIP-L, which it lacks, is nil.
+    @Test func allInOneFileCarriesTransformerVAEAndT5() throws {
+        let folder = try Self.modelFolder()
+        let file = try FluxSingleFile(url: folder.appendingPathComponent("all_in_one.safetensors"))
+        #expect(file.hasTransformer)
+        #expect(file.clip == nil)
+        let pairs: [(TensorSource, TensorSource, String)] = [
+            (try file.transformer(), try SafeTensorsSource.component(folder: folder.appendingPathComponent("transformer"), baseName: "diffusion_pytorch_model"), "transformer"),
+            (try #require(file.vae), try SafeTensorsSource.component(folder: folder.appendingPathComponent("vae"), baseName: "diffusion_pytorch_model"), "vae"),
+            (try #require(file.t5), try SafeTensorsSource.component(folder: folder.appendingPathComponent("text_encoder_2"), baseName: "model"), "t5"),
+        ]
+        for (fromFile, fromFolder, label) in pairs {
+            // transformers saves T5's tied embedding twice; the file keeps `shared.weight` only.
+            #expect(Set(fromFile.names) == Set(fromFolder.names).subtracting(["encoder.embed_tokens.weight"]), "\(label)")
+            for name in fromFile.names {
+                let a = try fromFile.load(name), b = try fromFolder.load(name)
+                #expect(a.shape == b.shape && a.scalars == b.scalars, "\(label) \(name)")
+            }
+        }
     }
 
     @Test func defaultSequenceLengthFollowsTheVariant() throws {

@@ -36,9 +36,9 @@ import Testing
         #expect(kiln["cfg_scale"] as? Double == Double(settings.guidance))
     }
 
-    /// The folder's transformer as a single file in diffusers' names, and the same weights in
-    /// Black Forest Labs' original names behind ComfyUI's `model.diffusion_model.` prefix.
-    @Test(arguments: ["transformer/diffusion_pytorch_model.safetensors", "transformer_original.safetensors"])
+    /// The folder's transformer as a single file in diffusers' names, and ComfyUI's all-in-one
+    /// file (original transformer names behind `model.diffusion_model.`, VAE, T5).
+    @Test(arguments: ["transformer/diffusion_pytorch_model.safetensors", "all_in_one.safetensors"])
     func singleTransformerFileWithConfigFolder(_ path: String) throws {
         let model = try FluxFullPipelineTests.modelFolder()
         let (settings, records) = try FluxFullPipelineTests.fixture()
@@ -51,12 +51,36 @@ import Testing
         #expect(Verification.compare(saved, try records.tensor("single_prompt_final_latents")).relative <= 1e-3)
     }
 
+    /// With an all-in-one file, a config folder without `vae` and `text_encoder_2` weights is
+    /// enough: the file's own VAE and T5 are used.
+    @Test func allInOneFileSuppliesItsVAEAndT5() throws {
+        let model = try FluxFullPipelineTests.modelFolder()
+        let (settings, records) = try FluxFullPipelineTests.fixture()
+        let folder = try GenerateCommandTests.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let manager = FileManager.default
+        let config = folder.appendingPathComponent("config")
+        try manager.createDirectory(at: config, withIntermediateDirectories: true)
+        for entry in try manager.contentsOfDirectory(atPath: model.path) where !["vae", "text_encoder_2", "all_in_one.safetensors"].contains(entry) {
+            try manager.createSymbolicLink(at: config.appendingPathComponent(entry), withDestinationURL: model.appendingPathComponent(entry))
+        }
+        for (component, file) in [("vae", "config.json"), ("text_encoder_2", "config.json")] {
+            try manager.createDirectory(at: config.appendingPathComponent(component), withIntermediateDirectories: true)
+            try manager.copyItem(at: model.appendingPathComponent("\(component)/\(file)"), to: config.appendingPathComponent("\(component)/\(file)"))
+        }
+        let run = try GenerateCommandTests.kiln(Self.arguments(model: model.appendingPathComponent("all_in_one.safetensors"), settings: settings,
+                                                               folder: folder) + ["--config", config.path])
+        #expect(run.status == 0, "\(run.errors)")
+        let saved = try SafeTensorsFile(url: folder.appendingPathComponent("latents.safetensors")).tensor("latents")
+        #expect(Verification.compare(saved, try records.tensor("single_prompt_final_latents")).relative <= 1e-3)
+    }
+
     @Test func aTransformerFileWithoutConfigIsRefusedByName() throws {
         let model = try FluxFullPipelineTests.modelFolder()
         let (settings, _) = try FluxFullPipelineTests.fixture()
         let folder = try GenerateCommandTests.scratch()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let run = try GenerateCommandTests.kiln(Self.arguments(model: model.appendingPathComponent("transformer_original.safetensors"),
+        let run = try GenerateCommandTests.kiln(Self.arguments(model: model.appendingPathComponent("all_in_one.safetensors"),
                                                                settings: settings, folder: folder))
         #expect(run.status == 2)
         #expect(run.errors.contains("FLUX transformer") && run.errors.contains("--config"), "\(run.errors)")

@@ -18,11 +18,13 @@ public final class FluxImageDecoder {
         autoencoder = TiledAutoencoder(model: AutoencoderKL(configuration: configuration), backend: backend, weights: weights, dtype: dtype)
     }
 
-    /// Loads a FluxPipeline folder's `vae`.
-    public convenience init(folder: URL, backend: Backend, dtype: DType) throws {
+    /// Loads a FluxPipeline folder's `vae`; a single file's VAE, when it carries one, replaces
+    /// the folder's weights (the configuration stays the folder's).
+    public convenience init(folder: URL, singleFile: FluxSingleFile? = nil, backend: Backend, dtype: DType) throws {
         let vae = folder.appendingPathComponent("vae")
+        let weights = try singleFile?.vae ?? SafeTensorsSource.component(folder: vae, baseName: "diffusion_pytorch_model")
         self.init(configuration: try AutoencoderKLConfiguration.load(vae.appendingPathComponent("config.json")),
-                  weights: try SafeTensorsSource.component(folder: vae, baseName: "diffusion_pytorch_model"), backend: backend, dtype: dtype)
+                  weights: weights, backend: backend, dtype: dtype)
     }
 
     /// `[B, C, h, w]` latents -> `[B, 3, H, W]` images, nominally in [-1, 1].

@@ -33,9 +33,9 @@ public final class FluxPipeline {
         self.dtype = dtype
     }
 
-    /// Opens a diffusers FluxPipeline folder's transformer and scheduler; `transformerFile`, a
-    /// single `.safetensors` in diffusers' or the original key names, replaces its transformer.
-    public convenience init(folder: URL, transformerFile: URL? = nil, backend: Backend, dtype: DType = .float16) throws {
+    /// Opens a diffusers FluxPipeline folder's transformer and scheduler; `singleFile`, when
+    /// given, supplies the transformer instead (its configuration inferred from its weights).
+    public convenience init(folder: URL, singleFile: FluxSingleFile? = nil, backend: Backend, dtype: DType = .float16) throws {
         let index = folder.appendingPathComponent("model_index.json")
         guard let data = try? Data(contentsOf: index),
               let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
@@ -46,10 +46,9 @@ public final class FluxPipeline {
         }
         let transformerFolder = folder.appendingPathComponent("transformer")
         var configuration = try FluxTransformerConfiguration.load(transformerFolder.appendingPathComponent("config.json"))
-        var weights: TensorSource
-        if let transformerFile {
-            weights = try SafeTensorsSource(files: [transformerFile])
-            if FluxOriginalKeyNames.isOriginal(weights) { weights = try FluxOriginalKeyNames.transformer(weights) }
+        let weights: TensorSource
+        if let singleFile {
+            weights = try singleFile.transformer()
             // The file decides what runs (a schnell file with a dev folder has no guidance
             // embedding); only the rotary axes are not in the weights.
             configuration = try FluxOriginalKeyNames.inferConfiguration(weights, axesDimensionsRope: configuration.axesDimensionsRope)

@@ -20,11 +20,12 @@ public final class FluxPromptEncoder {
         self.textEncoder = textEncoder
     }
 
-    /// Loads `tokenizer`, `tokenizer_2`, `text_encoder` and `text_encoder_2` of a FluxPipeline folder.
-    public convenience init(folder: URL, backend: Backend, dtype: DType) throws {
+    /// Loads `tokenizer`, `tokenizer_2`, `text_encoder` and `text_encoder_2` of a FluxPipeline
+    /// folder; encoders a single file carries replace the folder's.
+    public convenience init(folder: URL, singleFile: FluxSingleFile? = nil, backend: Backend, dtype: DType) throws {
         self.init(clipTokenizer: try CLIPTokenizer.load(folder: folder.appendingPathComponent("tokenizer")),
                   t5Tokenizer: try T5Tokenizer(folder: folder.appendingPathComponent("tokenizer_2")),
-                  textEncoder: try FluxTextEncoder(folder: folder, backend: backend, dtype: dtype))
+                  textEncoder: try FluxTextEncoder(folder: folder, singleFile: singleFile, backend: backend, dtype: dtype))
     }
 
     /// CLIP ids `[N * 77]` and T5 ids `[N * maxSequenceLength]` of `prompts`, flat.

@@ -28,15 +28,16 @@ public final class FluxTextEncoder {
         self.dtype = dtype
     }
 
-    /// Loads `text_encoder` (CLIPTextModel) and `text_encoder_2` (T5EncoderModel) of a FluxPipeline folder.
-    public convenience init(folder: URL, backend: Backend, dtype: DType) throws {
+    /// Loads `text_encoder` (CLIPTextModel) and `text_encoder_2` (T5EncoderModel) of a FluxPipeline
+    /// folder; encoders a single file carries replace the folder's weights (configs stay the folder's).
+    public convenience init(folder: URL, singleFile: FluxSingleFile? = nil, backend: Backend, dtype: DType) throws {
         let clipFolder = folder.appendingPathComponent("text_encoder"), t5Folder = folder.appendingPathComponent("text_encoder_2")
-        let clipWeights = try SafeTensorsSource.component(folder: clipFolder, baseName: "model")
+        let clipWeights = try singleFile?.clip ?? SafeTensorsSource.component(folder: clipFolder, baseName: "model")
+        let t5Weights = try singleFile?.t5 ?? SafeTensorsSource.component(folder: t5Folder, baseName: "model")
         let clip = CLIPTextModel(configuration: try CLIPTextConfiguration.load(clipFolder.appendingPathComponent("config.json")),
                                  prefix: CLIPTextModel.detectPrefix(in: clipWeights))
         let t5 = T5EncoderModel(configuration: try T5Configuration.load(t5Folder.appendingPathComponent("config.json")))
-        self.init(clip: clip, clipWeights: clipWeights, t5: t5, t5Weights: try SafeTensorsSource.component(folder: t5Folder, baseName: "model"),
-                  backend: backend, dtype: dtype)
+        self.init(clip: clip, clipWeights: clipWeights, t5: t5, t5Weights: t5Weights, backend: backend, dtype: dtype)
     }
 
     /// Width of the pooled embedding and of one text state.
