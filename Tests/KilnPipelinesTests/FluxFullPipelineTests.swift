@@ -174,6 +174,24 @@ import Testing
         }
     }
 
+    /// CLIP-L under `text_encoders.clip_l.transformer.` (the fixture file leaves it out for size):
+    /// written here from SD1's tiny CLIP, read back under transformers' names.
+    @Test func allInOneFileCarriesCLIP() throws {
+        let folder = try Self.modelFolder()
+        let clip = try SafeTensorsSource.component(folder: folder.appendingPathComponent("text_encoder"), baseName: "model")
+        var tensors: [String: HostTensor] = [:]
+        for name in clip.names { tensors["text_encoders.clip_l.transformer." + name] = try clip.load(name) }
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-flux-clip-\(UUID().uuidString).safetensors")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        try SafeTensorsFile.write(tensors, to: scratch)
+        let file = try FluxSingleFile(url: scratch)
+        #expect(!file.hasTransformer && file.vae == nil && file.t5 == nil)
+        let read = try #require(file.clip)
+        #expect(read.names == clip.names)
+        for name in clip.names { #expect(try read.load(name).scalars == clip.load(name).scalars, "\(name)") }
+        #expect(throws: ConfigurationError.self) { _ = try file.transformer() }
+    }
+
     @Test func defaultSequenceLengthFollowsTheVariant() throws {
         let folder = try Self.modelFolder()
         let pipeline = try FluxPipeline(folder: folder, backend: CPUBackend(), dtype: .float32)
