@@ -16,8 +16,8 @@ public final class FluxPipeline {
     public let weights: TensorSource
     public let schedulerConfiguration: SchedulerConfiguration
     public let backend: Backend
-    /// Storage type of weights and activations on the backend: the 12B transformer must stay
-    /// f16 (or bf16) on a GPU.
+    /// Storage type of weights and activations on the backend: the 12B transformer stays f16 on
+    /// a GPU (24 GB; f32 would double it; the Vulkan backend has no bf16 storage yet).
     public let dtype: DType
     /// The VAE's pixel-to-latent factor (8 for FLUX.1's VAE).
     public let vaeScaleFactor: Int
