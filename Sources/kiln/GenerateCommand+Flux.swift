@@ -29,31 +29,38 @@ extension GenerateCommand {
                       device: String, driver: String?) throws {
         // Options FLUX does not have: refused by name before any work.
         let unsupported: [(String, Bool)] = [
-            ("--negative-prompt", negativePrompt != nil), ("--init-image", initImage != nil), ("--mask", mask != nil),
-            ("--strength", strength != nil), ("--guidance-rescale", guidanceRescale != 0), ("--vae", vae != nil),
+            ("--negative-prompt", negativePrompt != nil), ("--mask", mask != nil),
+            ("--guidance-rescale", guidanceRescale != 0), ("--vae", vae != nil),
             ("--inpainting-unet", inpaintingUnet != nil),
             ("--sampler (only flow_euler)", settings.sampler.map { $0 != .flowEuler } ?? false),
             ("--scheduler (FLUX's sigmas are fixed)", settings.spacing != nil && scheduler != "default"),
         ]
         if let (option, _) = unsupported.first(where: \.1) {
-            throw CommandFailure.badInput("\(option) is not supported for FLUX (text-to-image with embedded guidance)")
+            throw CommandFailure.badInput("\(option) is not supported for FLUX (text-to-image and image-to-image with embedded guidance)")
         }
+        let initPixels = try initImage.map { try ImageFiles.readInitImage(URL(fileURLWithPath: $0), option: "--init-image") }
         let storage: DType = backend == "cpu" ? .float32 : settings.dtype
-        let pipeline: FluxPipeline, promptEncoder: FluxPromptEncoder, imageDecoder: FluxImageDecoder
+        let pipeline: FluxPipeline, promptEncoder: FluxPromptEncoder, autoencoder: FluxAutoencoder
         do {
             // A single file supplies its transformer and whatever else it carries (ComfyUI's
             // all-in-one files: VAE, CLIP-L, T5); the folder the rest.
             let file = try transformerFile.map(FluxSingleFile.init(url:))
             pipeline = try FluxPipeline(folder: folder, singleFile: file, backend: chosenBackend, dtype: storage)
             promptEncoder = try FluxPromptEncoder(folder: folder, singleFile: file, backend: chosenBackend, dtype: storage)
-            imageDecoder = try FluxImageDecoder(folder: folder, singleFile: file, backend: chosenBackend, dtype: storage)
+            autoencoder = try FluxAutoencoder(folder: folder, singleFile: file, backend: chosenBackend, dtype: storage)
         } catch {
             throw CommandFailure.badInput("--model \(model): \(error)")
         }
-        // diffusers' default size: the transformer's default_sample_size 128 in latent pixels.
+        // diffusers' default size: the init image's, else the transformer's default_sample_size
+        // 128 in latent pixels.
+        let requestWidth = width ?? initPixels?.shape[3] ?? 1024, requestHeight = height ?? initPixels?.shape[2] ?? 1024
+        if let initPixels, initPixels.shape[3] != requestWidth || initPixels.shape[2] != requestHeight {
+            throw CommandFailure.badInput("--init-image \(initImage ?? "") is \(initPixels.shape[3])x\(initPixels.shape[2]) but the size asked is \(requestWidth)x\(requestHeight)")
+        }
         let request = FluxGenerationRequest(
-            prompt: prompt, width: width ?? 1024, height: height ?? 1024, steps: steps, guidance: cfgScale ?? 3.5,
-            seed: seed ?? UInt64.random(in: 0...UInt64(UInt32.max)), batchCount: batchCount, maxSequenceLength: maxSequenceLength)
+            prompt: prompt, width: requestWidth, height: requestHeight, steps: steps, guidance: cfgScale ?? 3.5,
+            seed: seed ?? UInt64.random(in: 0...UInt64(UInt32.max)), batchCount: batchCount, maxSequenceLength: maxSequenceLength,
+            initImage: initPixels, strength: strength ?? 0.6)
         do {
             try pipeline.check(request)
         } catch {
@@ -66,7 +73,7 @@ extension GenerateCommand {
         let bar = ProgressBar(enabled: !quiet)
         let result: FluxGenerationResult
         do {
-            result = try pipeline.generate(request, promptEncoder: promptEncoder, imageDecoder: imageDecoder, progress: bar.report)
+            result = try pipeline.generate(request, promptEncoder: promptEncoder, autoencoder: autoencoder, progress: bar.report)
         } catch let error as FluxPipelineError {
             bar.finish()
             throw CommandFailure.badInput("\(error)")
@@ -86,10 +93,11 @@ extension GenerateCommand {
         let recordedGuidance = pipeline.model.configuration.guidanceEmbeds ? request.guidance : 1
         for (index, path) in outputs.enumerated() {
             let metadata = GenerationMetadata(
-                prompt: request.prompt, negativePrompt: nil, mode: "txt2img", width: request.width, height: request.height,
-                steps: request.steps, cfgScale: recordedGuidance,
+                prompt: request.prompt, negativePrompt: nil, mode: initPixels == nil ? "txt2img" : "img2img",
+                width: request.width, height: request.height, steps: request.steps, cfgScale: recordedGuidance,
                 guidanceRescale: 0, sampler: sampler, scheduler: "default", seed: request.seed, rng: rng,
-                batchCount: request.batchCount, batchIndex: index, strength: nil, model: Self.modelName(modelURL),
+                batchCount: request.batchCount, batchIndex: index, strength: initPixels == nil ? nil : request.strength,
+                model: Self.modelName(modelURL),
                 modelSHA256: modelHash, backend: backend, dtype: storage.shortName, device: device, driver: driver)
             try ImageFiles.writeImage(result.images, index: index, to: URL(fileURLWithPath: path), metadata: metadata)
         }

@@ -36,7 +36,9 @@ to --max-sequence-length 16) from prompts to final latents and decoded images:
                                       and FLUX's scaling_factor and shift_factor (float16)
   full/records.safetensors            CLIP and T5 ids, prompt_embeds, pooled_prompt_embeds,
                                       final latents [B, 16, h, w] and images [B, 3, H, W] in [0, 1];
-                                      final latents of the first prompt alone, 2 images
+                                      final latents of the first prompt alone, 2 images; and
+                                      FluxImg2ImgPipeline's from Fixtures/pipelines/init.png
+                                      (strength 0.6, 4 steps)
                                       (images float16)
   full/case.json                      prompts, seed, size, steps, guidance, max sequence length
 
@@ -72,7 +74,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate_flux_fixtures import build, check_inverse, normalise_safetensors_tree, original_state, write_safetensors  # noqa: E402
 
 import diffusers  # noqa: E402
-from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline  # noqa: E402
+from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxImg2ImgPipeline, FluxPipeline  # noqa: E402
+from PIL import Image  # noqa: E402
 from transformers import CLIPTextModel, CLIPTokenizer, T5Config, T5EncoderModel, T5TokenizerFast  # noqa: E402
 
 from generate_sd_fixtures import MERGES_CANDIDATES, perturb_trivial_parameters, vae_to_original, write_clip_vocab  # noqa: E402
@@ -81,6 +84,8 @@ REPO = Path(__file__).resolve().parents[2]
 OUT_DIR = REPO / "Tests/KilnPipelinesTests/Fixtures/flux"
 SIZE_BUDGET = 1_000_000
 SD1 = REPO / "Tests/KilnModelsTests/Fixtures/sd/sd1/diffusers"
+INIT_IMAGE = REPO / "Tests/KilnPipelinesTests/Fixtures/pipelines/init.png"
+IMG2IMG = dict(steps=4, strength=0.6)
 T5_TOKENIZER = REPO / "Tests/KilnModelsTests/Fixtures/t5_tokenizer/tokenizer"
 
 FULL = dict(prompts=["a red fox in the snow",
@@ -253,12 +258,27 @@ def generate_full(folder):
         single = pipe(prompt=prompts[0], num_images_per_prompt=2, width=case["width"], height=case["height"],
                       num_inference_steps=case["steps"], guidance_scale=case["guidance"], max_sequence_length=length,
                       generator=torch.Generator().manual_seed(case["seed"]), output_type="latent", return_dict=False)[0]
+        # FluxImg2ImgPipeline from the SD pipelines' 64x48 init image, the first prompt, 2 images.
+        img2img = FluxImg2ImgPipeline(scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                                      text_encoder_2=t5, tokenizer_2=tokenizer_2, transformer=transformer)
+        img2img.set_progress_bar_config(disable=True)
+        init_image = Image.open(INIT_IMAGE).convert("RGB")
+        # Its preprocessed pixels equal the SD pipeline fixtures' `inputs.init_image` (same size,
+        # a multiple of 16, so neither processor resizes); tests read them from there.
+        init_pixels = img2img.image_processor.preprocess(init_image, height=case["height"], width=case["width"])
+        assert init_pixels.shape == (1, 3, case["height"], case["width"])
+        edited = img2img(prompt=prompts[0], image=init_image, strength=IMG2IMG["strength"], num_images_per_prompt=2,
+                         width=case["width"], height=case["height"], num_inference_steps=IMG2IMG["steps"],
+                         guidance_scale=case["guidance"], max_sequence_length=length,
+                         generator=torch.Generator().manual_seed(case["seed"]), output_type="latent", return_dict=False)[0]
     final = FluxPipeline._unpack_latents(outputs["latent"], case["height"], case["width"], pipe.vae_scale_factor)
     single = FluxPipeline._unpack_latents(single, case["height"], case["width"], pipe.vae_scale_factor)
+    edited = FluxPipeline._unpack_latents(edited, case["height"], case["width"], pipe.vae_scale_factor)
     records = {
         "clip_ids": clip_ids.to(torch.int32), "t5_ids": t5_ids.to(torch.int32),
         "prompt_embeds": prompt_embeds.float(), "pooled_prompt_embeds": pooled.float(),
         "final_latents": final.float(), "single_prompt_final_latents": single.float(),
+        "img2img_final_latents": edited.float(),
         # Stored float16 to save space: images lie in [0, 1], so rounding moves them < 2.5e-4.
         "images": outputs["pt"].half(),
     }
@@ -268,6 +288,7 @@ def generate_full(folder):
     (folder / "case.json").write_text(json.dumps({
         "prompts": prompts, "seed": case["seed"], "width": case["width"], "height": case["height"],
         "steps": case["steps"], "guidance": case["guidance"], "max_sequence_length": length,
+        "img2img_steps": IMG2IMG["steps"], "img2img_strength": IMG2IMG["strength"],
     }, indent=2, sort_keys=True) + "\n")
 
 

@@ -19,10 +19,14 @@ import Testing
         let steps: Int
         let guidance: Float
         let maxSequenceLength: Int
+        let img2imgSteps: Int
+        let img2imgStrength: Float
 
         enum CodingKeys: String, CodingKey {
             case prompts, seed, width, height, steps, guidance
             case maxSequenceLength = "max_sequence_length"
+            case img2imgSteps = "img2img_steps"
+            case img2imgStrength = "img2img_strength"
         }
     }
 
@@ -87,35 +91,61 @@ import Testing
                                                 guidance: settings.guidance, seed: settings.seed, batchCount: 2,
                                                 maxSequenceLength: settings.maxSequenceLength)
             let result = try pipeline.generate(request, promptEncoder: FluxPromptEncoder(folder: folder, backend: backend, dtype: dtype),
-                                               imageDecoder: FluxImageDecoder(folder: folder, backend: backend, dtype: dtype))
+                                               autoencoder: FluxAutoencoder(folder: folder, backend: backend, dtype: dtype))
             Self.expectClose(result.latents, try records.tensor("single_prompt_final_latents"), tolerance, "\(backend.name) \(dtype.shortName) one prompt x2")
             #expect(result.images.shape == [2, 3, settings.height, settings.width])
         }
     }
 
+    /// FluxImg2ImgPipeline: the SD pipelines' init image (as diffusers preprocessed it), its
+    /// posterior sample and the noise drawn in diffusers' order, the schedule cut by strength.
+    @Test func imageToImageMatchesFluxImg2ImgPipeline() throws {
+        let (settings, records) = try Self.fixture()
+        let folder = try Self.modelFolder()
+        let initImage = ShapedArray(try PipelineFixtures.records().tensor("inputs.init_image"))
+        let gpu = try Self.vulkan.get()
+        for (backend, dtype, tolerance) in [(CPUBackend() as Backend, DType.float32, Float(1e-3)), (gpu, .float16, 2e-2)] {
+            let pipeline = try FluxPipeline(folder: folder, backend: backend, dtype: dtype)
+            let request = FluxGenerationRequest(prompt: settings.prompts[0], width: settings.width, height: settings.height,
+                                                steps: settings.img2imgSteps, guidance: settings.guidance, seed: settings.seed, batchCount: 2,
+                                                maxSequenceLength: settings.maxSequenceLength, initImage: initImage, strength: settings.img2imgStrength)
+            let result = try pipeline.generate(request, promptEncoder: FluxPromptEncoder(folder: folder, backend: backend, dtype: dtype),
+                                               autoencoder: FluxAutoencoder(folder: folder, backend: backend, dtype: dtype))
+            #expect(result.stepCount == 3, "int(4 - 4 * 0.6) = 1 step skipped")
+            Self.expectClose(result.latents, try records.tensor("img2img_final_latents"), tolerance, "\(backend.name) \(dtype.shortName) img2img")
+        }
+        let pipeline = try FluxPipeline(folder: folder, backend: CPUBackend(), dtype: .float32)
+        for strength: Float in [0, 0.1, 1.5] {
+            #expect(throws: FluxPipelineError.self, "strength \(strength)") {
+                try pipeline.check(FluxGenerationRequest(prompt: "x", width: settings.width, height: settings.height, steps: 4, seed: 0,
+                                                         initImage: initImage, strength: strength))
+            }
+        }
+    }
+
     @Test func weightsThatCannotFitAreRefusedBeforeAnyWork() throws {
         let folder = try Self.modelFolder()
-        let open = { (capacity: Int) throws -> (FluxPipeline, FluxPromptEncoder, FluxImageDecoder) in
+        let open = { (capacity: Int) throws -> (FluxPipeline, FluxPromptEncoder, FluxAutoencoder) in
             let backend = PipelineBehaviourTests.SmallBackend(capacity: capacity)
             return (try FluxPipeline(folder: folder, backend: backend, dtype: .float16),
                     try FluxPromptEncoder(folder: folder, backend: backend, dtype: .float16),
-                    try FluxImageDecoder(folder: folder, backend: backend, dtype: .float16))
+                    try FluxAutoencoder(folder: folder, backend: backend, dtype: .float16))
         }
         let (small, encoder, decoder) = try open(300_000)
         #expect(throws: PipelineError.self) {
             _ = try small.generate(FluxGenerationRequest(prompt: "x", width: 64, height: 48, steps: 1, seed: 0),
-                                   promptEncoder: encoder, imageDecoder: decoder)
+                                   promptEncoder: encoder, autoencoder: decoder)
         }
         do {
-            try small.checkMemory(promptEncoder: encoder, imageDecoder: decoder)
+            try small.checkMemory(promptEncoder: encoder, autoencoder: decoder)
             Issue.record("a 300 kB device accepted the model")
         } catch let PipelineError.insufficientMemory(message) {
             for part in ["transformer", "text encoders", "vae", "300000-byte test device"] { #expect(message.contains(part), "\(message)") }
         }
         // Sequential encoders and transformer fit where keeping both resident does not.
         let (large, encoder2, decoder2) = try open(1 << 20)
-        try large.checkMemory(promptEncoder: encoder2, imageDecoder: decoder2)
-        #expect(throws: PipelineError.self) { try large.checkMemory(promptEncoder: encoder2, imageDecoder: decoder2, keepTextEncoders: true) }
+        try large.checkMemory(promptEncoder: encoder2, autoencoder: decoder2)
+        #expect(throws: PipelineError.self) { try large.checkMemory(promptEncoder: encoder2, autoencoder: decoder2, keepTextEncoders: true) }
     }
 
     @Test func reportsEveryStageAndStopsWhenCancelled() throws {
@@ -124,18 +154,18 @@ import Testing
         let backend = CPUBackend()
         let pipeline = try FluxPipeline(folder: folder, backend: backend, dtype: .float32)
         let encoder = try FluxPromptEncoder(folder: folder, backend: backend, dtype: .float32)
-        let decoder = try FluxImageDecoder(folder: folder, backend: backend, dtype: .float32)
+        let decoder = try FluxAutoencoder(folder: folder, backend: backend, dtype: .float32)
         let request = FluxGenerationRequest(prompt: settings.prompts[0], width: settings.width, height: settings.height, steps: 3, seed: 1,
                                             maxSequenceLength: settings.maxSequenceLength)
         var reports: [GenerationProgress] = []
-        _ = try pipeline.generate(request, promptEncoder: encoder, imageDecoder: decoder, progress: { reports.append($0) })
+        _ = try pipeline.generate(request, promptEncoder: encoder, autoencoder: decoder, progress: { reports.append($0) })
         #expect(reports.map(\.stage) == [.encodingText, .denoising, .denoising, .denoising, .decoding])
         #expect(reports.filter { $0.stage == .denoising }.map(\.step) == [1, 2, 3])
         #expect(reports.allSatisfy { $0.stepCount == 3 })
 
         var steps = 0
         #expect(throws: PipelineError.cancelled) {
-            _ = try pipeline.generate(request, promptEncoder: encoder, imageDecoder: decoder,
+            _ = try pipeline.generate(request, promptEncoder: encoder, autoencoder: decoder,
                                       progress: { if $0.stage == .denoising { steps += 1 } }, isCancelled: { steps >= 2 })
         }
         #expect(steps == 2)
@@ -219,7 +249,7 @@ import Testing
             Self.expectClose(latents, try records.tensor("final_latents"), tolerance, "\(label) final latents")
 
             // diffusers' "pt" output: [-1, 1] mapped to [0, 1] and clamped.
-            let images = try FluxImageDecoder(folder: folder, backend: backend, dtype: dtype).decode(latents).map { min(max($0 / 2 + 0.5, 0), 1) }
+            let images = try FluxAutoencoder(folder: folder, backend: backend, dtype: dtype).decode(latents).map { min(max($0 / 2 + 0.5, 0), 1) }
             Self.expectClose(images, try records.tensor("images"), tolerance, "\(label) images")
         }
         #expect(gpu.device.instance.validationMessages.all.isEmpty)

@@ -75,6 +75,24 @@ import Testing
         #expect(Verification.compare(saved, try records.tensor("single_prompt_final_latents")).relative <= 1e-3)
     }
 
+    @Test func imageToImageFromAPNG() throws {
+        let model = try FluxFullPipelineTests.modelFolder()
+        let (settings, records) = try FluxFullPipelineTests.fixture()
+        let folder = try GenerateCommandTests.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var arguments = Self.arguments(model: model, settings: settings, folder: folder)
+        arguments[arguments.firstIndex(of: "--steps")! + 1] = "\(settings.img2imgSteps)"
+        let run = try GenerateCommandTests.kiln(arguments + ["--init-image", PipelineFixtures.folder.appendingPathComponent("init.png").path,
+                                                             "--strength", "\(settings.img2imgStrength)"])
+        #expect(run.status == 0, "\(run.errors)")
+        let saved = try SafeTensorsFile(url: folder.appendingPathComponent("latents.safetensors")).tensor("latents")
+        #expect(Verification.compare(saved, try records.tensor("img2img_final_latents")).relative <= 1e-3)
+        let info = try GenerateCommandTests.kiln(["info", folder.appendingPathComponent("flux-0.png").path, "--json"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(info.output.utf8)) as? [String: Any])
+        let kiln = try #require(object["kiln"] as? [String: Any])
+        #expect(kiln["mode"] as? String == "img2img")
+    }
+
     @Test func aTransformerFileWithoutConfigIsRefusedByName() throws {
         let model = try FluxFullPipelineTests.modelFolder()
         let (settings, _) = try FluxFullPipelineTests.fixture()

@@ -18,9 +18,13 @@ public struct FluxGenerationRequest: Sendable {
     /// T5 tokens (`max_sequence_length`); nil takes 512 for guidance-distilled (dev) transformers
     /// and 256 for schnell, the values their releases use.
     public var maxSequenceLength: Int?
+    /// Image-to-image (FluxImg2ImgPipeline): the init image `[1, 3, height, width]` in [-1, 1].
+    public var initImage: ShapedArray?
+    /// The share of the schedule image-to-image runs, in (0, 1] (diffusers' default 0.6).
+    public var strength: Float
 
     public init(prompt: String, width: Int = 1024, height: Int = 1024, steps: Int = 28, guidance: Float = 3.5, seed: UInt64,
-                batchCount: Int = 1, maxSequenceLength: Int? = nil) {
+                batchCount: Int = 1, maxSequenceLength: Int? = nil, initImage: ShapedArray? = nil, strength: Float = 0.6) {
         self.prompt = prompt
         self.width = width
         self.height = height
@@ -29,6 +33,8 @@ public struct FluxGenerationRequest: Sendable {
         self.seed = seed
         self.batchCount = batchCount
         self.maxSequenceLength = maxSequenceLength
+        self.initImage = initImage
+        self.strength = strength
     }
 }
 
@@ -37,6 +43,7 @@ public struct FluxGenerationRequest: Sendable {
 public struct FluxGenerationResult: Sendable {
     public var latents: ShapedArray
     public var images: ShapedArray
+    /// Steps run (fewer than asked for image-to-image).
     public var stepCount: Int
     /// Seconds spent encoding text, denoising and decoding.
     public var textSeconds: Double
@@ -62,13 +69,24 @@ extension FluxPipeline {
         guard (1...512).contains(length) else {
             throw FluxPipelineError.invalidRequest("max sequence length must be in 1...512 (FluxPipeline's limit), got \(length)")
         }
+        if let image = request.initImage {
+            guard image.shape == [1, 3, request.height, request.width] else {
+                throw FluxPipelineError.invalidRequest("the init image is \(image.shape), expected [1, 3, \(request.height), \(request.width)]")
+            }
+            guard request.strength > 0, request.strength <= 1 else {
+                throw FluxPipelineError.invalidRequest("strength must be in (0, 1], got \(request.strength)")
+            }
+            guard Int(min(Double(request.steps) * Double(request.strength), Double(request.steps))) >= 1 else {
+                throw FluxPipelineError.invalidRequest("\(request.steps) steps at strength \(request.strength) leave no step to run")
+            }
+        }
     }
 
     /// The device memory the weights take as `generate` holds them: the text encoders and the
     /// transformer one after the other (the encoders are released before the transformer is
     /// prepared unless `keepTextEncoders`), the VAE beside them. Throws
     /// `PipelineError.insufficientMemory` naming each part when they cannot fit `backend`.
-    public func checkMemory(promptEncoder: FluxPromptEncoder, imageDecoder: FluxImageDecoder, keepTextEncoders: Bool = false) throws {
+    public func checkMemory(promptEncoder: FluxPromptEncoder, autoencoder: FluxAutoencoder, keepTextEncoders: Bool = false) throws {
         let text = promptEncoder.textEncoder
         let encoders = WeightFootprint.bytes(of: text.clipWeights, dtype: text.dtype) + WeightFootprint.bytes(of: text.t5Weights, dtype: text.dtype)
         let transformer = WeightFootprint.bytes(of: weights, dtype: dtype)
@@ -79,24 +97,26 @@ extension FluxPipeline {
             footprint.components = [(encoders > transformer ? "text encoders (then the transformer)" : "transformer (after the text encoders)",
                                      max(encoders, transformer))]
         }
-        footprint.add("vae", imageDecoder.weights, dtype: dtype)
+        footprint.add("vae", autoencoder.weights, dtype: dtype)
         try footprint.check(on: backend)
     }
 
-    /// Prompt -> text states -> denoising loop -> VAE, as FluxPipeline's `__call__`; reports each
+    /// Prompt -> text states -> denoising loop -> VAE, as FluxPipeline's `__call__` (with an init
+    /// image, FluxImg2ImgPipeline's); reports each
     /// stage and step to `progress` and stops with `PipelineError.cancelled` at the next step
     /// once `isCancelled` answers true. The text encoders' device memory is released after
     /// encoding unless `keepTextEncoders` (faster for many generations when all fits at once).
-    public func generate(_ request: FluxGenerationRequest, promptEncoder: FluxPromptEncoder, imageDecoder: FluxImageDecoder,
+    public func generate(_ request: FluxGenerationRequest, promptEncoder: FluxPromptEncoder, autoencoder: FluxAutoencoder,
                          keepTextEncoders: Bool = false, progress: (GenerationProgress) -> Void = { _ in },
                          isCancelled: () -> Bool = { false }) throws -> FluxGenerationResult {
         try check(request)
-        try checkMemory(promptEncoder: promptEncoder, imageDecoder: imageDecoder, keepTextEncoders: keepTextEncoders)
+        try checkMemory(promptEncoder: promptEncoder, autoencoder: autoencoder, keepTextEncoders: keepTextEncoders)
         let start = Date()
         var clock = start
         func lap() -> Double { defer { clock = Date() }; return Date().timeIntervalSince(clock) }
+        var stepCount = request.steps
         func report(_ stage: GenerationProgress.Stage, _ step: Int, _ seconds: Double) {
-            progress(GenerationProgress(stage: stage, step: step, stepCount: request.steps, lastSeconds: seconds,
+            progress(GenerationProgress(stage: stage, step: step, stepCount: stepCount, lastSeconds: seconds,
                                         elapsedSeconds: Date().timeIntervalSince(start)))
         }
 
@@ -107,17 +127,21 @@ extension FluxPipeline {
         report(.encodingText, 0, textSeconds)
 
         let denoising = Request(width: request.width, height: request.height, steps: request.steps, guidance: request.guidance, seed: request.seed)
+        let image = request.initImage.map { pixels in
+            ImageStart(strength: request.strength) { generator in try autoencoder.encode(pixels, generator: generator) }
+        }
         var stepStart = Date()
-        let latents = try denoise(denoising, textStates: states, pooled: pooled, isCancelled: isCancelled) { step, _ in
+        let latents = try denoise(denoising, textStates: states, pooled: pooled, image: image, isCancelled: isCancelled) { step, count in
+            stepCount = count
             report(.denoising, step, Date().timeIntervalSince(stepStart))
             stepStart = Date()
         }
         let denoisingSeconds = lap()
 
-        let images = try imageDecoder.decode(latents)
+        let images = try autoencoder.decode(latents)
         let decodingSeconds = lap()
         report(.decoding, request.steps, decodingSeconds)
-        return FluxGenerationResult(latents: latents, images: images, stepCount: request.steps, textSeconds: textSeconds,
+        return FluxGenerationResult(latents: latents, images: images, stepCount: stepCount, textSeconds: textSeconds,
                                     denoisingSeconds: denoisingSeconds, decodingSeconds: decodingSeconds)
     }
 }

@@ -86,11 +86,26 @@ public final class FluxPipeline {
         }
     }
 
-    /// Runs the loop from fresh noise and returns the final latents unpacked to `[B, C, h, w]`
-    /// (what `--save-latents` writes; FluxPipeline's `output_type="latent"` gives them packed).
-    /// `textStates [B, Lt, joint_dim]`, `pooled [B, P]`; `progress(step, stepCount)` after each step.
-    public func denoise(_ request: Request, textStates: ShapedArray, pooled: ShapedArray, isCancelled: () -> Bool = { false },
-                        progress: (Int, Int) -> Void = { _, _ in }) throws -> ShapedArray {
+    /// Where a denoising run starts for image-to-image (FluxImg2ImgPipeline): `encode` turns the
+    /// init image into scaled latents `[1 or B, C, h, w]` with the run's generator (its one draw
+    /// comes before the noise's, as diffusers orders them); `strength` in (0, 1] is the share of
+    /// the schedule that runs.
+    public struct ImageStart {
+        public var encode: (NoiseGenerator) throws -> ShapedArray
+        public var strength: Float
+
+        public init(strength: Float, encode: @escaping (NoiseGenerator) throws -> ShapedArray) {
+            self.encode = encode
+            self.strength = strength
+        }
+    }
+
+    /// Runs the loop from fresh noise (or from `image` noised to the first kept step) and
+    /// returns the final latents unpacked to `[B, C, h, w]` (what `--save-latents` writes;
+    /// FluxPipeline's `output_type="latent"` gives them packed). `textStates [B, Lt, joint_dim]`,
+    /// `pooled [B, P]`; `progress(step, stepCount)` after each step.
+    public func denoise(_ request: Request, textStates: ShapedArray, pooled: ShapedArray, image: ImageStart? = nil,
+                        isCancelled: () -> Bool = { false }, progress: (Int, Int) -> Void = { _, _ in }) throws -> ShapedArray {
         let c = model.configuration
         let factor = vaeScaleFactor * 2
         guard request.width >= factor, request.height >= factor, request.width % factor == 0, request.height % factor == 0 else {
@@ -105,24 +120,47 @@ public final class FluxPipeline {
         }
         let (height, width) = FluxLatents.latentSize(width: request.width, height: request.height, vaeScaleFactor: vaeScaleFactor)
         let (rows, columns) = (height / 2, width / 2)
+        let latentShape = [batch, latentChannels, height, width]
 
         let scheduler = try FlowMatchEulerDiscreteScheduler(configuration: schedulerConfiguration)
         try FluxSchedule.apply(to: scheduler, steps: request.steps, imageSequenceLength: rows * columns)
-        scheduler.setBeginIndex(0)
-
+        var timesteps = scheduler.timesteps
         let generator = TorchGenerator(seed: request.seed)
-        var latents = try FluxLatents.pack(generator.normal(shape: [batch, latentChannels, height, width]))   // [B, Li, 4C]
+        var latents: ShapedArray                                                                                  // [B, C, h, w]
+        if let image {
+            guard image.strength > 0, image.strength <= 1 else {
+                throw FluxPipelineError.invalidRequest("strength must be in (0, 1], got \(image.strength)")
+            }
+            // get_timesteps: the last `steps * strength` steps run (computed in f64 as Python does).
+            let kept = min(Double(request.steps) * Double(image.strength), Double(request.steps))
+            let start = Int(max(Double(request.steps) - kept, 0))
+            timesteps = Array(timesteps.dropFirst(start))
+            guard let first = timesteps.first else {
+                throw FluxPipelineError.invalidRequest("strength \(image.strength) leaves no step of \(request.steps)")
+            }
+            scheduler.setBeginIndex(start)
+            var encoded = try image.encode(generator)
+            guard encoded.shape.count == 4, encoded.shape.dropFirst() == latentShape.dropFirst(), batch % encoded.shape[0] == 0 else {
+                throw FluxPipelineError.invalidLatents("init image latents \(encoded.shape) do not fit \(latentShape)")
+            }
+            encoded = encoded.repeated(batch / encoded.shape[0])
+            latents = try scheduler.addNoise(to: encoded, noise: generator.normal(shape: latentShape), timestep: first)
+        } else {
+            scheduler.setBeginIndex(0)
+            latents = generator.normal(shape: latentShape)
+        }
+        var packed = try FluxLatents.pack(latents)                                                                // [B, Li, 4C]
         let denoiser = try preparedDenoiser(batch: batch, rows: rows, columns: columns, textLength: textStates.shape[1])
         let conditioning = FluxDenoiser.Conditioning(textStates: textStates, pooled: pooled,
                                                      guidance: c.guidanceEmbeds ? request.guidance : nil)
-        for (index, timestep) in scheduler.timesteps.enumerated() {
+        for (index, timestep) in timesteps.enumerated() {
             if isCancelled() { throw PipelineError.cancelled }
             // FluxPipeline passes the f32 timestep divided by 1000 in f32.
-            let velocity = try denoiser.predict(latents, sigma: Float(timestep) / 1000, conditioning: conditioning)
-            latents = try scheduler.step(modelOutput: velocity, timestep: timestep, sample: latents, noise: generator)
-            progress(index + 1, scheduler.timesteps.count)
+            let velocity = try denoiser.predict(packed, sigma: Float(timestep) / 1000, conditioning: conditioning)
+            packed = try scheduler.step(modelOutput: velocity, timestep: timestep, sample: packed, noise: generator)
+            progress(index + 1, timesteps.count)
         }
-        return try FluxLatents.unpack(latents, height: height, width: width)
+        return try FluxLatents.unpack(packed, height: height, width: width)
     }
 
     /// The transformer prepared for this shape, reused while the shape stays the same; a new
