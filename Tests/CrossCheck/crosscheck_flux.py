@@ -3,7 +3,8 @@
 The FLUX parity tests compare Kiln with recorded runs of a few fixed tiny models. This tool draws
 new ones every run (dev- or schnell-style transformers of random widths, heads, rotary axes and
 block counts; a tiny CLIP, T5 and 16-channel VAE; static or dynamic shifting), prompts, sizes,
-steps, guidance, batch counts, T5 lengths and seeds from `--seed`, saves each as a FluxPipeline
+steps, guidance, batch counts, T5 lengths, seeds and, for some trials, an init image and strength
+(FluxImg2ImgPipeline) from `--seed`, saves each as a FluxPipeline
 folder, runs diffusers with output_type="latent" (unpacked to [B, 16, h, w]) and
 `kiln generate --save-latents` on the same settings, and compares the final latents relative to
 diffusers' largest magnitude. A development tool, not part of `swift test` (it needs torch).
@@ -31,7 +32,8 @@ os.environ["TRANSFORMERS_VERBOSITY"] = "error"
 import torch  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
-from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel  # noqa: E402
+from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxImg2ImgPipeline, FluxPipeline, FluxTransformer2DModel  # noqa: E402
+from PIL import Image  # noqa: E402
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer, T5Config, T5EncoderModel, T5TokenizerFast  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -101,11 +103,15 @@ def build_folder(rng, seed, folder):
 
 
 def diffusers_latents(pipe, settings):
+    extra = {}
+    if settings["init_image"]:
+        pipe = FluxImg2ImgPipeline(**pipe.components)
+        extra = dict(image=Image.open(settings["init_image"]), strength=settings["strength"])
     pipe.set_progress_bar_config(disable=True)
     packed = pipe(prompt=settings["prompt"], width=settings["width"], height=settings["height"],
                   num_inference_steps=settings["steps"], guidance_scale=settings["guidance"],
                   num_images_per_prompt=settings["batch"], max_sequence_length=settings["max_sequence_length"],
-                  output_type="latent", generator=torch.Generator("cpu").manual_seed(settings["seed"])).images
+                  output_type="latent", generator=torch.Generator("cpu").manual_seed(settings["seed"]), **extra).images
     return FluxPipeline._unpack_latents(packed, settings["height"], settings["width"], pipe.vae_scale_factor)
 
 
@@ -116,6 +122,8 @@ def kiln_latents(model, settings, backend, folder):
                "--cfg-scale", str(settings["guidance"]), "--seed", str(settings["seed"]), "--batch-count", str(settings["batch"]),
                "--max-sequence-length", str(settings["max_sequence_length"]), "--backend", backend, "--quiet",
                "--save-latents", str(out), "--output", str(folder / "image-%d.png")]
+    if settings["init_image"]:
+        command += ["--init-image", settings["init_image"], "--strength", str(settings["strength"])]
     completed = subprocess.run(command, capture_output=True, text=True)
     if completed.returncode != 0:
         raise RuntimeError(f"kiln exited {completed.returncode}: {completed.stderr.strip()}")
@@ -134,9 +142,16 @@ def main():
         rng = random.Random(args.seed * 1000 + trial)
         settings = dict(prompt=rng.choice(PROMPTS), steps=rng.randint(1, 5), guidance=rng.choice([1.0, 3.5, 5.0]),
                         seed=rng.randint(0, 2**32 - 1), batch=rng.choice([1, 1, 2]), width=16 * rng.randint(2, 6),
-                        height=16 * rng.randint(2, 6), max_sequence_length=rng.choice([8, 16, 32, 77]))
+                        height=16 * rng.randint(2, 6), max_sequence_length=rng.choice([8, 16, 32, 77]),
+                        init_image=None, strength=None)
         with tempfile.TemporaryDirectory() as temporary:
             folder = Path(temporary)
+            if rng.random() < 0.4:  # image-to-image from a random picture of the asked size
+                settings["steps"] = rng.randint(2, 6)
+                settings["strength"] = rng.choice([0.5, 0.6, 0.8, 1.0])
+                pixels = torch.randint(0, 256, (settings["height"], settings["width"], 3), generator=torch.Generator().manual_seed(trial))
+                settings["init_image"] = str(folder / "init.png")
+                Image.fromarray(pixels.to(torch.uint8).numpy()).save(settings["init_image"])
             model, pipe = build_folder(rng, rng.randint(0, 10**6), folder)
             config = pipe.transformer.config
             try:
