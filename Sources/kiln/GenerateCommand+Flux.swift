@@ -29,16 +29,19 @@ extension GenerateCommand {
                       device: String, driver: String?) throws {
         // Options FLUX does not have: refused by name before any work.
         let unsupported: [(String, Bool)] = [
-            ("--negative-prompt", negativePrompt != nil), ("--mask", mask != nil),
-            ("--guidance-rescale", guidanceRescale != 0), ("--vae", vae != nil),
+            ("--negative-prompt", negativePrompt != nil), ("--guidance-rescale", guidanceRescale != 0), ("--vae", vae != nil),
             ("--inpainting-unet", inpaintingUnet != nil),
             ("--sampler (only flow_euler)", settings.sampler.map { $0 != .flowEuler } ?? false),
             ("--scheduler (FLUX's sigmas are fixed)", settings.spacing != nil && scheduler != "default"),
         ]
         if let (option, _) = unsupported.first(where: \.1) {
-            throw CommandFailure.badInput("\(option) is not supported for FLUX (text-to-image and image-to-image with embedded guidance)")
+            throw CommandFailure.badInput("\(option) is not supported for FLUX (text-to-image, image-to-image and inpainting with embedded guidance)")
         }
         let initPixels = try initImage.map { try ImageFiles.readInitImage(URL(fileURLWithPath: $0), option: "--init-image") }
+        let maskValues = try mask.map { try ImageFiles.readMask(URL(fileURLWithPath: $0), option: "--mask") }
+        if let maskValues, let initPixels, maskValues.shape.dropFirst(2) != initPixels.shape.dropFirst(2) {
+            throw CommandFailure.badInput("--mask \(mask ?? "") is \(maskValues.shape[3])x\(maskValues.shape[2]); it must be the init image's size, \(initPixels.shape[3])x\(initPixels.shape[2])")
+        }
         let storage: DType = backend == "cpu" ? .float32 : settings.dtype
         let pipeline: FluxPipeline, promptEncoder: FluxPromptEncoder, autoencoder: FluxAutoencoder
         do {
@@ -60,7 +63,7 @@ extension GenerateCommand {
         let request = FluxGenerationRequest(
             prompt: prompt, width: requestWidth, height: requestHeight, steps: steps, guidance: cfgScale ?? 3.5,
             seed: seed ?? UInt64.random(in: 0...UInt64(UInt32.max)), batchCount: batchCount, maxSequenceLength: maxSequenceLength,
-            initImage: initPixels, strength: strength ?? 0.6)
+            initImage: initPixels, mask: maskValues, strength: strength ?? 0.6)
         do {
             try pipeline.check(request)
         } catch {
@@ -93,7 +96,7 @@ extension GenerateCommand {
         let recordedGuidance = pipeline.model.configuration.guidanceEmbeds ? request.guidance : 1
         for (index, path) in outputs.enumerated() {
             let metadata = GenerationMetadata(
-                prompt: request.prompt, negativePrompt: nil, mode: initPixels == nil ? "txt2img" : "img2img",
+                prompt: request.prompt, negativePrompt: nil, mode: maskValues != nil ? "inpaint" : (initPixels == nil ? "txt2img" : "img2img"),
                 width: request.width, height: request.height, steps: request.steps, cfgScale: recordedGuidance,
                 guidanceRescale: 0, sampler: sampler, scheduler: "default", seed: request.seed, rng: rng,
                 batchCount: request.batchCount, batchIndex: index, strength: initPixels == nil ? nil : request.strength,

@@ -38,7 +38,8 @@ to --max-sequence-length 16) from prompts to final latents and decoded images:
                                       final latents [B, 16, h, w] and images [B, 3, H, W] in [0, 1];
                                       final latents of the first prompt alone, 2 images; and
                                       FluxImg2ImgPipeline's from Fixtures/pipelines/init.png
-                                      (strength 0.6, 4 steps)
+                                      (strength 0.6, 4 steps); FluxInpaintPipeline's with
+                                      Fixtures/pipelines/mask.png (strength 0.8, 4 steps)
                                       (images float16)
   full/case.json                      prompts, seed, size, steps, guidance, max sequence length
 
@@ -74,7 +75,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate_flux_fixtures import build, check_inverse, normalise_safetensors_tree, original_state, write_safetensors  # noqa: E402
 
 import diffusers  # noqa: E402
-from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxImg2ImgPipeline, FluxPipeline  # noqa: E402
+from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxImg2ImgPipeline, FluxInpaintPipeline, FluxPipeline  # noqa: E402
 from PIL import Image  # noqa: E402
 from transformers import CLIPTextModel, CLIPTokenizer, T5Config, T5EncoderModel, T5TokenizerFast  # noqa: E402
 
@@ -85,7 +86,9 @@ OUT_DIR = REPO / "Tests/KilnPipelinesTests/Fixtures/flux"
 SIZE_BUDGET = 1_000_000
 SD1 = REPO / "Tests/KilnModelsTests/Fixtures/sd/sd1/diffusers"
 INIT_IMAGE = REPO / "Tests/KilnPipelinesTests/Fixtures/pipelines/init.png"
+MASK = REPO / "Tests/KilnPipelinesTests/Fixtures/pipelines/mask.png"
 IMG2IMG = dict(steps=4, strength=0.6)
+INPAINT = dict(steps=4, strength=0.8)
 T5_TOKENIZER = REPO / "Tests/KilnModelsTests/Fixtures/t5_tokenizer/tokenizer"
 
 FULL = dict(prompts=["a red fox in the snow",
@@ -271,6 +274,15 @@ def generate_full(folder):
                          width=case["width"], height=case["height"], num_inference_steps=IMG2IMG["steps"],
                          guidance_scale=case["guidance"], max_sequence_length=length,
                          generator=torch.Generator().manual_seed(case["seed"]), output_type="latent", return_dict=False)[0]
+        # FluxInpaintPipeline: the same image, the SD pipelines' 64x48 mask (white is repainted).
+        inpaint = FluxInpaintPipeline(scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                                      text_encoder_2=t5, tokenizer_2=tokenizer_2, transformer=transformer)
+        inpaint.set_progress_bar_config(disable=True)
+        inpainted = inpaint(prompt=prompts[0], image=init_image, mask_image=Image.open(MASK), strength=INPAINT["strength"],
+                            num_images_per_prompt=2, width=case["width"], height=case["height"],
+                            num_inference_steps=INPAINT["steps"], guidance_scale=case["guidance"], max_sequence_length=length,
+                            generator=torch.Generator().manual_seed(case["seed"]), output_type="latent", return_dict=False)[0]
+    inpainted = FluxPipeline._unpack_latents(inpainted, case["height"], case["width"], pipe.vae_scale_factor)
     final = FluxPipeline._unpack_latents(outputs["latent"], case["height"], case["width"], pipe.vae_scale_factor)
     single = FluxPipeline._unpack_latents(single, case["height"], case["width"], pipe.vae_scale_factor)
     edited = FluxPipeline._unpack_latents(edited, case["height"], case["width"], pipe.vae_scale_factor)
@@ -278,7 +290,7 @@ def generate_full(folder):
         "clip_ids": clip_ids.to(torch.int32), "t5_ids": t5_ids.to(torch.int32),
         "prompt_embeds": prompt_embeds.float(), "pooled_prompt_embeds": pooled.float(),
         "final_latents": final.float(), "single_prompt_final_latents": single.float(),
-        "img2img_final_latents": edited.float(),
+        "img2img_final_latents": edited.float(), "inpaint_final_latents": inpainted.float(),
         # Stored float16 to save space: images lie in [0, 1], so rounding moves them < 2.5e-4.
         "images": outputs["pt"].half(),
     }
@@ -289,6 +301,7 @@ def generate_full(folder):
         "prompts": prompts, "seed": case["seed"], "width": case["width"], "height": case["height"],
         "steps": case["steps"], "guidance": case["guidance"], "max_sequence_length": length,
         "img2img_steps": IMG2IMG["steps"], "img2img_strength": IMG2IMG["strength"],
+        "inpaint_steps": INPAINT["steps"], "inpaint_strength": INPAINT["strength"],
     }, indent=2, sort_keys=True) + "\n")
 
 

@@ -21,12 +21,16 @@ import Testing
         let maxSequenceLength: Int
         let img2imgSteps: Int
         let img2imgStrength: Float
+        let inpaintSteps: Int
+        let inpaintStrength: Float
 
         enum CodingKeys: String, CodingKey {
             case prompts, seed, width, height, steps, guidance
             case maxSequenceLength = "max_sequence_length"
             case img2imgSteps = "img2img_steps"
             case img2imgStrength = "img2img_strength"
+            case inpaintSteps = "inpaint_steps"
+            case inpaintStrength = "inpaint_strength"
         }
     }
 
@@ -121,6 +125,36 @@ import Testing
                                                          initImage: initImage, strength: strength))
             }
         }
+    }
+
+    /// FluxInpaintPipeline: the kept region re-noised to each next step's level and pasted back
+    /// in packed form; the mask as the SD pipelines' fixtures recorded diffusers' preprocessing.
+    @Test func inpaintingMatchesFluxInpaintPipeline() throws {
+        let (settings, records) = try Self.fixture()
+        let folder = try Self.modelFolder()
+        let sdRecords = try PipelineFixtures.records()
+        let (initImage, mask) = (ShapedArray(try sdRecords.tensor("inputs.init_image")), ShapedArray(try sdRecords.tensor("inputs.mask")))
+        let gpu = try Self.vulkan.get()
+        for (backend, dtype, tolerance) in [(CPUBackend() as Backend, DType.float32, Float(1e-3)), (gpu, .float16, 2e-2)] {
+            let pipeline = try FluxPipeline(folder: folder, backend: backend, dtype: dtype)
+            let request = FluxGenerationRequest(prompt: settings.prompts[0], width: settings.width, height: settings.height,
+                                                steps: settings.inpaintSteps, guidance: settings.guidance, seed: settings.seed, batchCount: 2,
+                                                maxSequenceLength: settings.maxSequenceLength, initImage: initImage, mask: mask,
+                                                strength: settings.inpaintStrength)
+            let result = try pipeline.generate(request, promptEncoder: FluxPromptEncoder(folder: folder, backend: backend, dtype: dtype),
+                                               autoencoder: FluxAutoencoder(folder: folder, backend: backend, dtype: dtype))
+            Self.expectClose(result.latents, try records.tensor("inpaint_final_latents"), tolerance, "\(backend.name) \(dtype.shortName) inpaint")
+        }
+        // Without the mask it is image-to-image, a different result.
+        let pipeline = try FluxPipeline(folder: folder, backend: CPUBackend(), dtype: .float32)
+        let plain = try pipeline.generate(
+            FluxGenerationRequest(prompt: settings.prompts[0], width: settings.width, height: settings.height, steps: settings.inpaintSteps,
+                                  guidance: settings.guidance, seed: settings.seed, batchCount: 2, maxSequenceLength: settings.maxSequenceLength,
+                                  initImage: initImage, strength: settings.inpaintStrength),
+            promptEncoder: FluxPromptEncoder(folder: folder, backend: CPUBackend(), dtype: .float32),
+            autoencoder: FluxAutoencoder(folder: folder, backend: CPUBackend(), dtype: .float32))
+        #expect(Verification.compare(HostTensor(shape: Shape(plain.latents.shape), scalars: plain.latents.scalars),
+                                     try records.tensor("inpaint_final_latents")).relative > 1e-2)
     }
 
     @Test func weightsThatCannotFitAreRefusedBeforeAnyWork() throws {

@@ -93,6 +93,21 @@ import Testing
         #expect(kiln["mode"] as? String == "img2img")
     }
 
+    @Test func inpaintingFromPNGs() throws {
+        let model = try FluxFullPipelineTests.modelFolder()
+        let (settings, records) = try FluxFullPipelineTests.fixture()
+        let folder = try GenerateCommandTests.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var arguments = Self.arguments(model: model, settings: settings, folder: folder)
+        arguments[arguments.firstIndex(of: "--steps")! + 1] = "\(settings.inpaintSteps)"
+        let run = try GenerateCommandTests.kiln(arguments + [
+            "--init-image", PipelineFixtures.folder.appendingPathComponent("init.png").path,
+            "--mask", PipelineFixtures.folder.appendingPathComponent("mask.png").path, "--strength", "\(settings.inpaintStrength)"])
+        #expect(run.status == 0, "\(run.errors)")
+        let saved = try SafeTensorsFile(url: folder.appendingPathComponent("latents.safetensors")).tensor("latents")
+        #expect(Verification.compare(saved, try records.tensor("inpaint_final_latents")).relative <= 1e-3)
+    }
+
     @Test func aTransformerFileWithoutConfigIsRefusedByName() throws {
         let model = try FluxFullPipelineTests.modelFolder()
         let (settings, _) = try FluxFullPipelineTests.fixture()

@@ -20,11 +20,13 @@ public struct FluxGenerationRequest: Sendable {
     public var maxSequenceLength: Int?
     /// Image-to-image (FluxImg2ImgPipeline): the init image `[1, 3, height, width]` in [-1, 1].
     public var initImage: ShapedArray?
+    /// Inpainting (FluxInpaintPipeline) with `initImage`: `[1, 1, height, width]`, 1 = repaint.
+    public var mask: ShapedArray?
     /// The share of the schedule image-to-image runs, in (0, 1] (diffusers' default 0.6).
     public var strength: Float
 
     public init(prompt: String, width: Int = 1024, height: Int = 1024, steps: Int = 28, guidance: Float = 3.5, seed: UInt64,
-                batchCount: Int = 1, maxSequenceLength: Int? = nil, initImage: ShapedArray? = nil, strength: Float = 0.6) {
+                batchCount: Int = 1, maxSequenceLength: Int? = nil, initImage: ShapedArray? = nil, mask: ShapedArray? = nil, strength: Float = 0.6) {
         self.prompt = prompt
         self.width = width
         self.height = height
@@ -34,6 +36,7 @@ public struct FluxGenerationRequest: Sendable {
         self.batchCount = batchCount
         self.maxSequenceLength = maxSequenceLength
         self.initImage = initImage
+        self.mask = mask
         self.strength = strength
     }
 }
@@ -76,6 +79,9 @@ extension FluxPipeline {
             guard request.strength > 0, request.strength <= 1 else {
                 throw FluxPipelineError.invalidRequest("strength must be in (0, 1], got \(request.strength)")
             }
+            if let mask = request.mask, mask.shape != [1, 1, request.height, request.width] {
+                throw FluxPipelineError.invalidRequest("the mask is \(mask.shape), expected [1, 1, \(request.height), \(request.width)]")
+            }
             guard Int(min(Double(request.steps) * Double(request.strength), Double(request.steps))) >= 1 else {
                 throw FluxPipelineError.invalidRequest("\(request.steps) steps at strength \(request.strength) leave no step to run")
             }
@@ -110,6 +116,7 @@ extension FluxPipeline {
                          keepTextEncoders: Bool = false, progress: (GenerationProgress) -> Void = { _ in },
                          isCancelled: () -> Bool = { false }) throws -> FluxGenerationResult {
         try check(request)
+        if request.mask != nil && request.initImage == nil { throw FluxPipelineError.invalidRequest("a mask needs an init image") }
         try checkMemory(promptEncoder: promptEncoder, autoencoder: autoencoder, keepTextEncoders: keepTextEncoders)
         let start = Date()
         var clock = start
@@ -128,7 +135,7 @@ extension FluxPipeline {
 
         let denoising = Request(width: request.width, height: request.height, steps: request.steps, guidance: request.guidance, seed: request.seed)
         let image = request.initImage.map { pixels in
-            ImageStart(strength: request.strength) { generator in try autoencoder.encode(pixels, generator: generator) }
+            ImageStart(strength: request.strength, mask: request.mask) { generator in try autoencoder.encode(pixels, generator: generator) }
         }
         var stepStart = Date()
         let latents = try denoise(denoising, textStates: states, pooled: pooled, image: image, isCancelled: isCancelled) { step, count in

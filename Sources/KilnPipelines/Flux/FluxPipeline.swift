@@ -89,14 +89,37 @@ public final class FluxPipeline {
     /// Where a denoising run starts for image-to-image (FluxImg2ImgPipeline): `encode` turns the
     /// init image into scaled latents `[1 or B, C, h, w]` with the run's generator (its one draw
     /// comes before the noise's, as diffusers orders them); `strength` in (0, 1] is the share of
-    /// the schedule that runs.
+    /// the schedule that runs. With `mask` (`[1, 1, H, W]` in pixels, 1 = repaint) it is
+    /// FluxInpaintPipeline: after every step the kept region is replaced by the image's latents
+    /// noised to the next step's level with the initial noise.
     public struct ImageStart {
         public var encode: (NoiseGenerator) throws -> ShapedArray
         public var strength: Float
+        public var mask: ShapedArray?
 
-        public init(strength: Float, encode: @escaping (NoiseGenerator) throws -> ShapedArray) {
+        public init(strength: Float, mask: ShapedArray? = nil, encode: @escaping (NoiseGenerator) throws -> ShapedArray) {
             self.encode = encode
             self.strength = strength
+            self.mask = mask
+        }
+    }
+
+    /// Inpainting's state in packed `[B, Li, 4C]` form: image latents, initial noise, mask.
+    private struct PackedBlend {
+        let image: ShapedArray
+        let noise: ShapedArray
+        let mask: ShapedArray
+
+        /// `(1 - mask) * image noised to nextTimestep (clean after the last step) + mask * latents`.
+        func apply(to latents: ShapedArray, nextTimestep: Double?, scheduler: FlowMatchEulerDiscreteScheduler) throws -> ShapedArray {
+            var known = image
+            if let nextTimestep { known = try scheduler.addNoise(to: image, noise: noise, timestep: nextTimestep) }
+            var result = latents
+            for index in result.scalars.indices {
+                let weight = mask.scalars[index]
+                result.scalars[index] = (1 - weight) * known.scalars[index] + weight * latents.scalars[index]
+            }
+            return result
         }
     }
 
@@ -127,6 +150,7 @@ public final class FluxPipeline {
         var timesteps = scheduler.timesteps
         let generator = TorchGenerator(seed: request.seed)
         var latents: ShapedArray                                                                                  // [B, C, h, w]
+        var blend: PackedBlend?
         if let image {
             guard image.strength > 0, image.strength <= 1 else {
                 throw FluxPipelineError.invalidRequest("strength must be in (0, 1], got \(image.strength)")
@@ -144,7 +168,17 @@ public final class FluxPipeline {
                 throw FluxPipelineError.invalidLatents("init image latents \(encoded.shape) do not fit \(latentShape)")
             }
             encoded = encoded.repeated(batch / encoded.shape[0])
-            latents = try scheduler.addNoise(to: encoded, noise: generator.normal(shape: latentShape), timestep: first)
+            let noise = generator.normal(shape: latentShape)
+            latents = try scheduler.addNoise(to: encoded, noise: noise, timestep: first)
+            if let mask = image.mask {
+                guard mask.shape.count == 4, mask.shape[0] == 1, mask.shape[1] == 1 else {
+                    throw FluxPipelineError.invalidRequest("the mask must be [1, 1, H, W], got \(mask.shape)")
+                }
+                // torch's nearest interpolation to the latent size, on every channel.
+                let small = StableDiffusionPipeline.nearestDownsampled(mask, height: height, width: width)
+                let channels = ShapedArray.concatenatedChannels(Array(repeating: small, count: latentChannels)).repeated(batch)
+                blend = PackedBlend(image: try FluxLatents.pack(encoded), noise: try FluxLatents.pack(noise), mask: try FluxLatents.pack(channels))
+            }
         } else {
             scheduler.setBeginIndex(0)
             latents = generator.normal(shape: latentShape)
@@ -158,6 +192,9 @@ public final class FluxPipeline {
             // FluxPipeline passes the f32 timestep divided by 1000 in f32.
             let velocity = try denoiser.predict(packed, sigma: Float(timestep) / 1000, conditioning: conditioning)
             packed = try scheduler.step(modelOutput: velocity, timestep: timestep, sample: packed, noise: generator)
+            if let blend {
+                packed = try blend.apply(to: packed, nextTimestep: timesteps.dropFirst(index + 1).first, scheduler: scheduler)
+            }
             progress(index + 1, timesteps.count)
         }
         return try FluxLatents.unpack(packed, height: height, width: width)
