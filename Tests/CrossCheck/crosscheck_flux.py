@@ -4,7 +4,7 @@ The FLUX parity tests compare Kiln with recorded runs of a few fixed tiny models
 new ones every run (dev- or schnell-style transformers of random widths, heads, rotary axes and
 block counts; a tiny CLIP, T5 and 16-channel VAE; static or dynamic shifting), prompts, sizes,
 steps, guidance, batch counts, T5 lengths, seeds and, for some trials, an init image and strength
-(FluxImg2ImgPipeline) from `--seed`, saves each as a FluxPipeline
+(FluxImg2ImgPipeline) and a mask (FluxInpaintPipeline) from `--seed`, saves each as a FluxPipeline
 folder, runs diffusers with output_type="latent" (unpacked to [B, 16, h, w]) and
 `kiln generate --save-latents` on the same settings, and compares the final latents relative to
 diffusers' largest magnitude. A development tool, not part of `swift test` (it needs torch).
@@ -32,7 +32,9 @@ os.environ["TRANSFORMERS_VERBOSITY"] = "error"
 import torch  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
-from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxImg2ImgPipeline, FluxPipeline, FluxTransformer2DModel  # noqa: E402
+from diffusers import (  # noqa: E402
+    AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxImg2ImgPipeline, FluxInpaintPipeline, FluxPipeline, FluxTransformer2DModel,
+)
 from PIL import Image  # noqa: E402
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer, T5Config, T5EncoderModel, T5TokenizerFast  # noqa: E402
 
@@ -104,7 +106,10 @@ def build_folder(rng, seed, folder):
 
 def diffusers_latents(pipe, settings):
     extra = {}
-    if settings["init_image"]:
+    if settings["mask"]:
+        pipe = FluxInpaintPipeline(**pipe.components)
+        extra = dict(image=Image.open(settings["init_image"]), mask_image=Image.open(settings["mask"]), strength=settings["strength"])
+    elif settings["init_image"]:
         pipe = FluxImg2ImgPipeline(**pipe.components)
         extra = dict(image=Image.open(settings["init_image"]), strength=settings["strength"])
     pipe.set_progress_bar_config(disable=True)
@@ -124,6 +129,8 @@ def kiln_latents(model, settings, backend, folder):
                "--save-latents", str(out), "--output", str(folder / "image-%d.png")]
     if settings["init_image"]:
         command += ["--init-image", settings["init_image"], "--strength", str(settings["strength"])]
+    if settings["mask"]:
+        command += ["--mask", settings["mask"]]
     completed = subprocess.run(command, capture_output=True, text=True)
     if completed.returncode != 0:
         raise RuntimeError(f"kiln exited {completed.returncode}: {completed.stderr.strip()}")
@@ -143,7 +150,7 @@ def main():
         settings = dict(prompt=rng.choice(PROMPTS), steps=rng.randint(1, 5), guidance=rng.choice([1.0, 3.5, 5.0]),
                         seed=rng.randint(0, 2**32 - 1), batch=rng.choice([1, 1, 2]), width=16 * rng.randint(2, 6),
                         height=16 * rng.randint(2, 6), max_sequence_length=rng.choice([8, 16, 32, 77]),
-                        init_image=None, strength=None)
+                        init_image=None, strength=None, mask=None)
         with tempfile.TemporaryDirectory() as temporary:
             folder = Path(temporary)
             if rng.random() < 0.4:  # image-to-image from a random picture of the asked size
@@ -152,6 +159,12 @@ def main():
                 pixels = torch.randint(0, 256, (settings["height"], settings["width"], 3), generator=torch.Generator().manual_seed(trial))
                 settings["init_image"] = str(folder / "init.png")
                 Image.fromarray(pixels.to(torch.uint8).numpy()).save(settings["init_image"])
+                if rng.random() < 0.5:  # inpainting: a random rectangle is repainted
+                    mask = torch.zeros(settings["height"], settings["width"], dtype=torch.uint8)
+                    top, left = rng.randint(0, settings["height"] // 2), rng.randint(0, settings["width"] // 2)
+                    mask[top : top + rng.randint(8, settings["height"]), left : left + rng.randint(8, settings["width"])] = 255
+                    settings["mask"] = str(folder / "mask.png")
+                    Image.fromarray(mask.numpy()).save(settings["mask"])
             model, pipe = build_folder(rng, rng.randint(0, 10**6), folder)
             config = pipe.transformer.config
             try:

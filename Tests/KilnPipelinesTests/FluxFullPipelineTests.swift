@@ -119,7 +119,7 @@ import Testing
             Self.expectClose(result.latents, try records.tensor("img2img_final_latents"), tolerance, "\(backend.name) \(dtype.shortName) img2img")
         }
         let pipeline = try FluxPipeline(folder: folder, backend: CPUBackend(), dtype: .float32)
-        for strength: Float in [0, 0.1, 1.5] {
+        for strength: Float in [0, -0.5, 1.5] {
             #expect(throws: FluxPipelineError.self, "strength \(strength)") {
                 try pipeline.check(FluxGenerationRequest(prompt: "x", width: settings.width, height: settings.height, steps: 4, seed: 0,
                                                          initImage: initImage, strength: strength))
@@ -155,6 +155,16 @@ import Testing
             autoencoder: FluxAutoencoder(folder: folder, backend: CPUBackend(), dtype: .float32))
         #expect(Verification.compare(HostTensor(shape: Shape(plain.latents.shape), scalars: plain.latents.scalars),
                                      try records.tensor("inpaint_final_latents")).relative > 1e-2)
+    }
+
+    /// Python multiplies the strength's decimal value in f64: 5 x 0.6 = 3.0 skips 2 steps (f32's
+    /// 0.6000000238 would give 3.0000001 and skip 1); 4 x 0.6 = 2.4 skips 1.
+    @Test func strengthCutsTheScheduleAsPythonDoes() {
+        #expect(FluxPipeline.skippedSteps(steps: 5, strength: 0.6) == 2)
+        #expect(FluxPipeline.skippedSteps(steps: 4, strength: 0.6) == 1)
+        #expect(FluxPipeline.skippedSteps(steps: 10, strength: 0.3) == 7)
+        #expect(FluxPipeline.skippedSteps(steps: 28, strength: 1) == 0)
+        #expect(FluxPipeline.skippedSteps(steps: 3, strength: 0.1) == 2)
     }
 
     @Test func weightsThatCannotFitAreRefusedBeforeAnyWork() throws {

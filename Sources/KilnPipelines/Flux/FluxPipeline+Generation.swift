@@ -82,7 +82,7 @@ extension FluxPipeline {
             if let mask = request.mask, mask.shape != [1, 1, request.height, request.width] {
                 throw FluxPipelineError.invalidRequest("the mask is \(mask.shape), expected [1, 1, \(request.height), \(request.width)]")
             }
-            guard Int(min(Double(request.steps) * Double(request.strength), Double(request.steps))) >= 1 else {
+            guard request.steps - Self.skippedSteps(steps: request.steps, strength: request.strength) >= 1 else {
                 throw FluxPipelineError.invalidRequest("\(request.steps) steps at strength \(request.strength) leave no step to run")
             }
         }

@@ -104,6 +104,15 @@ public final class FluxPipeline {
         }
     }
 
+    /// diffusers' `get_timesteps`: `int(steps - min(steps * strength, steps))` leading steps are
+    /// skipped, computed in f64 from the strength's decimal value as Python holds it (`0.6`, not
+    /// f32's 0.6000000238, whose product with 5 would skip one step fewer).
+    public static func skippedSteps(steps: Int, strength: Float) -> Int {
+        let decimal = Double("\(strength)") ?? Double(strength)
+        let kept = min(Double(steps) * decimal, Double(steps))
+        return Int(max(Double(steps) - kept, 0))
+    }
+
     /// Inpainting's state in packed `[B, Li, 4C]` form: image latents, initial noise, mask.
     private struct PackedBlend {
         let image: ShapedArray
@@ -155,9 +164,7 @@ public final class FluxPipeline {
             guard image.strength > 0, image.strength <= 1 else {
                 throw FluxPipelineError.invalidRequest("strength must be in (0, 1], got \(image.strength)")
             }
-            // get_timesteps: the last `steps * strength` steps run (computed in f64 as Python does).
-            let kept = min(Double(request.steps) * Double(image.strength), Double(request.steps))
-            let start = Int(max(Double(request.steps) - kept, 0))
+            let start = Self.skippedSteps(steps: request.steps, strength: image.strength)
             timesteps = Array(timesteps.dropFirst(start))
             guard let first = timesteps.first else {
                 throw FluxPipelineError.invalidRequest("strength \(image.strength) leaves no step of \(request.steps)")
