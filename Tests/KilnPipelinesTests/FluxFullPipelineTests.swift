@@ -99,6 +99,7 @@ import Testing
             Self.expectClose(result.latents, try records.tensor("single_prompt_final_latents"), tolerance, "\(backend.name) \(dtype.shortName) one prompt x2")
             #expect(result.images.shape == [2, 3, settings.height, settings.width])
         }
+        #expect(gpu.device.instance.validationMessages.all.isEmpty)
     }
 
     /// FluxImg2ImgPipeline: the SD pipelines' init image (as diffusers preprocessed it), its
@@ -118,6 +119,7 @@ import Testing
             #expect(result.stepCount == 3, "int(4 - 4 * 0.6) = 1 step skipped")
             Self.expectClose(result.latents, try records.tensor("img2img_final_latents"), tolerance, "\(backend.name) \(dtype.shortName) img2img")
         }
+        #expect(gpu.device.instance.validationMessages.all.isEmpty)
         let pipeline = try FluxPipeline(folder: folder, backend: CPUBackend(), dtype: .float32)
         for strength: Float in [0, -0.5, 1.5] {
             #expect(throws: FluxPipelineError.self, "strength \(strength)") {
@@ -145,6 +147,7 @@ import Testing
                                                autoencoder: FluxAutoencoder(folder: folder, backend: backend, dtype: dtype))
             Self.expectClose(result.latents, try records.tensor("inpaint_final_latents"), tolerance, "\(backend.name) \(dtype.shortName) inpaint")
         }
+        #expect(gpu.device.instance.validationMessages.all.isEmpty)
         // Without the mask it is image-to-image, a different result.
         let pipeline = try FluxPipeline(folder: folder, backend: CPUBackend(), dtype: .float32)
         let plain = try pipeline.generate(
