@@ -25,7 +25,7 @@ public struct SafeTensorsFile: Sendable {
     private let dataStart: Int
 
     /// Element sizes of the dtypes Kiln reads.
-    static let elementBytes: [String: Int] = ["F32": 4, "F16": 2, "BF16": 2, "I32": 4, "I64": 8, "F64": 8, "U8": 1, "I8": 1, "BOOL": 1]
+    static let elementBytes: [String: Int] = ["F32": 4, "F16": 2, "BF16": 2, "I32": 4, "I64": 8, "F64": 8, "U8": 1, "I8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1]
     static let maximumHeaderBytes = 100 << 20
 
     public init(url: URL) throws {
@@ -113,7 +113,8 @@ public struct SafeTensorsFile: Sendable {
         return total
     }
 
-    /// Values as f32 (F16/BF16/F64 converted) with `dtype` set to the stored float type, or
+    /// Values as f32 (F16/BF16/F64/F8 converted) with `dtype` set to the stored float type (f16
+    /// for the 8-bit floats, which it holds exactly), or
     /// int32 (I64 range-checked).
     public func tensor(_ name: String) throws -> HostTensor {
         guard let entry = entries[name] else {
@@ -129,6 +130,9 @@ public struct SafeTensorsFile: Sendable {
             case "F16": return HostTensor(shape: entry.shape, scalars: values(UInt16.self).map { Float(Float16(bitPattern: $0)) }, dtype: .float16)
             case "BF16": return HostTensor(shape: entry.shape, scalars: values(UInt16.self).map(BFloat16.value), dtype: .bfloat16)
             case "F64": return HostTensor(shape: entry.shape, scalars: values(Double.self).map { Float($0) })
+            // 8-bit floats are exact in f16, the narrowest type a device stores.
+            case "F8_E4M3": return HostTensor(shape: entry.shape, scalars: values(UInt8.self).map(Float8.e4m3fn), dtype: .float16)
+            case "F8_E5M2": return HostTensor(shape: entry.shape, scalars: values(UInt8.self).map(Float8.e5m2), dtype: .float16)
             case "I32": return HostTensor(shape: entry.shape, integers: values(Int32.self))
             case "I64":
                 let wide = values(Int64.self)

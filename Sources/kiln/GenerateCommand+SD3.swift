@@ -78,7 +78,7 @@ extension GenerateCommand {
 
     /// The SD3-only options, refused for other families rather than silently ignored.
     func rejectSD3Options() throws {
-        if maxSequenceLength != nil { throw CommandFailure.badInput("--max-sequence-length applies to SD3 models only") }
+        if maxSequenceLength != nil { throw CommandFailure.badInput("--max-sequence-length applies to SD3 and FLUX models only") }
         if withoutT5 { throw CommandFailure.badInput("--without-t5 applies to SD3 models only") }
     }
 }

@@ -30,7 +30,7 @@ struct GenerateCommand: ParsableCommand {
     var height: Int?
     @Option(help: "Sampling steps.")
     var steps = 50
-    @Option(help: "Classifier-free guidance scale (diffusers' guidance_scale; 1 turns guidance off). Default 7.5, SDXL 5, DiT 4.")
+    @Option(help: "Classifier-free guidance scale (diffusers' guidance_scale; 1 turns guidance off). Default 7.5, SDXL 5, SD3 7, DiT 4. FLUX.1-dev: the embedded guidance, default 3.5.")
     var cfgScale: Float?
     @Option(help: "Guidance rescale in [0, 1] (txt2img).")
     var guidanceRescale: Float = 0
@@ -55,7 +55,7 @@ struct GenerateCommand: ParsableCommand {
     @OptionGroup var deviceOptions: DeviceOptions
     @Option(help: "Weights and activations on the device: f16 or f32 (the CPU backend computes in f32).")
     var dtype = "f16"
-    @Option(help: "SD3: T5 tokens in the text context (diffusers' max_sequence_length, default 256).")
+    @Option(help: "SD3 and FLUX: T5 prompt tokens (diffusers' max_sequence_length; default 256 for SD3 and FLUX.1-schnell, 512 for FLUX.1-dev).")
     var maxSequenceLength: Int?
     @Flag(help: "SD3: leave the T5 encoder out (T5's states zero, diffusers' text_encoder_3=None).")
     var withoutT5 = false
@@ -95,6 +95,11 @@ struct GenerateCommand: ParsableCommand {
         guard let prompt else { throw CommandFailure.badInput("--prompt is required for a text-to-image model") }
         if StableDiffusion3Folder.pipelineClass(of: config.map(URL.init(fileURLWithPath:)) ?? modelURL)?.hasPrefix("StableDiffusion3") == true {
             return try generateSD3(settings, prompt: prompt, modelURL: modelURL, backend: chosenBackend, storage: storage, device: device, driver: driver)
+        }
+        if let flux = try Self.fluxModel(model: modelURL, config: config.map(URL.init(fileURLWithPath:))) {
+            if withoutT5 { throw CommandFailure.badInput("--without-t5 applies to SD3 models only (FLUX needs its T5)") }
+            return try generateFlux(folder: flux.folder, transformerFile: flux.transformerFile, prompt: prompt, settings: settings,
+                                    backend: chosenBackend, device: device, driver: driver)
         }
         try rejectSD3Options()
         let pipeline: StableDiffusionPipeline

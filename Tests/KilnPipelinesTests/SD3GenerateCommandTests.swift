@@ -97,6 +97,6 @@ import Testing
             ["generate", "--model", try PipelineFixtures.modelFolder("sd1").path, "--prompt", "a cat", "--backend", "cpu",
              "--max-sequence-length", "77"])
         #expect(run.status == 2)
-        #expect(run.errors.contains("--max-sequence-length applies to SD3 models only"), "\(run.errors)")
+        #expect(run.errors.contains("--max-sequence-length applies to SD3 and FLUX models only"), "\(run.errors)")
     }
 }

@@ -178,7 +178,7 @@ import Testing
     }
 
     @Test func rejectsUnknownDType() throws {
-        expectError(try file(header: #"{"x":{"dtype":"F8_E4M3","shape":[2],"data_offsets":[0,2]}}"#, body: 2),
+        expectError(try file(header: #"{"x":{"dtype":"C64","shape":[2],"data_offsets":[0,2]}}"#, body: 2),
                     containing: "unsupported dtype", tensor: "x")
     }
 }
