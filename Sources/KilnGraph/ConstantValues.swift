@@ -22,3 +22,23 @@ extension Dictionary: ConstantValues where Key == String, Value == HostTensor {
         return value
     }
 }
+
+extension ConstantValues {
+    /// These values plus `extra` (tables computed on the host beside a model's weights, such as
+    /// DiT's position embedding); names must not clash.
+    public func adding(_ extra: [String: HostTensor]) -> any ConstantValues { CombinedConstantValues(base: self, extra: extra) }
+}
+
+/// See `ConstantValues.adding(_:)`.
+struct CombinedConstantValues: ConstantValues {
+    let base: any ConstantValues
+    let extra: [String: HostTensor]
+
+    func shape(ofConstant name: String) -> (shape: Shape, isInteger: Bool)? {
+        extra.shape(ofConstant: name) ?? base.shape(ofConstant: name)
+    }
+
+    func value(ofConstant name: String) throws -> HostTensor {
+        try extra[name] ?? base.value(ofConstant: name)
+    }
+}

@@ -21,7 +21,7 @@ final class DiTDenoiser {
         let labels = graph.input("class_labels", [batch], dtype: .int32)
         let output = try checkpoint.model(
             sample: sample, timesteps: timesteps, classLabels: labels, weights: WeightScope(binder))
-        let constants = try binder.constants().merging(output.hostConstants) { weight, _ in weight }
+        let constants = binder.constants().adding(output.hostConstants)
         self.graph = try backend.prepare(graph, outputs: [output.sample], constants: constants)
     }
 

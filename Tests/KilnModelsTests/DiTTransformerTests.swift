@@ -28,7 +28,7 @@ import Testing
         #expect(binder.unusedNames().isEmpty, "unused weights: \(binder.unusedNames())")
         var storedSample = sample
         storedSample.dtype = dtype
-        let constants = try binder.constants().merging(output.hostConstants) { first, _ in first }
+        let constants = binder.constants().adding(output.hostConstants)
         return try backend.run(graph, outputs: [output.sample], inputs: [
             "sample": storedSample.roundedToStorage(), "timesteps": timesteps, "labels": labels,
         ], constants: constants)[0]

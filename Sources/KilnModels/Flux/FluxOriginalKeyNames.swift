@@ -126,30 +126,3 @@ public enum FluxOriginalKeyNames {
         return configuration
     }
 }
-
-/// A tensor source whose named tensors are read with the two halves of their first dimension
-/// exchanged (`[a; b] -> [b; a]`), for projections whose outputs are stored in the other order.
-public struct HalvesSwappedTensorSource: TensorSource {
-    public let base: TensorSource
-    public let swapped: Set<String>
-
-    public init(base: TensorSource, swapped: Set<String>) {
-        self.base = base
-        self.swapped = swapped
-    }
-
-    public var names: [String] { base.names }
-    public var origin: String { base.origin }
-    public func shape(of name: String) -> Shape? { base.shape(of: name) }
-
-    public func load(_ name: String) throws -> HostTensor {
-        var tensor = try base.load(name)
-        guard swapped.contains(name) else { return tensor }
-        guard tensor.shape.rank >= 1, tensor.shape[0] % 2 == 0 else {
-            throw WeightError.wrongShape(origin: origin, name: name, expected: tensor.shape, found: tensor.shape)
-        }
-        let half = tensor.scalars.count / 2
-        tensor.scalars = Array(tensor.scalars[half...] + tensor.scalars[..<half])
-        return tensor
-    }
-}
