@@ -7,11 +7,15 @@
 //   (a query with no visible key, i.e. keyLength == 0, writes zeros).
 //   HAS_BIAS: bias [biasHeads, queryLength, keyLength] is added to the scaled scores (T5's relative position
 //   bias); batch-head bh reads bias head bh % biasHeads, so biasHeads = H shares one bias across the batch.
+//   TOKEN_MAJOR: q [B, queryLength, heads * headDim], k and v [B, keyLength, heads * dim], o likewise, as linear
+//   layers produce and consume them (batch-head bh = b * heads + h is a column block of every row), so no
+//   head split/merge permutes are needed around the kernel.
 //
 // Variant defines:
 //   KILN_F16            0/1  storage type (common.glsl); arithmetic is always f32.
 //   HAS_BIAS            0/1  additive bias input; adds `bias` after `o` and `biasHeads` after `causal` to the
 //                       push constants (default 0: the plain kernel, untouched).
+//   TOKEN_MAJOR         0/1  the layout above; adds `heads` as the last push constant (default 0).
 //   MAX_VALUE_DIM       >= valueDim. Register path: use valueDim rounded up to a multiple of SUBGROUP_SIZE
 //                       (e.g. 40, 64, 80, 128) -- the accumulator is MAX_VALUE_DIM / SUBGROUP_SIZE per lane and
 //                       larger values waste work. Default 128. headDim is unrestricted in the register path.
@@ -41,6 +45,9 @@
 
 #ifndef HAS_BIAS
 #define HAS_BIAS 0
+#endif
+#ifndef TOKEN_MAJOR
+#define TOKEN_MAJOR 0
 #endif
 #ifndef SHARED_MEMORY_TILES
 #define SHARED_MEMORY_TILES 0
@@ -73,7 +80,19 @@ layout(push_constant) uniform Parameters {
 #if HAS_BIAS
     uint biasHeads;
 #endif
+#if TOKEN_MAJOR
+    uint heads;
+#endif
 } p;
+
+// Where batch-head bh's rows of a [.., length, width] tensor start, and how far apart they are.
+#if TOKEN_MAJOR
+#define HEAD_BASE(bh, length, width) (((bh) / p.heads) * (length) * p.heads * (width) + ((bh) % p.heads) * (width))
+#define ROW_STRIDE(width) (p.heads * (width))
+#else
+#define HEAD_BASE(bh, length, width) ((bh) * (length) * (width))
+#define ROW_STRIDE(width) (width)
+#endif
 
 #if SHARED_MEMORY_TILES
 // ---- Shared-memory path (discrete GPUs): one query row per invocation, 64 rows per workgroup; key/value
@@ -99,7 +118,7 @@ void main() {
     for (uint bh = gl_WorkGroupID.y; bh < p.batchHeads; bh += gl_NumWorkGroups.y) {
     for (uint rt = gl_WorkGroupID.x; rt < rowTiles; rt += gl_NumWorkGroups.x) {
         uint i0 = rt * SM_ROWS, i = i0 + tid;
-        uint qRow = bh * Lq * D + min(i, Lq - 1) * D;
+        uint qRow = HEAD_BASE(bh, Lq, D) + min(i, Lq - 1) * ROW_STRIDE(D);
         float qv[MAX_HEAD_DIM], acc[MAX_VALUE_DIM];
         [[unroll]] for (uint d = 0; d < MAX_HEAD_DIM; d++) qv[d] = d < D ? LOAD(Q, qRow + d) * p.scale : 0.0;
         [[unroll]] for (uint d = 0; d < MAX_VALUE_DIM; d++) acc[d] = 0.0;
@@ -112,11 +131,11 @@ void main() {
         for (uint kb = 0; kb < kEnd; kb += SM_KEYS) {
             for (uint e = tid; e < SM_KEYS * MAX_HEAD_DIM; e += SM_ROWS) {
                 uint j = e / MAX_HEAD_DIM, d = e % MAX_HEAD_DIM;
-                Ks[j][d] = (kb + j < Lk && d < D) ? LOAD(Kb, (bh * Lk + kb + j) * D + d) : 0.0;
+                Ks[j][d] = (kb + j < Lk && d < D) ? LOAD(Kb, HEAD_BASE(bh, Lk, D) + (kb + j) * ROW_STRIDE(D) + d) : 0.0;
             }
             for (uint e = tid; e < SM_KEYS * MAX_VALUE_DIM; e += SM_ROWS) {
                 uint j = e / MAX_VALUE_DIM, d = e % MAX_VALUE_DIM;
-                Vs[j][d] = (kb + j < Lk && d < Dv) ? LOAD(V, (bh * Lk + kb + j) * Dv + d) : 0.0;
+                Vs[j][d] = (kb + j < Lk && d < Dv) ? LOAD(V, HEAD_BASE(bh, Lk, Dv) + (kb + j) * ROW_STRIDE(Dv) + d) : 0.0;
             }
             barrier();
             float sc[SM_KEYS];
@@ -147,7 +166,7 @@ void main() {
         }
         if (i < Lq) {
             float inv = l > 0.0 ? 1.0 / l : 0.0;
-            uint oRow = bh * Lq * Dv + i * Dv;
+            uint oRow = HEAD_BASE(bh, Lq, Dv) + i * ROW_STRIDE(Dv);
             [[unroll]] for (uint d = 0; d < MAX_VALUE_DIM; d++) if (d < Dv) STORE(Ob, oRow + d, acc[d] * inv);
         }
     }
@@ -174,9 +193,9 @@ void main() {
     uint col[DPL];
     [[unroll]] for (int c = 0; c < DPL; c++) col[c] = min(uint(c * SUBGROUP_SIZE) + lane, Dv - 1);
     for (uint bh = gl_WorkGroupID.y; bh < p.batchHeads; bh += gl_NumWorkGroups.y) {
-        uint qBase = bh * Lq * D, kBase = bh * Lk * D, vBase = bh * Lk * Dv;
+        uint qBase = HEAD_BASE(bh, Lq, D), kBase = HEAD_BASE(bh, Lk, D), vBase = HEAD_BASE(bh, Lk, Dv);
         uint qRow[QL];
-        [[unroll]] for (int g = 0; g < QL; g++) qRow[g] = qBase + min(i0 + g * SUBGROUP_SIZE + lane, Lq - 1) * D;
+        [[unroll]] for (int g = 0; g < QL; g++) qRow[g] = qBase + min(i0 + g * SUBGROUP_SIZE + lane, Lq - 1) * ROW_STRIDE(D);
         float m[TILE_Q], l[TILE_Q], acc[TILE_Q][DPL];
         [[unroll]] for (int r = 0; r < TILE_Q; r++) {
             m[r] = NEG_INF; l[r] = 0.0;
@@ -189,7 +208,7 @@ void main() {
 #endif
         for (uint kb = 0; kb < kEnd; kb += KEY_BLOCK) {
             uint kRow[TK];
-            [[unroll]] for (int t = 0; t < TK; t++) kRow[t] = kBase + min(kb + t * SUBGROUP_SIZE + lane, Lk - 1) * D;
+            [[unroll]] for (int t = 0; t < TK; t++) kRow[t] = kBase + min(kb + t * SUBGROUP_SIZE + lane, Lk - 1) * ROW_STRIDE(D);
             float s[TILE_Q][TK];
             [[unroll]] for (int r = 0; r < TILE_Q; r++) [[unroll]] for (int t = 0; t < TK; t++) s[r][t] = 0.0;
             for (uint d = 0; d < D; d++) {
@@ -229,7 +248,7 @@ void main() {
             [[unroll]] for (int t = 0; t < TK; t++) {
                 [[unroll]] for (int src = 0; src < SUBGROUP_SIZE; src++) {
                     // keys past the end have P == 0; clamp the row so the load stays in bounds
-                    uint vRow = vBase + min(kb + uint(t * SUBGROUP_SIZE + src), Lk - 1) * Dv;
+                    uint vRow = vBase + min(kb + uint(t * SUBGROUP_SIZE + src), Lk - 1) * ROW_STRIDE(Dv);
                     float vv[DPL];
                     [[unroll]] for (int c = 0; c < DPL; c++) vv[c] = LOAD(V, vRow + col[c]);
                     [[unroll]] for (int r = 0; r < TILE_Q; r++) {
@@ -239,14 +258,14 @@ void main() {
                 }
             }
         }
-        uint oBase = bh * Lq * Dv;
+        uint oBase = HEAD_BASE(bh, Lq, Dv);
         [[unroll]] for (int r = 0; r < TILE_Q; r++) {
             uint i = i0 + r;
             if (i >= Lq) break;
             float inv = l[r] > 0.0 ? 1.0 / l[r] : 0.0;
             [[unroll]] for (int c = 0; c < DPL; c++) {
                 uint cc = uint(c * SUBGROUP_SIZE) + lane;
-                if (cc < Dv) STORE(Ob, oBase + i * Dv + cc, acc[r][c] * inv);
+                if (cc < Dv) STORE(Ob, oBase + i * ROW_STRIDE(Dv) + cc, acc[r][c] * inv);
             }
         }
     }

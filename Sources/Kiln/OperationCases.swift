@@ -150,6 +150,14 @@ public enum OperationCases {
                 try b.graph.attention(b.input("q", [2, 2, 37, 40]), b.input("k", [2, 2, 37, 40]), b.input("v", [2, 2, 37, 40]),
                                       causal: true, bias: b.input("bias", [2, 2, 37, 37], scale: 2))
             },
+            // Tensors as linear layers lay them out, [B, L, H * D]: no head permutes around the kernel.
+            OperationCase("attention_token_major", "attention", t) { b in
+                try b.graph.multiHeadAttention(b.input("q", [2, 29, 120]), b.input("k", [2, 41, 120]), b.input("v", [2, 41, 72]), heads: 3)
+            },
+            OperationCase("attention_token_major_bias_causal", "attention", t) { b in
+                try b.graph.multiHeadAttention(b.input("q", [2, 23, 64]), b.input("k", [2, 23, 64]), b.input("v", [2, 23, 64]), heads: 4,
+                                               causal: true, bias: b.input("bias", [1, 4, 23, 23], scale: 2))
+            },
             OperationCase("add_broadcast", "add", t) { b in
                 try b.graph.add(b.input("a", [2, 3, 5, 7]), b.input("b", [3, 1, 7]))
             },

@@ -120,10 +120,20 @@ final class CPUPreparedGraph: PreparedGraph {
         case .conv2d(let parameters):
             return .floats(CPUKernels.conv2d(try x(0), shapes[0], try x(1), shapes[1], bias: parameters.hasBias ? try x(2) : nil,
                                              parameters, output: node.shape))
-        case .attention(let scale, let causal, let hasBias):
+        case .attention(let scale, let causal, let hasBias, let heads):
             let bias: (values: [Float], batched: Bool)? = hasBias ? (try x(3), shapes[3][0] > 1) : nil
-            return .floats(CPUKernels.attention(try x(0), try x(1), try x(2), q: shapes[0], k: shapes[1], v: shapes[2],
-                                                bias: bias, scale: scale, causal: causal))
+            guard heads > 0 else {
+                return .floats(CPUKernels.attention(try x(0), try x(1), try x(2), q: shapes[0], k: shapes[1], v: shapes[2],
+                                                    bias: bias, scale: scale, causal: causal))
+            }
+            // Token-major tensors mean exactly: split the heads, attend, merge them again.
+            let split = { (values: [Float], shape: Shape) -> ([Float], Shape) in
+                let tokens = Shape([shape[0], shape[1], heads, shape[2] / heads])
+                return (CPUKernels.permute(values, tokens, [0, 2, 1, 3]), Shape([shape[0], heads, shape[1], shape[2] / heads]))
+            }
+            let (q, qShape) = split(try x(0), shapes[0]), (k, kShape) = split(try x(1), shapes[1]), (v, vShape) = split(try x(2), shapes[2])
+            let attended = CPUKernels.attention(q, k, v, q: qShape, k: kShape, v: vShape, bias: bias, scale: scale, causal: causal)
+            return .floats(CPUKernels.permute(attended, Shape([qShape[0], heads, qShape[2], vShape[3]]), [0, 2, 1, 3]))
         case .groupNorm(let groups, let epsilon, let silu):
             return .floats(CPUKernels.groupNorm(try x(0), node.shape, groups: groups, weight: try x(1), bias: try x(2),
                                                 epsilon: epsilon, silu: silu))

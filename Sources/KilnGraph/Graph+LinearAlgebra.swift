@@ -103,4 +103,34 @@ extension Graph {
         let resolvedScale = scale ?? 1 / Float(d).squareRoot()
         return append(.attention(scale: resolvedScale, causal: causal, hasBias: bias != nil), inputs, shape: [b, h, lq, v.shape[3]], dtype: q.dtype)
     }
+
+    /// `attention` on tensors as linear layers lay them out: `q [B, Lq, H * D], k [B, Lk, H * D],
+    /// v [B, Lk, H * Dv] -> [B, Lq, H * Dv]`, equal to splitting the heads, attending and merging
+    /// them again, without the permutes. `bias` is `[B or 1, H, Lq, Lk]` as for `attention`.
+    public func multiHeadAttention(
+        _ q: Tensor, _ k: Tensor, _ v: Tensor, heads: Int, scale: Float? = nil, causal: Bool = false, bias: Tensor? = nil
+    ) throws -> Tensor {
+        let op = "attention"
+        try requireFloat(op, q, k, v)
+        for (tensor, role) in [(q, "q"), (k, "k"), (v, "v")] { try requireRank(op, tensor, 3, role) }
+        let (b, lq, width) = (q.shape[0], q.shape[1], q.shape[2])
+        guard heads > 0, width % heads == 0, v.shape[2] % heads == 0 else {
+            throw GraphError(op, "q \(q.shape) and v \(v.shape) widths must divide into \(heads) heads")
+        }
+        guard k.shape[0] == b, k.shape[2] == width, v.shape[0] == b, v.shape[1] == k.shape[1] else {
+            throw GraphError(op, "k \(k.shape) and v \(v.shape) do not match q \(q.shape) in batch, width or length")
+        }
+        var inputs = [q, k, v]
+        if let bias {
+            try requireFloat(op, q, bias)
+            try requireRank(op, bias, 4, "bias")
+            guard bias.shape[0] == b || bias.shape[0] == 1, bias.shape[1] == heads, bias.shape[2] == lq, bias.shape[3] == k.shape[1] else {
+                throw GraphError(op, "bias \(bias.shape) must be [\(b) or 1, \(heads), \(lq), \(k.shape[1])] for q \(q.shape) and k \(k.shape)")
+            }
+            inputs.append(bias)
+        }
+        let resolvedScale = scale ?? 1 / Float(width / heads).squareRoot()
+        return append(.attention(scale: resolvedScale, causal: causal, hasBias: bias != nil, tokenMajorHeads: heads), inputs,
+                      shape: [b, lq, v.shape[2]], dtype: q.dtype)
+    }
 }

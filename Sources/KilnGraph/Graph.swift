@@ -112,6 +112,10 @@ extension Graph {
             return 2 * outputs * Double(transposeA ? inputs[0][-2] : inputs[0][-1])
         case .conv2d:
             return 2 * outputs * Double(inputs[1][1] * inputs[1][2] * inputs[1][3])
+        case .attention(_, _, _, let heads) where heads > 0:
+            // [B, L, H * D]: every head's scores and weighted sum over its slice of the width.
+            let (q, k, v) = (inputs[0], inputs[1], inputs[2])
+            return 2 * Double(q[0] * q[1] * k[1]) * Double(q[2] + v[2])
         case .attention:
             let (q, k, v) = (inputs[0], inputs[1], inputs[2])
             return 2 * Double(q[0] * q[1] * q[2] * k[2]) * Double(q[3] + v[3])

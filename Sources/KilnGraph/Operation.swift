@@ -25,7 +25,9 @@ public enum Operation: Hashable, Sendable {
     /// `q [B, H, Lq, D], k [B, H, Lk, D], v [B, H, Lk, Dv] (, bias [B or 1, H, Lq, Lk]) -> [B, H, Lq, Dv]`,
     /// softmax(q k^T * scale + bias) v; causal masks key j > query i (top-left aligned, as torch).
     /// The bias is added after scaling (T5's relative position bias). Never materialises the scores.
-    case attention(scale: Float, causal: Bool, hasBias: Bool = false)
+    /// With `tokenMajorHeads` H > 0, q, k, v and the output are `[B, L, H * D]` instead, as linear
+    /// layers produce them (head h is columns `h*D ..< (h+1)*D`): no permutes around the kernel.
+    case attention(scale: Float, causal: Bool, hasBias: Bool = false, tokenMajorHeads: Int = 0)
     /// Elementwise with numpy broadcasting: `a, b -> broadcast(a, b)`.
     case binary(BinaryOperator)
     /// Elementwise `x -> f(x)`.

@@ -81,10 +81,10 @@ public struct CLIPTextModel: Sendable {
         let width = c.hiddenSize
         let normed = try layer("layer_norm1").layerNorm(x, width, epsilon: c.layerNormEpsilon)
         let attention = layer("self_attn")
-        let q = try graph.splitHeads(attention("q_proj").linear(normed, width, width), heads: c.headCount)          // [B, H, L, Dh]
-        let k = try graph.splitHeads(attention("k_proj").linear(normed, width, width), heads: c.headCount)
-        let v = try graph.splitHeads(attention("v_proj").linear(normed, width, width), heads: c.headCount)
-        let attended = try graph.mergeHeads(graph.attention(q, k, v, causal: true))                                    // [B, L, D]
+        let q = try attention("q_proj").linear(normed, width, width)                                                   // [B, L, D]
+        let k = try attention("k_proj").linear(normed, width, width)
+        let v = try attention("v_proj").linear(normed, width, width)
+        let attended = try graph.multiHeadAttention(q, k, v, heads: c.headCount, causal: true)                         // [B, L, D]
         let residual = try graph.add(x, attention("out_proj").linear(attended, width, width))
         let normed2 = try layer("layer_norm2").layerNorm(residual, width, epsilon: c.layerNormEpsilon)
         let mlp = layer("mlp")

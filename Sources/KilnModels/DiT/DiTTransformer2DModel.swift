@@ -117,10 +117,10 @@ public struct DiTTransformer2DModel: Sendable {
                                         shift: modulation[0], scale: modulation[1])                  // [B, L, D]
         let attention = block("attn1")
         let bias = c.attentionBias
-        let q = try graph.splitHeads(attention("to_q").linear(normed, d, d, bias: bias), heads: c.headCount)   // [B, H, L, Dh]
-        let k = try graph.splitHeads(attention("to_k").linear(normed, d, d, bias: bias), heads: c.headCount)
-        let v = try graph.splitHeads(attention("to_v").linear(normed, d, d, bias: bias), heads: c.headCount)
-        let attended = try attention("to_out")(0).linear(graph.mergeHeads(graph.attention(q, k, v)), d, d)    // [B, L, D]
+        let q = try attention("to_q").linear(normed, d, d, bias: bias)                                         // [B, L, D]
+        let k = try attention("to_k").linear(normed, d, d, bias: bias)
+        let v = try attention("to_v").linear(normed, d, d, bias: bias)
+        let attended = try attention("to_out")(0).linear(graph.multiHeadAttention(q, k, v, heads: c.headCount), d, d) // [B, L, D]
         let afterAttention = try graph.add(x, gated(modulation[2], attended))
 
         let norm3 = c.normElementwiseAffine

@@ -72,10 +72,10 @@ struct JointTransformerBlock {
         let imageQKV = try projections(image, weights, query: "to_q", key: "to_k", value: "to_v", queryNorm: "norm_q", keyNorm: "norm_k")
         let contextQKV = try projections(
             context, weights, query: "add_q_proj", key: "add_k_proj", value: "add_v_proj", queryNorm: "norm_added_q", keyNorm: "norm_added_k")
-        let q = try graph.concat([imageQKV.q, contextQKV.q], axis: 2)                                     // [B, H, N+L, d]
-        let k = try graph.concat([imageQKV.k, contextQKV.k], axis: 2)
-        let v = try graph.concat([imageQKV.v, contextQKV.v], axis: 2)
-        let attended = try graph.mergeHeads(graph.attention(q, k, v))                                     // [B, N+L, D]
+        let q = try graph.concat([imageQKV.q, contextQKV.q], axis: 1)                                     // [B, N+L, D]
+        let k = try graph.concat([imageQKV.k, contextQKV.k], axis: 1)
+        let v = try graph.concat([imageQKV.v, contextQKV.v], axis: 1)
+        let attended = try graph.multiHeadAttention(q, k, v, heads: configuration.attentionHeads)         // [B, N+L, D]
         let imageOutput = try weights("to_out")(0).linear(graph.slice(attended, axis: 1, start: 0, length: imageTokens), width, width)
         if contextPreOnly { return (imageOutput, nil) }
         let contextPart = try graph.slice(attended, axis: 1, start: imageTokens, length: context.shape[1])
@@ -86,22 +86,28 @@ struct JointTransformerBlock {
     private func selfAttention(_ x: Tensor, weights: WeightScope) throws -> Tensor {
         let graph = weights.graph, width = configuration.innerDimension
         let (q, k, v) = try projections(x, weights, query: "to_q", key: "to_k", value: "to_v", queryNorm: "norm_q", keyNorm: "norm_k")
-        return try weights("to_out")(0).linear(graph.mergeHeads(graph.attention(q, k, v)), width, width)
+        return try weights("to_out")(0).linear(graph.multiHeadAttention(q, k, v, heads: configuration.attentionHeads), width, width)
     }
 
-    /// Query, key and value heads `[B, H, T, d]` of `x [B, T, D]`, queries and keys RMS-normalised
-    /// per head when the config asks for it.
+    /// Queries, keys and values `[B, T, D]` (H heads side by side) of `x [B, T, D]`, queries and
+    /// keys RMS-normalised per head when the config asks for it.
     private func projections(
         _ x: Tensor, _ weights: WeightScope, query: String, key: String, value: String, queryNorm: String, keyNorm: String
     ) throws -> (q: Tensor, k: Tensor, v: Tensor) {
         let graph = weights.graph, width = configuration.innerDimension, heads = configuration.attentionHeads
-        var q = try graph.splitHeads(weights(query).linear(x, width, width), heads: heads)
-        var k = try graph.splitHeads(weights(key).linear(x, width, width), heads: heads)
-        let v = try graph.splitHeads(weights(value).linear(x, width, width), heads: heads)
+        var q = try weights(query).linear(x, width, width)
+        var k = try weights(key).linear(x, width, width)
+        let v = try weights(value).linear(x, width, width)
         if configuration.qkNorm != nil {
+            // Per head: the norm runs over the last dim of the [B, T, H, d] view.
             let headWidth = configuration.attentionHeadDimension
-            q = try graph.rmsNorm(q, weight: weights(queryNorm).weight("weight", [headWidth]), epsilon: 1e-6)
-            k = try graph.rmsNorm(k, weight: weights(keyNorm).weight("weight", [headWidth]), epsilon: 1e-6)
+            let (batch, tokens) = (x.shape[0], x.shape[1])
+            func normalised(_ t: Tensor, _ name: String) throws -> Tensor {
+                let perHead = try graph.reshape(t, [batch, tokens, heads, headWidth])
+                return try graph.reshape(graph.rmsNorm(perHead, weight: weights(name).weight("weight", [headWidth]), epsilon: 1e-6), [batch, tokens, width])
+            }
+            q = try normalised(q, queryNorm)
+            k = try normalised(k, keyNorm)
         }
         return (q, k, v)
     }

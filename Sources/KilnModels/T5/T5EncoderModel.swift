@@ -74,10 +74,10 @@ public struct T5EncoderModel: Sendable {
         let inner = c.headCount * c.headWidth
         let normed = try graph.cast(norm(x, layer("layer_norm")), to: layer.binder.dtype)                         // [B, L, D]
         let attention = layer("SelfAttention")
-        let q = try graph.splitHeads(attention("q").linear(normed, c.modelWidth, inner, bias: false), heads: c.headCount) // [B, H, L, d_kv]
-        let k = try graph.splitHeads(attention("k").linear(normed, c.modelWidth, inner, bias: false), heads: c.headCount) // [B, H, L, d_kv]
-        let v = try graph.splitHeads(attention("v").linear(normed, c.modelWidth, inner, bias: false), heads: c.headCount) // [B, H, L, d_kv]
-        let attended = try graph.mergeHeads(graph.attention(q, k, v, scale: 1, bias: positionBias))               // [B, L, H d_kv]
+        let q = try attention("q").linear(normed, c.modelWidth, inner, bias: false)                                  // [B, L, H d_kv]
+        let k = try attention("k").linear(normed, c.modelWidth, inner, bias: false)                                  // [B, L, H d_kv]
+        let v = try attention("v").linear(normed, c.modelWidth, inner, bias: false)                                  // [B, L, H d_kv]
+        let attended = try graph.multiHeadAttention(q, k, v, heads: c.headCount, scale: 1, bias: positionBias)      // [B, L, H d_kv]
         let output = try attention("o").linear(attended, inner, c.modelWidth, bias: false)                         // [B, L, D]
         return try graph.cast(output, to: .float32)
     }

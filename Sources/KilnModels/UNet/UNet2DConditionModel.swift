@@ -198,9 +198,9 @@ public struct UNet2DConditionModel: Sendable {
     private func attention(_ x: Tensor, context: (Tensor, Int)?, _ width: Int, heads: Int, _ block: WeightScope) throws -> Tensor {
         let graph = block.graph
         let (source, sourceWidth) = context ?? (x, width)
-        let q = try graph.splitHeads(block("to_q").linear(x, width, width, bias: false), heads: heads)
-        let k = try graph.splitHeads(block("to_k").linear(source, sourceWidth, width, bias: false), heads: heads)
-        let v = try graph.splitHeads(block("to_v").linear(source, sourceWidth, width, bias: false), heads: heads)
-        return try block("to_out")(0).linear(graph.mergeHeads(graph.attention(q, k, v)), width, width)
+        let q = try block("to_q").linear(x, width, width, bias: false)
+        let k = try block("to_k").linear(source, sourceWidth, width, bias: false)
+        let v = try block("to_v").linear(source, sourceWidth, width, bias: false)
+        return try block("to_out")(0).linear(graph.multiHeadAttention(q, k, v, heads: heads), width, width)
     }
 }

@@ -105,10 +105,10 @@ public struct AutoencoderKL: Sendable {
         let (batch, height, width) = (x.shape[0], x.shape[2], x.shape[3])
         let normed = try block("group_norm").groupNorm(x, groups: configuration.normGroups, channels: channels, epsilon: epsilon)
         let tokens = try graph.permute(graph.reshape(normed, [batch, channels, height * width]), [0, 2, 1])          // [B, HW, C]
-        let q = try graph.splitHeads(block("to_q").linear(tokens, channels, channels), heads: 1)                       // [B, 1, HW, C]
-        let k = try graph.splitHeads(block("to_k").linear(tokens, channels, channels), heads: 1)
-        let v = try graph.splitHeads(block("to_v").linear(tokens, channels, channels), heads: 1)
-        let attended = try block("to_out")(0).linear(graph.mergeHeads(graph.attention(q, k, v)), channels, channels) // [B, HW, C]
+        let q = try block("to_q").linear(tokens, channels, channels)                                                    // [B, HW, C]
+        let k = try block("to_k").linear(tokens, channels, channels)
+        let v = try block("to_v").linear(tokens, channels, channels)
+        let attended = try block("to_out")(0).linear(graph.multiHeadAttention(q, k, v, heads: 1), channels, channels)   // [B, HW, C]
         let spatial = try graph.reshape(graph.permute(attended, [0, 2, 1]), [batch, channels, height, width])
         return try graph.add(x, spatial)
     }

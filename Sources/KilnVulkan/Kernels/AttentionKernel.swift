@@ -8,24 +8,29 @@ enum AttentionKernel {
 
     /// With `hasBias` the fourth argument is an additive bias `[B or 1, H, Lq, Lk]`; the variant
     /// gets `HAS_BIAS=1` and two more push constants, so the plain kernel is unchanged.
-    static func dispatch(_ context: KernelContext, scale: Float, causal: Bool, hasBias: Bool = false) -> Dispatch {
+    /// With `tokenMajorHeads` H > 0 the tensors are `[B, L, H * D]` (`TOKEN_MAJOR=1`, one more push constant).
+    static func dispatch(_ context: KernelContext, scale: Float, causal: Bool, hasBias: Bool = false, tokenMajorHeads: Int = 0) -> Dispatch {
         let q = context.argument(0), k = context.argument(1), v = context.argument(2)
-        let batchHeads = q.shape[0] * q.shape[1]
-        let queryLength = q.shape[2], headDim = q.shape[3], valueDim = v.shape[3]
+        let tokenMajor = tokenMajorHeads > 0
+        let headsPerBatch = tokenMajor ? tokenMajorHeads : q.shape[1]
+        let batchHeads = q.shape[0] * headsPerBatch
+        let queryLength = tokenMajor ? q.shape[1] : q.shape[2], keyLength = tokenMajor ? k.shape[1] : k.shape[2]
+        let headDim = tokenMajor ? q.shape[2] / headsPerBatch : q.shape[3]
+        let valueDim = tokenMajor ? v.shape[2] / headsPerBatch : v.shape[3]
         var constants = PushConstants()
         constants.address("q", q.address)
         constants.address("k", k.address)
         constants.address("v", v.address)
         constants.address("o", context.output.address)
-        var biasDefines: [(String, String)] = []
+        var layoutDefines: [(String, String)] = tokenMajor ? [("TOKEN_MAJOR", "1")] : []
         if hasBias {
             let bias = context.argument(3)
             constants.address("bias", bias.address)
-            biasDefines = [("HAS_BIAS", "1")]
+            layoutDefines.append(("HAS_BIAS", "1"))
         }
         constants.uint("batchHeads", batchHeads)
         constants.uint("queryLength", queryLength)
-        constants.uint("keyLength", k.shape[2])
+        constants.uint("keyLength", keyLength)
         constants.uint("headDim", headDim)
         constants.uint("valueDim", valueDim)
         constants.float("scale", scale)
@@ -33,15 +38,16 @@ enum AttentionKernel {
         if hasBias {
             // Bias head of batch-head bh is bh % biasHeads: a bias shared by the batch repeats every H.
             let bias = context.argument(3)
-            constants.uint("biasHeads", bias.shape[0] == 1 ? q.shape[1] : batchHeads)
+            constants.uint("biasHeads", bias.shape[0] == 1 ? headsPerBatch : batchHeads)
         }
+        if tokenMajor { constants.uint("heads", headsPerBatch) }
         let heads = UInt32(min(batchHeads, 65535))
         if context.useRegisterBlockedKernels {
             let lanes = Int(context.device.subgroupSize)
             let maxValueDim = (valueDim + lanes - 1) / lanes * lanes
             return Dispatch(
                 file: "attention.comp",
-                defines: context.storageDefines + biasDefines + [("SHARED_MEMORY_TILES", "0"), context.subgroupDefine,
+                defines: context.storageDefines + layoutDefines + [("SHARED_MEMORY_TILES", "0"), context.subgroupDefine,
                                                    ("TILE_Q", "\(queriesPerSubgroup)"), ("MAX_VALUE_DIM", "\(maxValueDim)")],
                 workgroupSize: [UInt32(lanes)], pushConstants: constants,
                 groups: (UInt32((queryLength + queriesPerSubgroup - 1) / queriesPerSubgroup), heads, 1))
@@ -50,7 +56,7 @@ enum AttentionKernel {
         let roundedHead = (headDim + 7) / 8 * 8, roundedValue = (valueDim + 7) / 8 * 8
         return Dispatch(
             file: "attention.comp",
-            defines: context.storageDefines + biasDefines + [("SHARED_MEMORY_TILES", "1"), ("MAX_HEAD_DIM", "\(roundedHead)"), ("MAX_VALUE_DIM", "\(roundedValue)")],
+            defines: context.storageDefines + layoutDefines + [("SHARED_MEMORY_TILES", "1"), ("MAX_HEAD_DIM", "\(roundedHead)"), ("MAX_VALUE_DIM", "\(roundedValue)")],
             workgroupSize: [], pushConstants: constants,
             groups: (UInt32(min((queryLength + sharedRows - 1) / sharedRows, 65535)), heads, 1))
     }

@@ -11,8 +11,8 @@ enum KernelTable {
             return [MatmulKernel.dispatch(context, transposeA: transposeA, transposeB: transposeB, hasBias: hasBias)]
         case .conv2d(let parameters):
             return [ConvolutionKernel.dispatch(context, parameters)]
-        case .attention(let scale, let causal, let hasBias):
-            return [AttentionKernel.dispatch(context, scale: scale, causal: causal, hasBias: hasBias)]
+        case .attention(let scale, let causal, let hasBias, let heads):
+            return [AttentionKernel.dispatch(context, scale: scale, causal: causal, hasBias: hasBias, tokenMajorHeads: heads)]
         case .groupNorm(let groups, let epsilon, let silu):
             return [NormalizationKernels.groupNorm(context, groups: groups, epsilon: epsilon, silu: silu)]
         case .layerNorm(let epsilon, let hasWeight, let hasBias):
