@@ -4,7 +4,8 @@ import Foundation
 /// synthetic weights, ready to time.
 public struct BenchmarkStage: Sendable {
     public enum Work: Sendable {
-        /// One graph: builds it and returns its outputs and random per-run inputs.
+        /// One graph: builds it and returns its outputs and random per-run inputs (plus any
+        /// constants computed on the host, such as DiT's position table, by their names).
         case graph(@Sendable (Graph, WeightScope) throws -> (outputs: [Tensor], inputs: [String: HostTensor]))
         /// Decoding `latents` `[B, L, h, w]`, in tiles when the untiled graph's activations exceed
         /// the backend's budget (see `TiledAutoencoder`).
@@ -80,11 +81,12 @@ public struct OperationProfile: Codable, Sendable {
 
 /// Full-size architectures for `kiln bench`.
 public enum ArchitectureBenchmark {
-    public static let architectures = StableDiffusionArchitecture.names
+    public static let architectures = StableDiffusionArchitecture.names + transformerArchitectures
 
     /// The stages of architecture `name` at `width` x `height` with `batch` images per denoiser
     /// call (2 = one CFG step).
     public static func stages(_ name: String, width: Int, height: Int, batch: Int) throws -> [BenchmarkStage] {
+        if transformerArchitectures.contains(name) { return try transformerStages(name, width: width, height: height, batch: batch) }
         let architecture = try StableDiffusionArchitecture.named(name)
         let text = ComponentTensorSource(architecture.textEncoders.indices.map { (textEncoderName($0), SyntheticTensors()) })
         return try stableDiffusion(
@@ -192,7 +194,7 @@ public enum ArchitectureBenchmark {
         let binder = WeightBinder(graph: graph, source: weights, dtype: dtype)
         let (outputs, inputs) = try build(graph, WeightScope(binder))
         let start = Date()
-        let prepared = try prepare(backend: backend, graph: graph, outputs: outputs, constants: binder.constants(), profile: profile)
+        let prepared = try prepare(backend: backend, graph: graph, outputs: outputs, constants: binder.constants().adding(inputs), profile: profile)
         let coldStart = Date().timeIntervalSince(start)
         var lastProfile: [OperationTiming] = []
         let times = try time(iterations: iterations, warmup: warmup) {

@@ -84,6 +84,29 @@ import Testing
         #expect(binder.unusedNames().isEmpty, "the U-Net stage leaves \(binder.unusedNames().prefix(3)) unused")
     }
 
+    /// The transformer denoisers at the releases' sizes, checkpoint weights only (DiT's position
+    /// table is computed on the host): diffusers' DiTTransformer2DModel (its 28 per-block copies of
+    /// the embedder included), SD3 medium's state_dict and FLUX.1-schnell's parameters, and
+    /// CLIP-L + CLIP-G + T5-XXL's encoder for SD3's text stage.
+    @Test func transformerArchitecturesHaveThePublishedSizes() throws {
+        func weights(_ arch: String) throws -> [String: Int] {
+            var counts: [String: Int] = [:]
+            for stage in try ArchitectureBenchmark.stages(arch, width: 256, height: 256, batch: 2) where stage.name != "vae" {
+                let graph = Graph()
+                let (outputs, _) = try stage.build(graph, WeightScope(WeightBinder(graph: graph, source: SyntheticTensors(), dtype: .float16)))
+                counts[stage.name] = graph.dependencies(of: outputs).map { graph.nodes[$0] }.reduce(0) { total, node in
+                    if case .constant(let name) = node.operation, !name.hasPrefix("kiln.") { total + node.shape.elementCount } else { total }
+                }
+            }
+            return counts
+        }
+        #expect(try weights("dit-xl-2")["unet"] == 749_826_464)
+        let sd3 = try weights("sd3-medium")
+        #expect(sd3["unet"] == 2_084_951_104)
+        #expect(sd3["text"] == 123_650_304 + 694_659_840 + 4_762_310_656)
+        #expect(try weights("flux-schnell")["unet"] == 11_891_178_560)
+    }
+
     @Test func unknownArchitecturesAndSizesAreRefused() {
         #expect(throws: GraphError.self) { try ArchitectureBenchmark.stages("sd14", width: 512, height: 512, batch: 1) }
         #expect(throws: GraphError.self) { try ArchitectureBenchmark.stages("sdxl", width: 1001, height: 1024, batch: 1) }
