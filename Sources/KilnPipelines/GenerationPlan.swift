@@ -49,7 +49,7 @@ struct GenerationPlan {
             timesteps = scheduler.timesteps
         } else {
             // diffusers' get_timesteps: skip the first (1 - strength) of the schedule.
-            let kept = min(Int(Float(request.steps) * request.strength), request.steps)
+            let kept = min(Int(Double(request.steps) * request.strength.asTypedDecimal), request.steps)
             let start = max(request.steps - kept, 0)
             if request.steps - start < 1 {
                 throw PipelineError.invalidRequest(

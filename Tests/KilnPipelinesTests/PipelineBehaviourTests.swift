@@ -109,6 +109,17 @@ import Testing
         _ = try open(1 << 30)
     }
 
+    /// `int(10 * 0.7)` is 7 in Python, 6 in f32 (0.7f is 0.699999988): the cut follows Python.
+    @Test func strengthCutsTheScheduleAsPythonDoes() throws {
+        var request = Self.request(steps: 10)
+        request.mode = .imageToImage
+        request.strength = 0.7
+        request.initImage = ShapedArray(repeating: 0.25, shape: [1, 3, 48, 64])
+        var denoisingSteps = 0
+        _ = try Self.pipeline().generate(request, progress: { if $0.stage == .denoising { denoisingSteps += 1 } }, isCancelled: { false })
+        #expect(denoisingSteps == 7)
+    }
+
     @Test func a1111ParametersText() throws {
         let metadata = GenerationMetadata(
             prompt: "a cat, sitting", negativePrompt: "blurry", mode: "txt2img", width: 512, height: 768, steps: 20, cfgScale: 7,

@@ -108,8 +108,7 @@ public final class FluxPipeline {
     /// skipped, computed in f64 from the strength's decimal value as Python holds it (`0.6`, not
     /// f32's 0.6000000238, whose product with 5 would skip one step fewer).
     public static func skippedSteps(steps: Int, strength: Float) -> Int {
-        let decimal = Double("\(strength)") ?? Double(strength)
-        let kept = min(Double(steps) * decimal, Double(steps))
+        let kept = min(Double(steps) * strength.asTypedDecimal, Double(steps))
         return Int(max(Double(steps) - kept, 0))
     }
 
