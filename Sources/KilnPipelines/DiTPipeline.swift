@@ -43,14 +43,19 @@ public final class DiTPipeline {
     public convenience init(url: URL, configFolder: URL? = nil, backend: Backend, dtype: DType = .float16) throws {
         let checkpoint = try DiTCheckpoint(url: url, configFolder: configFolder)
         let scheduler = try SchedulerConfiguration.load(from: checkpoint.schedulerConfigurationURL)
-        self.init(checkpoint: checkpoint, schedulerConfiguration: scheduler, backend: backend, dtype: dtype)
+        try self.init(checkpoint: checkpoint, schedulerConfiguration: scheduler, backend: backend, dtype: dtype)
     }
 
-    public init(checkpoint: DiTCheckpoint, schedulerConfiguration: SchedulerConfiguration, backend: Backend, dtype: DType = .float16) {
+    /// Throws `PipelineError.insufficientMemory` when the transformer and VAE cannot fit `backend`.
+    public init(checkpoint: DiTCheckpoint, schedulerConfiguration: SchedulerConfiguration, backend: Backend, dtype: DType = .float16) throws {
         self.checkpoint = checkpoint
         self.schedulerConfiguration = schedulerConfiguration
         self.backend = backend
         self.dtype = dtype
+        var footprint = WeightFootprint()
+        footprint.add("transformer", checkpoint.transformer.weights, dtype: dtype)
+        footprint.add("vae", checkpoint.vae.weights, dtype: dtype)
+        try footprint.check(on: backend)
     }
 
     /// The VAE's pixel-to-latent factor.
