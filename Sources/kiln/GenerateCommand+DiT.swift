@@ -56,23 +56,8 @@ extension GenerateCommand {
         let modelHash = try? ModelHashCache.sha256(of: modelURL)
         let samplerName = sampler?.lowercased() ?? Self.samplerLabel(pipeline.schedulerConfiguration)
 
-        let bar = ProgressBar(enabled: !quiet)
-        let result: GenerationResult
-        do {
-            result = try pipeline.generate(request, progress: bar.report, isCancelled: { false })
-        } catch let error as PipelineError {
-            bar.finish()
-            switch error {
-            case .invalidRequest, .unsupported: throw CommandFailure.badInput("\(error)")
-            default: throw CommandFailure.failed("\(error)")
-            }
-        }
-        bar.finish()
-
-        if let saveLatents {
-            let tensor = HostTensor(shape: Shape(result.latents.shape), scalars: result.latents.scalars)
-            try SafeTensorsFile.write(["latents": tensor], to: URL(fileURLWithPath: saveLatents))
-        }
+        let result = try runWithProgress { report in try pipeline.generate(request, progress: report, isCancelled: { false }) }
+        try saveLatentsIfAsked(result.latents)
         for (index, path) in outputs.enumerated() {
             var metadata = GenerationMetadata(
                 prompt: "", negativePrompt: nil, mode: "class2img", width: request.width, height: request.height, steps: request.steps,

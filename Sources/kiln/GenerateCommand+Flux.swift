@@ -73,24 +73,11 @@ extension GenerateCommand {
         let modelHash = try? ModelHashCache.sha256(of: modelURL)
         let outputs = (0..<request.batchCount).map { outputPath(index: $0) }
 
-        let bar = ProgressBar(enabled: !quiet)
-        let result: FluxGenerationResult
-        do {
-            result = try pipeline.generate(request, promptEncoder: promptEncoder, autoencoder: autoencoder, progress: bar.report)
-        } catch let error as FluxPipelineError {
-            bar.finish()
-            throw CommandFailure.badInput("\(error)")
-        } catch {
-            bar.finish()
-            throw CommandFailure.failed("\(error)")
+        let result = try runWithProgress { report in
+            try pipeline.generate(request, promptEncoder: promptEncoder, autoencoder: autoencoder, progress: report)
         }
-        bar.finish()
-
-        if let saveLatents {
-            // Unpacked [B, 16, h, w], as FluxPipeline's _unpack_latents leaves them before the VAE.
-            let tensor = HostTensor(shape: Shape(result.latents.shape), scalars: result.latents.scalars)
-            try SafeTensorsFile.write(["latents": tensor], to: URL(fileURLWithPath: saveLatents))
-        }
+        // Unpacked [B, 16, h, w], as FluxPipeline's _unpack_latents leaves them before the VAE.
+        try saveLatentsIfAsked(result.latents)
         let sampler = "flow_euler"
         // schnell has no guidance at all: recorded as 1, the scale that means "no guidance".
         let recordedGuidance = pipeline.model.configuration.guidanceEmbeds ? request.guidance : 1

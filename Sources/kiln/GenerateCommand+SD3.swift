@@ -37,23 +37,8 @@ extension GenerateCommand {
         let outputs = (0..<request.batchCount).map { outputPath(index: $0) }
         let modelHash = try? ModelHashCache.sha256(of: modelURL)
 
-        let bar = ProgressBar(enabled: !quiet)
-        let result: GenerationResult
-        do {
-            result = try pipeline.generate(request, maxSequenceLength: sequenceLength, progress: bar.report, isCancelled: { false })
-        } catch let error as PipelineError {
-            bar.finish()
-            switch error {
-            case .invalidRequest, .unsupported: throw CommandFailure.badInput("\(error)")
-            default: throw CommandFailure.failed("\(error)")
-            }
-        }
-        bar.finish()
-
-        if let saveLatents {
-            let tensor = HostTensor(shape: Shape(result.latents.shape), scalars: result.latents.scalars)
-            try SafeTensorsFile.write(["latents": tensor], to: URL(fileURLWithPath: saveLatents))
-        }
+        let result = try runWithProgress { report in try pipeline.generate(request, maxSequenceLength: sequenceLength, progress: report, isCancelled: { false }) }
+        try saveLatentsIfAsked(result.latents)
         let samplerName = SamplerName.flowEuler.rawValue
         for (index, path) in outputs.enumerated() {
             let metadata = GenerationMetadata(

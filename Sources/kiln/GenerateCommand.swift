@@ -120,23 +120,8 @@ struct GenerateCommand: ParsableCommand {
         let outputs = (0..<request.batchCount).map { outputPath(index: $0) }
         let modelHash = try? ModelHashCache.sha256(of: modelURL)
 
-        let bar = ProgressBar(enabled: !quiet)
-        let result: GenerationResult
-        do {
-            result = try pipeline.generate(request, progress: bar.report, isCancelled: { false })
-        } catch let error as PipelineError {
-            bar.finish()
-            switch error {
-            case .invalidRequest, .unsupported: throw CommandFailure.badInput("\(error)")
-            default: throw CommandFailure.failed("\(error)")
-            }
-        }
-        bar.finish()
-
-        if let saveLatents {
-            let tensor = HostTensor(shape: Shape(result.latents.shape), scalars: result.latents.scalars)
-            try SafeTensorsFile.write(["latents": tensor], to: URL(fileURLWithPath: saveLatents))
-        }
+        let result = try runWithProgress { report in try pipeline.generate(request, progress: report, isCancelled: { false }) }
+        try saveLatentsIfAsked(result.latents)
         for (index, path) in outputs.enumerated() {
             let metadata = GenerationMetadata(
                 prompt: request.prompt, negativePrompt: request.negativePrompt, mode: request.mode.rawValue,
