@@ -69,16 +69,8 @@ extension GenerateCommand {
             try ImageFiles.writeImage(result.images, index: index, to: URL(fileURLWithPath: path), metadata: metadata)
         }
 
-        let summary = Summary(
-            outputs: outputs, latents: saveLatents, seed: request.seed, steps: request.steps, width: request.width,
-            height: request.height, sampler: samplerName, device: device,
-            seconds: result.stageSeconds.reduce(into: [:]) { $0[$1.key.rawValue] = $1.value },
-            secondsPerStep: (result.stageSeconds[.denoising] ?? 0) / Double(max(result.timesteps.count, 1)))
-        if json {
-            try printJSON(summary)
-        } else if !quiet {
-            printError("wrote \(outputs.joined(separator: ", ")) (seed \(request.seed))")
-        }
+        try finish(outputs: outputs, request: request, sampler: samplerName, device: device,
+                   stageSeconds: result.stageSeconds, denoisingSteps: result.timesteps.count)
     }
 
     /// The CLI name of the scheduler class a configuration names.

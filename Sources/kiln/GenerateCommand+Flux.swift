@@ -91,15 +91,8 @@ extension GenerateCommand {
                 modelSHA256: modelHash, backend: backend, dtype: storage.shortName, device: device, driver: driver)
             try ImageFiles.writeImage(result.images, index: index, to: URL(fileURLWithPath: path), metadata: metadata)
         }
-        let summary = Summary(
-            outputs: outputs, latents: saveLatents, seed: request.seed, steps: request.steps, width: request.width,
-            height: request.height, sampler: sampler, device: device,
-            seconds: ["text": result.textSeconds, "denoise": result.denoisingSeconds, "decode": result.decodingSeconds],
-            secondsPerStep: result.denoisingSeconds / Double(max(result.stepCount, 1)))
-        if json {
-            try printJSON(summary)
-        } else if !quiet {
-            printError("wrote \(outputs.joined(separator: ", ")) (seed \(request.seed))")
-        }
+        try finish(outputs: outputs, seed: request.seed, steps: request.steps, width: request.width, height: request.height,
+                   sampler: sampler, device: device, denoisingSteps: result.stepCount,
+                   stageSeconds: [.encodingText: result.textSeconds, .denoising: result.denoisingSeconds, .decoding: result.decodingSeconds])
     }
 }

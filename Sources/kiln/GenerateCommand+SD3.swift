@@ -49,16 +49,8 @@ extension GenerateCommand {
                 modelSHA256: modelHash, backend: backend, dtype: storage.shortName, device: device, driver: driver)
             try ImageFiles.writeImage(result.images, index: index, to: URL(fileURLWithPath: path), metadata: metadata)
         }
-        let summary = Summary(
-            outputs: outputs, latents: saveLatents, seed: request.seed, steps: request.steps, width: request.width,
-            height: request.height, sampler: samplerName, device: device,
-            seconds: result.stageSeconds.reduce(into: [:]) { $0[$1.key.rawValue] = $1.value },
-            secondsPerStep: (result.stageSeconds[.denoising] ?? 0) / Double(max(result.timesteps.count, 1)))
-        if json {
-            try printJSON(summary)
-        } else if !quiet {
-            printError("wrote \(outputs.joined(separator: ", ")) (seed \(request.seed))")
-        }
+        try finish(outputs: outputs, request: request, sampler: samplerName, device: device,
+                   stageSeconds: result.stageSeconds, denoisingSteps: result.timesteps.count)
     }
 
     /// The SD3-only options, refused for other families rather than silently ignored.

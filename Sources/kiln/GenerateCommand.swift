@@ -133,16 +133,8 @@ struct GenerateCommand: ParsableCommand {
             try ImageFiles.writeImage(result.images, index: index, to: URL(fileURLWithPath: path), metadata: metadata)
         }
 
-        let summary = Summary(
-            outputs: outputs, latents: saveLatents, seed: request.seed, steps: request.steps, width: request.width,
-            height: request.height, sampler: samplerLabel(pipeline),
-            device: device, seconds: result.stageSeconds.reduce(into: [:]) { $0[$1.key.rawValue] = $1.value },
-            secondsPerStep: (result.stageSeconds[.denoising] ?? 0) / Double(max(result.timesteps.count, 1)))
-        if json {
-            try printJSON(summary)
-        } else if !quiet {
-            printError("wrote \(outputs.joined(separator: ", ")) (seed \(request.seed))")
-        }
+        try finish(outputs: outputs, request: request, sampler: samplerLabel(pipeline), device: device,
+                   stageSeconds: result.stageSeconds, denoisingSteps: result.timesteps.count)
     }
 
     // MARK: Settings
