@@ -43,7 +43,7 @@ extension GenerateCommand {
             throw CommandFailure.badInput("--model \(model): \(error)")
         }
         var request = GenerationRequest(
-            prompt: "", width: width ?? pipeline.imageSize, height: height ?? pipeline.imageSize, steps: steps,
+            prompt: "", width: width ?? pipeline.imageSize, height: height ?? pipeline.imageSize, steps: steps ?? 50,
             guidanceScale: cfgScale ?? 4.0, sampler: settings.sampler, sigmaSpacing: settings.spacing,
             seed: seed ?? UInt64.random(in: 0...UInt64(UInt32.max)))
         request.classLabels = classLabel

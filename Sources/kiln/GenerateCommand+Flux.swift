@@ -61,7 +61,7 @@ extension GenerateCommand {
             throw CommandFailure.badInput("--init-image \(initImage ?? "") is \(initPixels.shape[3])x\(initPixels.shape[2]) but the size asked is \(requestWidth)x\(requestHeight)")
         }
         let request = FluxGenerationRequest(
-            prompt: prompt, width: requestWidth, height: requestHeight, steps: steps, guidance: cfgScale ?? 3.5,
+            prompt: prompt, width: requestWidth, height: requestHeight, steps: steps ?? 28, guidance: cfgScale ?? 3.5,
             seed: seed ?? UInt64.random(in: 0...UInt64(UInt32.max)), batchCount: batchCount, maxSequenceLength: maxSequenceLength,
             initImage: initPixels, mask: maskValues, strength: strength ?? 0.6)
         do {

@@ -26,7 +26,7 @@ extension GenerateCommand {
         // diffusers' default size: the transformer's sample_size latent pixels.
         let nativeSize = pipeline.folder.transformer.configuration.sampleSize * pipeline.downscaleFactor
         let request = GenerationRequest(
-            prompt: prompt, negativePrompt: negativePrompt, width: width ?? nativeSize, height: height ?? nativeSize, steps: steps,
+            prompt: prompt, negativePrompt: negativePrompt, width: width ?? nativeSize, height: height ?? nativeSize, steps: steps ?? 28,
             guidanceScale: cfgScale ?? 7.0, sampler: settings.sampler, seed: seed ?? UInt64.random(in: 0...UInt64(UInt32.max)),
             batchCount: batchCount)
         do {

@@ -28,8 +28,8 @@ struct GenerateCommand: ParsableCommand {
     var width: Int?
     @Option(help: "Pixels, a multiple of 8.")
     var height: Int?
-    @Option(help: "Sampling steps.")
-    var steps = 50
+    @Option(help: "Sampling steps (default as diffusers' pipeline: 50; SD3 and FLUX 28).")
+    var steps: Int?
     @Option(help: "Classifier-free guidance scale (diffusers' guidance_scale; 1 turns guidance off). Default 7.5, SDXL 5, SD3 7, DiT 4. FLUX.1-dev: the embedded guidance, default 3.5.")
     var cfgScale: Float?
     @Option(help: "Guidance rescale in [0, 1] (txt2img).")
@@ -164,7 +164,7 @@ struct GenerateCommand: ParsableCommand {
         } catch {
             throw CommandFailure.badInput("--scheduler '\(scheduler ?? "")': \(error)")
         }
-        if steps <= 0 { throw CommandFailure.badInput("--steps \(steps): must be at least 1") }
+        if let steps, steps <= 0 { throw CommandFailure.badInput("--steps \(steps): must be at least 1") }
         if batchCount <= 0 { throw CommandFailure.badInput("--batch-count \(batchCount): must be at least 1") }
         if let strength, !(0...1).contains(strength) { throw CommandFailure.badInput("--strength \(strength): must be in [0, 1]") }
         if strength != nil && initImage == nil { throw CommandFailure.badInput("--strength needs --init-image") }
@@ -206,7 +206,7 @@ struct GenerateCommand: ParsableCommand {
         let mode: GenerationRequest.Mode = maskValues != nil ? .inpainting : (initPixels != nil ? .imageToImage : .textToImage)
         let defaultGuidance: Float = pipeline.checkpoint.family == .sdxl ? 5.0 : 7.5
         var request = GenerationRequest(
-            prompt: prompt, negativePrompt: negativePrompt, width: requestWidth, height: requestHeight, steps: steps,
+            prompt: prompt, negativePrompt: negativePrompt, width: requestWidth, height: requestHeight, steps: steps ?? 50,
             guidanceScale: cfgScale ?? defaultGuidance, guidanceRescale: guidanceRescale, sampler: settings.sampler,
             sigmaSpacing: settings.spacing, seed: seed ?? UInt64.random(in: 0...UInt64(UInt32.max)), batchCount: batchCount,
             mode: mode, strength: strength, initImage: initPixels, mask: maskValues)
