@@ -182,21 +182,26 @@ def main():
         with tempfile.TemporaryDirectory() as temporary:
             folder = Path(temporary)
             model = build_folder(rng, family, rng.randint(0, 10**6), folder)
+            error = float("nan")
             try:
                 expected = diffusers_latents(model, family, settings)
-                actual = kiln_latents(model, settings, args.backend, folder)
-                error = ((actual - expected).abs().max() / expected.abs().max()).item()
-                verdict = "ok" if error <= tolerance else "FAIL"
-            except Exception as problem:  # noqa: BLE001 - report and go on to the next trial
-                error, verdict = float("nan"), f"ERROR {problem}"
-            failures += verdict != "ok"
+            except Exception as problem:  # noqa: BLE001 - diffusers itself cannot run these settings
+                verdict = f"skipped (diffusers fails: {problem})"
+            else:
+                try:
+                    actual = kiln_latents(model, settings, args.backend, folder)
+                    error = ((actual - expected).abs().max() / expected.abs().max()).item()
+                    verdict = "ok" if error <= tolerance else "FAIL"
+                except Exception as problem:  # noqa: BLE001 - report and go on to the next trial
+                    verdict = f"ERROR {problem}"
+            failures += verdict.startswith(("FAIL", "ERROR"))
             unet = json.loads((model / "unet" / "config.json").read_text())
             scheduler = json.loads((model / "scheduler" / "scheduler_config.json").read_text())
             print(f"trial {trial} {family}: {verdict} error {error:.2e} | {settings} | unet {unet['block_out_channels']} "
                   f"heads {unet['attention_head_dim']} layers {unet['layers_per_block']} | scheduler "
                   f"{scheduler['_class_name']} {scheduler['beta_schedule']} {scheduler['timestep_spacing']} {scheduler['prediction_type']}",
                   flush=True)
-    print(f"{args.trials - failures}/{args.trials} within {tolerance}")
+    print(f"{failures} of {args.trials} trials failed (tolerance {tolerance})")
     sys.exit(1 if failures else 0)
 
 
