@@ -39,17 +39,8 @@ public final class EulerDiscreteScheduler: Scheduler {
         try rejectShiftParameter(mu, scheduler: "EulerDiscreteScheduler")
         guard stepCount > 0 else { throw SchedulerError.invalidConfiguration("EulerDiscreteScheduler: \(stepCount) steps") }
         let trainingSigmas = schedule.sigmaTable(configuration: configuration)
-        let spaced = try NoiseSchedule.spacedTimesteps(
-            spacing: configuration.timestepSpacing ?? "linspace", stepCount: stepCount,
-            trainCount: schedule.trainTimestepCount, stepsOffset: configuration.stepsOffset ?? 0)
-        // diffusers casts the spaced timesteps to float32 before interpolating.
-        var steps = spaced.map { Double(Float($0)) }
-        var levels = steps.map { NoiseSchedule.interpolate($0, in: trainingSigmas) }
-        if let converted = conversion.converted(levels, count: stepCount, configuration: configuration) {
-            let logSigmas = trainingSigmas.map { Foundation.log($0) }
-            levels = converted
-            steps = levels.map { Double(Float(NoiseSchedule.timestep(forSigma: $0, logSigmas: logSigmas))) }
-        }
+        let (steps, levels) = try conversion.levels(
+            stepCount: stepCount, trainingSigmas: trainingSigmas, trainCount: schedule.trainTimestepCount, configuration: configuration)
         let finalSigma: Float = (configuration.finalSigmasType ?? "zero") == "sigma_min" ? trainingSigmas[0] : 0
         sigmas = levels.map { Float($0) } + [finalSigma]
         timesteps = steps

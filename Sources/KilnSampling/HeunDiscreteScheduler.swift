@@ -42,22 +42,12 @@ public final class HeunDiscreteScheduler: Scheduler {
         try rejectShiftParameter(mu, scheduler: "HeunDiscreteScheduler")
         guard stepCount > 0 else { throw SchedulerError.invalidConfiguration("HeunDiscreteScheduler: \(stepCount) steps") }
         let trainingSigmas = schedule.trainingSigmas
-        let spaced = try NoiseSchedule.spacedTimesteps(
-            spacing: configuration.timestepSpacing ?? "linspace", stepCount: stepCount,
-            trainCount: schedule.trainTimestepCount, stepsOffset: configuration.stepsOffset ?? 0)
-        // diffusers makes the spaced timesteps float32 before interpolating.
-        var steps = spaced.map { Double(Float($0)) }
-        var levels = steps.map { NoiseSchedule.interpolate($0, in: trainingSigmas) }
-        if let converted = conversion.converted(levels, count: stepCount, configuration: configuration) {
-            let logSigmas = trainingSigmas.map { Foundation.log($0) }
-            levels = converted
-            steps = levels.map { NoiseSchedule.timestep(forSigma: $0, logSigmas: logSigmas) }
-        }
+        let (steps, levels) = try conversion.levels(
+            stepCount: stepCount, trainingSigmas: trainingSigmas, trainCount: schedule.trainTimestepCount, configuration: configuration)
         let levels32 = levels.map { Float($0) } + [0]
         // Interleave: s0, s1, s1, ..., s(n-1), s(n-1), 0 and t0, t1, t1, ..., t(n-1), t(n-1).
         sigmas = [levels32[0]] + levels32.dropFirst().dropLast().flatMap { [$0, $0] } + [0]
-        let steps32 = steps.map { Double(Float($0)) }
-        timesteps = [steps32[0]] + steps32.dropFirst().flatMap { [$0, $0] }
+        timesteps = [steps[0]] + steps.dropFirst().flatMap { [$0, $0] }
         predictor = nil
         stepIndex.reset()
     }

@@ -42,4 +42,21 @@ enum SigmaSpacingConversion: Sendable {
                 .map { Foundation.exp($0) }
         }
     }
+
+    /// The Euler family's schedule before its final sigma (EulerDiscreteScheduler and
+    /// HeunDiscreteScheduler build it alike): the spaced timesteps made float32 as diffusers makes
+    /// them, their sigmas interpolated in `trainingSigmas`, then re-spaced by this conversion with
+    /// each timestep read back from its new sigma (float32 too).
+    func levels(
+        stepCount: Int, trainingSigmas: [Float], trainCount: Int, configuration: SchedulerConfiguration
+    ) throws -> (timesteps: [Double], sigmas: [Double]) {
+        let spaced = try NoiseSchedule.spacedTimesteps(
+            spacing: configuration.timestepSpacing ?? "linspace", stepCount: stepCount,
+            trainCount: trainCount, stepsOffset: configuration.stepsOffset ?? 0)
+        let steps = spaced.map { Double(Float($0)) }
+        let levels = steps.map { NoiseSchedule.interpolate($0, in: trainingSigmas) }
+        guard let converted = converted(levels, count: stepCount, configuration: configuration) else { return (steps, levels) }
+        let logSigmas = trainingSigmas.map { Foundation.log($0) }
+        return (converted.map { Double(Float(NoiseSchedule.timestep(forSigma: $0, logSigmas: logSigmas))) }, converted)
+    }
 }
