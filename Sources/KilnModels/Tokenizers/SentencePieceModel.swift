@@ -51,14 +51,7 @@ public struct SentencePieceModel: Sendable, Equatable {
     ///   ``T5TokenizerError/malformedSentencePieceModel(path:offset:reason:)`` with the byte
     ///   offset where decoding failed.
     public init(url: URL) throws {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            let reason = FileManager.default.fileExists(atPath: url.path) ? error.localizedDescription : "no such file"
-            throw T5TokenizerError.unreadableFile(path: url.path, reason: reason)
-        }
-        try self.init(bytes: Array(data), path: url.path)
+        try self.init(bytes: TokenizerFile.bytes(at: url), path: url.path)
     }
 
     /// Decodes a serialized `ModelProto`; `path` is only used in error messages.

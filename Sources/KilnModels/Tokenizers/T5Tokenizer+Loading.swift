@@ -26,9 +26,9 @@ extension T5Tokenizer {
     /// Loads a Hugging Face `tokenizer.json` with a Unigram model; the pad token is `<pad>`
     /// unless `configuration` names another.
     public init(tokenizerJSON url: URL, configuration: TokenizerFolderConfiguration = .init()) throws {
-        let root = try JSONFile.object(at: url)
+        let root = try TokenizerFile.object(at: url)
         let path = url.path
-        let field = JSONFile.Fields(path: path)
+        let field = TokenizerFile.Fields(path: path)
 
         let modelObject = try field.object(root, "model")
         let modelType = try field.string(modelObject, "model.type")
@@ -40,7 +40,7 @@ extension T5Tokenizer {
         pieces.reserveCapacity(vocabulary.count)
         for (index, entry) in vocabulary.enumerated() {
             guard let pair = entry as? [Any], pair.count == 2, let text = pair[0] as? String,
-                  let score = JSONFile.double(pair[1]) else {
+                  let score = TokenizerFile.double(pair[1]) else {
                 throw T5TokenizerError.malformedField(
                     path: path, field: "model.vocab[\(index)]", reason: "expected [piece, score]")
             }
@@ -50,10 +50,10 @@ extension T5Tokenizer {
         let byteFallback = try field.optionalBool(modelObject, "model.byte_fallback") ?? false
         let model = try Unigram(pieces: pieces, unknownID: unknownID, byteFallback: byteFallback, source: path)
 
-        let normalizer = try JSONFile.nonNull(root["normalizer"]).map {
+        let normalizer = try TokenizerFile.nonNull(root["normalizer"]).map {
             try Self.normalizer(from: $0, field: "normalizer", in: field)
         }
-        let preTokenizer = try JSONFile.nonNull(root["pre_tokenizer"]).map {
+        let preTokenizer = try TokenizerFile.nonNull(root["pre_tokenizer"]).map {
             try Self.preTokenizer(from: $0, field: "pre_tokenizer", in: field)
         }
 
@@ -74,7 +74,7 @@ extension T5Tokenizer {
 
         var prefixIDs: [Int] = []
         var suffixIDs: [Int] = []
-        if let processor = JSONFile.nonNull(root["post_processor"]) {
+        if let processor = TokenizerFile.nonNull(root["post_processor"]) {
             (prefixIDs, suffixIDs) = try Self.templateIDs(from: processor, in: field)
         }
 
@@ -93,7 +93,7 @@ extension T5Tokenizer {
     // MARK: - tokenizer.json components
 
     private static func normalizer(
-        from value: Any, field name: String, in field: JSONFile.Fields
+        from value: Any, field name: String, in field: TokenizerFile.Fields
     ) throws -> SentencePieceNormalizer {
         guard let object = value as? [String: Any] else {
             throw T5TokenizerError.malformedField(path: field.path, field: name, reason: "expected an object")
@@ -106,7 +106,7 @@ extension T5Tokenizer {
                 try normalizer(from: $0.element, field: "\(name).normalizers[\($0.offset)]", in: field)
             })
         case "Precompiled":
-            guard let encoded = JSONFile.nonNull(object["precompiled_charsmap"]) else {
+            guard let encoded = TokenizerFile.nonNull(object["precompiled_charsmap"]) else {
                 return .sequence([])
             }
             guard let text = encoded as? String, let blob = Data(base64Encoded: text) else {
@@ -142,7 +142,7 @@ extension T5Tokenizer {
     }
 
     private static func preTokenizer(
-        from value: Any, field name: String, in field: JSONFile.Fields
+        from value: Any, field name: String, in field: TokenizerFile.Fields
     ) throws -> MetaspacePreTokenizer {
         guard let object = value as? [String: Any] else {
             throw T5TokenizerError.malformedField(path: field.path, field: name, reason: "expected an object")
@@ -185,7 +185,7 @@ extension T5Tokenizer {
     /// The ids a `TemplateProcessing` post-processor's `single` template puts before and after
     /// the sequence.
     private static func templateIDs(
-        from value: Any, in field: JSONFile.Fields
+        from value: Any, in field: TokenizerFile.Fields
     ) throws -> (prefix: [Int], suffix: [Int]) {
         guard let object = value as? [String: Any] else {
             throw T5TokenizerError.malformedField(path: field.path, field: "post_processor", reason: "expected an object")
@@ -213,7 +213,7 @@ extension T5Tokenizer {
                 throw T5TokenizerError.missingSpecialToken(source: field.path, token: tokenName)
             }
             let ids = try field.array(entry, "post_processor.special_tokens.\(tokenName).ids").enumerated().map {
-                guard let id = JSONFile.int($0.element) else {
+                guard let id = TokenizerFile.int($0.element) else {
                     throw T5TokenizerError.malformedField(
                         path: field.path, field: "post_processor.special_tokens.\(tokenName).ids[\($0.offset)]",
                         reason: "expected an integer")

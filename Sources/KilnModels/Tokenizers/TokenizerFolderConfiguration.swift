@@ -28,20 +28,20 @@ public struct TokenizerFolderConfiguration: Sendable, Equatable {
     public init(folder: URL) throws {
         let configURL = folder.appendingPathComponent("tokenizer_config.json")
         if FileManager.default.fileExists(atPath: configURL.path) {
-            try apply(JSONFile.object(at: configURL), path: configURL.path)
+            try apply(TokenizerFile.object(at: configURL), path: configURL.path)
         }
         let mapURL = folder.appendingPathComponent("special_tokens_map.json")
         if FileManager.default.fileExists(atPath: mapURL.path) {
-            try apply(JSONFile.object(at: mapURL), path: mapURL.path)
+            try apply(TokenizerFile.object(at: mapURL), path: mapURL.path)
         }
     }
 
     private mutating func apply(_ object: [String: Any], path: String) throws {
-        let field = JSONFile.Fields(path: path)
+        let field = TokenizerFile.Fields(path: path)
         if let token = try Self.token(object["pad_token"], name: "pad_token", path: path) { padToken = token }
         if let token = try Self.token(object["eos_token"], name: "eos_token", path: path) { eosToken = token }
         if let token = try Self.token(object["unk_token"], name: "unk_token", path: path) { unknownToken = token }
-        if let list = JSONFile.nonNull(object["additional_special_tokens"]) {
+        if let list = TokenizerFile.nonNull(object["additional_special_tokens"]) {
             guard let entries = list as? [Any] else {
                 throw T5TokenizerError.malformedField(path: path, field: "additional_special_tokens", reason: "expected an array")
             }
@@ -56,7 +56,7 @@ public struct TokenizerFolderConfiguration: Sendable, Equatable {
         if let value = try field.optionalInt(object, "extra_ids") { extraIDs = value }
         if let value = try field.optionalBool(object, "legacy") { legacy = value }
         if let value = try field.optionalBool(object, "add_prefix_space") { addPrefixSpace = value }
-        if let decoder = JSONFile.nonNull(object["added_tokens_decoder"]) {
+        if let decoder = TokenizerFile.nonNull(object["added_tokens_decoder"]) {
             guard let entries = decoder as? [String: Any] else {
                 throw T5TokenizerError.malformedField(path: path, field: "added_tokens_decoder", reason: "expected an object")
             }
@@ -80,7 +80,7 @@ public struct TokenizerFolderConfiguration: Sendable, Equatable {
 
     /// A token given as a string or as a serialized `AddedToken` object; nil for null/absent.
     private static func token(_ value: Any?, name: String, path: String) throws -> String? {
-        guard let value = JSONFile.nonNull(value) else { return nil }
+        guard let value = TokenizerFile.nonNull(value) else { return nil }
         if let string = value as? String { return string }
         if let object = value as? [String: Any], let content = object["content"] as? String { return content }
         throw T5TokenizerError.malformedField(

@@ -1,20 +1,15 @@
 import Foundation
 
-/// Reading JSON tokenizer files with errors that name the file and the field. Parsed with
-/// ``ExactJSONParser`` so that scores keep their exact values.
-enum JSONFile {
+/// Reading tokenizer files (tokenizer.json and its configs, spiece.model) with errors that name
+/// the file and the field. JSON is parsed with ``ExactJSONParser`` so that scores keep their
+/// exact values.
+enum TokenizerFile {
     /// The top-level object of a JSON file.
     static func object(at url: URL) throws -> [String: Any] {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            let reason = FileManager.default.fileExists(atPath: url.path) ? error.localizedDescription : "no such file"
-            throw T5TokenizerError.unreadableFile(path: url.path, reason: reason)
-        }
+        let data = try bytes(at: url)
         let parsed: Any
         do {
-            parsed = try ExactJSONParser.parse(Array(data))
+            parsed = try ExactJSONParser.parse(data)
         } catch {
             throw T5TokenizerError.malformedJSON(path: url.path, reason: "invalid JSON (\(error))")
         }
@@ -75,26 +70,26 @@ enum JSONFile {
         }
 
         func int(_ object: [String: Any], _ name: String) throws -> Int {
-            guard let value = object[lastComponent(name)], let int = JSONFile.int(value) else {
+            guard let value = object[lastComponent(name)], let int = TokenizerFile.int(value) else {
                 throw missingOrWrong(object, name, "an integer")
             }
             return int
         }
 
         func optionalInt(_ object: [String: Any], _ name: String) throws -> Int? {
-            guard let value = JSONFile.nonNull(object[lastComponent(name)]) else { return nil }
-            guard let int = JSONFile.int(value) else { throw missingOrWrong(object, name, "an integer") }
+            guard let value = TokenizerFile.nonNull(object[lastComponent(name)]) else { return nil }
+            guard let int = TokenizerFile.int(value) else { throw missingOrWrong(object, name, "an integer") }
             return int
         }
 
         func optionalBool(_ object: [String: Any], _ name: String) throws -> Bool? {
-            guard let value = JSONFile.nonNull(object[lastComponent(name)]) else { return nil }
-            guard let bool = JSONFile.bool(value) else { throw missingOrWrong(object, name, "true or false") }
+            guard let value = TokenizerFile.nonNull(object[lastComponent(name)]) else { return nil }
+            guard let bool = TokenizerFile.bool(value) else { throw missingOrWrong(object, name, "true or false") }
             return bool
         }
 
         func optionalString(_ object: [String: Any], _ name: String) throws -> String? {
-            guard let value = JSONFile.nonNull(object[lastComponent(name)]) else { return nil }
+            guard let value = TokenizerFile.nonNull(object[lastComponent(name)]) else { return nil }
             guard let string = value as? String else { throw missingOrWrong(object, name, "a string") }
             return string
         }
@@ -106,6 +101,16 @@ enum JSONFile {
         private func missingOrWrong(_ object: [String: Any], _ name: String, _ expected: String) -> T5TokenizerError {
             let reason = object[lastComponent(name)] == nil ? "missing, expected \(expected)" : "expected \(expected)"
             return T5TokenizerError.malformedField(path: path, field: name, reason: reason)
+        }
+    }
+
+    /// A tokenizer file's bytes; a missing or unreadable file is ``T5TokenizerError/unreadableFile(path:reason:)``.
+    static func bytes(at url: URL) throws -> [UInt8] {
+        do {
+            return Array(try Data(contentsOf: url))
+        } catch {
+            let reason = FileManager.default.fileExists(atPath: url.path) ? error.localizedDescription : "no such file"
+            throw T5TokenizerError.unreadableFile(path: url.path, reason: reason)
         }
     }
 }
