@@ -34,14 +34,13 @@ extension ArchitectureBenchmark {
         case "sd3-medium":
             let transformer = SD3TransformerConfiguration(
                 layerCount: 24, attentionHeads: 24, captionProjectionDimension: 1536, positionEmbeddingMaxSize: 192)
-            let clipG = CLIPTextConfiguration(hiddenSize: 1280, intermediateSize: 5120, layerCount: 32, headCount: 20, activation: "gelu",
-                                              projectionSize: 1280, architectures: ["CLIPTextModelWithProjection"])
-            let clipL = CLIPTextConfiguration(hiddenSize: 768, intermediateSize: 3072, layerCount: 12, headCount: 12, activation: "quick_gelu",
-                                              projectionSize: 768, architectures: ["CLIPTextModelWithProjection"])
+            // SD3 loads CLIP-L with its projection (CLIPTextModelWithProjection).
+            var clipL = StableDiffusionArchitecture.clipL
+            (clipL.projectionSize, clipL.architectures) = (768, ["CLIPTextModelWithProjection"])
             let latents = random.normals(batch * 16 * latentHeight * latentWidth)
             let context = random.normals(batch * (77 + 256) * 4096), pooled = random.normals(batch * 2048)
             return [
-                textStage(clip: [clipL, clipG], t5Tokens: 256, batch: batch, random: &random),
+                textStage(clip: [clipL, StableDiffusionArchitecture.openCLIPBigG], t5Tokens: 256, batch: batch, random: &random),
                 BenchmarkStage(name: "unet", work: .graph { graph, weights in
                     let dtype = weights.binder.dtype
                     let output = try SD3Transformer2DModel(configuration: transformer)(
@@ -68,9 +67,8 @@ extension ArchitectureBenchmark {
             let rotary = try FluxTransformer2DModel(configuration: transformer).rotaryEmbedding.tables(ids: ids, length: textTokens + imageTokens)
             let packed = random.normals(batch * imageTokens * 64)
             let context = random.normals(batch * textTokens * 4096), pooled = random.normals(batch * 768)
-            let clipL = CLIPTextConfiguration(hiddenSize: 768, intermediateSize: 3072, layerCount: 12, headCount: 12, activation: "quick_gelu")
             return [
-                textStage(clip: [clipL], t5Tokens: textTokens, batch: batch, random: &random),
+                textStage(clip: [StableDiffusionArchitecture.clipL], t5Tokens: textTokens, batch: batch, random: &random),
                 BenchmarkStage(name: "unet", work: .graph { graph, weights in
                     let dtype = weights.binder.dtype
                     let output = try FluxTransformer2DModel(configuration: transformer)(

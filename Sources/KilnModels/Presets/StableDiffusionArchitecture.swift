@@ -66,12 +66,16 @@ public struct StableDiffusionArchitecture: Sendable {
                 extra: ["transformer_layers_per_block": [1, 2, 10], "addition_embed_type": "text_time",
                         "addition_time_embed_dim": 256, "projection_class_embeddings_input_dim": 2816]),
             vae: try vae(scalingFactor: 0.13025),
-            textEncoders: [clipL, CLIPTextConfiguration(hiddenSize: 1280, intermediateSize: 5120, layerCount: 32, headCount: 20,
-                                                        activation: "gelu", projectionSize: 1280, architectures: ["CLIPTextModelWithProjection"])])
+            textEncoders: [clipL, openCLIPBigG])
     }
 
     /// CLIP ViT-L/14's text tower.
-    static let clipL = CLIPTextConfiguration(hiddenSize: 768, intermediateSize: 3072, layerCount: 12, headCount: 12, activation: "quick_gelu")
+    public static let clipL = CLIPTextConfiguration(hiddenSize: 768, intermediateSize: 3072, layerCount: 12, headCount: 12, activation: "quick_gelu")
+
+    /// OpenCLIP ViT-bigG/14's text tower with its projection (SDXL's and SD3's second encoder).
+    public static let openCLIPBigG = CLIPTextConfiguration(
+        hiddenSize: 1280, intermediateSize: 5120, layerCount: 32, headCount: 20, activation: "gelu",
+        projectionSize: 1280, architectures: ["CLIPTextModelWithProjection"])
 
     static func unet(
         heads: [Int], crossAttention: Int, linearProjection: Bool, levels: [Int] = [320, 640, 1280, 1280],
