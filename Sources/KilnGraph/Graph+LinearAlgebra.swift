@@ -91,15 +91,7 @@ extension Graph {
         guard v.shape[0] == b, v.shape[1] == h, v.shape[2] == k.shape[2] else {
             throw GraphError(op, "v \(v.shape) does not match k \(k.shape) in batch, heads or length")
         }
-        var inputs = [q, k, v]
-        if let bias {
-            try requireFloat(op, q, bias)
-            try requireRank(op, bias, 4, "bias")
-            guard bias.shape[0] == b || bias.shape[0] == 1, bias.shape[1] == h, bias.shape[2] == lq, bias.shape[3] == k.shape[2] else {
-                throw GraphError(op, "bias \(bias.shape) must be [\(b) or 1, \(h), \(lq), \(k.shape[2])] for q \(q.shape) and k \(k.shape)")
-            }
-            inputs.append(bias)
-        }
+        let inputs = try [q, k, v] + checkedAttentionBias(bias, q: q, k: k, batch: b, heads: h, queries: lq, keys: k.shape[2])
         let resolvedScale = scale ?? 1 / Float(d).squareRoot()
         return append(.attention(scale: resolvedScale, causal: causal, hasBias: bias != nil), inputs, shape: [b, h, lq, v.shape[3]], dtype: q.dtype)
     }
@@ -120,17 +112,23 @@ extension Graph {
         guard k.shape[0] == b, k.shape[2] == width, v.shape[0] == b, v.shape[1] == k.shape[1] else {
             throw GraphError(op, "k \(k.shape) and v \(v.shape) do not match q \(q.shape) in batch, width or length")
         }
-        var inputs = [q, k, v]
-        if let bias {
-            try requireFloat(op, q, bias)
-            try requireRank(op, bias, 4, "bias")
-            guard bias.shape[0] == b || bias.shape[0] == 1, bias.shape[1] == heads, bias.shape[2] == lq, bias.shape[3] == k.shape[1] else {
-                throw GraphError(op, "bias \(bias.shape) must be [\(b) or 1, \(heads), \(lq), \(k.shape[1])] for q \(q.shape) and k \(k.shape)")
-            }
-            inputs.append(bias)
-        }
+        let inputs = try [q, k, v] + checkedAttentionBias(bias, q: q, k: k, batch: b, heads: heads, queries: lq, keys: k.shape[1])
         let resolvedScale = scale ?? 1 / Float(width / heads).squareRoot()
         return append(.attention(scale: resolvedScale, causal: causal, hasBias: bias != nil, tokenMajorHeads: heads), inputs,
                       shape: [b, lq, v.shape[2]], dtype: q.dtype)
+    }
+
+    /// `[bias]` after checking it is `[batch or 1, heads, queries, keys]` in q's type; `[]` without one.
+    private func checkedAttentionBias(
+        _ bias: Tensor?, q: Tensor, k: Tensor, batch: Int, heads: Int, queries: Int, keys: Int
+    ) throws -> [Tensor] {
+        guard let bias else { return [] }
+        let op = "attention"
+        try requireFloat(op, q, bias)
+        try requireRank(op, bias, 4, "bias")
+        guard bias.shape[0] == batch || bias.shape[0] == 1, bias.shape[1] == heads, bias.shape[2] == queries, bias.shape[3] == keys else {
+            throw GraphError(op, "bias \(bias.shape) must be [\(batch) or 1, \(heads), \(queries), \(keys)] for q \(q.shape) and k \(k.shape)")
+        }
+        return [bias]
     }
 }
