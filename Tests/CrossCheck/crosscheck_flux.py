@@ -16,21 +16,15 @@ Exit code 1 when any trial is over the tolerance (1e-3 on the CPU backend, 2e-2 
 """
 
 import argparse
-import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
-os.environ["DIFFUSERS_VERBOSITY"] = "error"
-os.environ["TRANSFORMERS_VERBOSITY"] = "error"
+from crosscheck_common import REPO, kiln_latents, seeded
 
 import torch  # noqa: E402
-from safetensors.torch import load_file  # noqa: E402
 
 from diffusers import (  # noqa: E402
     AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxImg2ImgPipeline, FluxInpaintPipeline, FluxPipeline, FluxTransformer2DModel,
@@ -38,26 +32,14 @@ from diffusers import (  # noqa: E402
 from PIL import Image  # noqa: E402
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer, T5Config, T5EncoderModel, T5TokenizerFast  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "Tests" / "Fixtures"))
 from generate_sd_fixtures import MERGES_CANDIDATES, write_clip_vocab  # noqa: E402
 
-KILN = REPO / ".build" / "debug" / "kiln"
 T5_TOKENIZER = REPO / "Tests" / "KilnModelsTests" / "Fixtures" / "t5_tokenizer" / "tokenizer"
 PROMPTS = [
     "a watercolor fox in a snowy forest", "portrait of an old sailor, dramatic light",
     "isometric city at night, neon", "a bowl of ramen, studio photo, 35mm", "",
     "an astronaut riding a horse on mars, highly detailed, 8k, intricate, trending, golden hour, wide angle",
 ]
-
-
-def seeded(cls, config, seed):
-    torch.manual_seed(seed)
-    model = cls(config) if not isinstance(config, dict) else cls(**config)
-    with torch.no_grad():
-        for parameter in model.parameters():  # norms start at 1/0: move them so they matter
-            parameter.add_(torch.randn_like(parameter) * 0.05)
-    return model.eval()
 
 
 def rotary_axes(rng, head_dim):
@@ -120,21 +102,15 @@ def diffusers_latents(pipe, settings):
     return FluxPipeline._unpack_latents(packed, settings["height"], settings["width"], pipe.vae_scale_factor)
 
 
-def kiln_latents(model, settings, backend, folder):
-    out = folder / "latents.safetensors"
-    command = [str(KILN), "generate", "--model", str(model), "--prompt", settings["prompt"],
-               "--width", str(settings["width"]), "--height", str(settings["height"]), "--steps", str(settings["steps"]),
-               "--cfg-scale", str(settings["guidance"]), "--seed", str(settings["seed"]), "--batch-count", str(settings["batch"]),
-               "--max-sequence-length", str(settings["max_sequence_length"]), "--backend", backend, "--quiet",
-               "--save-latents", str(out), "--output", str(folder / "image-%d.png")]
+def kiln_options(settings):
+    options = ["--prompt", settings["prompt"], "--width", str(settings["width"]), "--height", str(settings["height"]),
+               "--steps", str(settings["steps"]), "--cfg-scale", str(settings["guidance"]), "--seed", str(settings["seed"]),
+               "--batch-count", str(settings["batch"]), "--max-sequence-length", str(settings["max_sequence_length"])]
     if settings["init_image"]:
-        command += ["--init-image", settings["init_image"], "--strength", str(settings["strength"])]
+        options += ["--init-image", settings["init_image"], "--strength", str(settings["strength"])]
     if settings["mask"]:
-        command += ["--mask", settings["mask"]]
-    completed = subprocess.run(command, capture_output=True, text=True)
-    if completed.returncode != 0:
-        raise RuntimeError(f"kiln exited {completed.returncode}: {completed.stderr.strip()}")
-    return load_file(out)["latents"]
+        options += ["--mask", settings["mask"]]
+    return options
 
 
 def main():
@@ -170,7 +146,7 @@ def main():
             try:
                 with torch.no_grad():
                     expected = diffusers_latents(pipe, settings)
-                actual = kiln_latents(model, settings, args.backend, folder)
+                actual = kiln_latents(model, kiln_options(settings), args.backend, folder)
                 error = ((actual - expected).abs().max() / expected.abs().max()).item()
                 verdict = "ok" if error <= tolerance else "FAIL"
             except Exception as problem:  # noqa: BLE001 - report and go on to the next trial

@@ -14,30 +14,20 @@ Exit code 1 when any trial is over the tolerance (1e-3 on the CPU backend, 2e-2 
 
 import argparse
 import json
-import os
 import random
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
-os.environ["DIFFUSERS_VERBOSITY"] = "error"
-os.environ["TRANSFORMERS_VERBOSITY"] = "error"
+from crosscheck_common import kiln_latents, seeded
 
 import torch  # noqa: E402
-from safetensors.torch import load_file  # noqa: E402
 
 import diffusers  # noqa: E402
 from diffusers import AutoencoderKL, StableDiffusionPipeline, StableDiffusionXLPipeline, UNet2DConditionModel  # noqa: E402
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "Tests" / "Fixtures"))
 from generate_sd_fixtures import MERGES_CANDIDATES, write_clip_vocab  # noqa: E402
-
-KILN = REPO / ".build" / "debug" / "kiln"
 
 # `kiln generate --sampler NAME` -> the diffusers class and what the swap forces.
 SAMPLERS = {
@@ -55,15 +45,6 @@ PROMPTS = [
     "an astronaut riding a horse on mars, highly detailed, 8k",
 ]
 NEGATIVES = [None, "blurry", "low quality, jpeg artifacts, watermark"]
-
-
-def seeded(cls, config, seed):
-    torch.manual_seed(seed)
-    model = cls(config) if not isinstance(config, dict) else cls(**config)
-    with torch.no_grad():
-        for parameter in model.parameters():  # norms start at 1/0: move them so they matter
-            parameter.add_(torch.randn_like(parameter) * 0.05)
-    return model.eval()
 
 
 def unet_config(rng, family):
@@ -146,20 +127,15 @@ def diffusers_latents(model, family, settings):
     return result.images
 
 
-def kiln_latents(model, settings, backend, folder):
-    out = folder / "latents.safetensors"
-    command = [str(KILN), "generate", "--model", str(model), "--prompt", settings["prompt"],
-               "--width", str(settings["width"]), "--height", str(settings["height"]), "--steps", str(settings["steps"]),
-               "--cfg-scale", str(settings["cfg"]), "--seed", str(settings["seed"]), "--batch-count", str(settings["batch"]),
-               "--backend", backend, "--quiet", "--save-latents", str(out), "--output", str(folder / "image-%d.png")]
+def kiln_options(settings):
+    options = ["--prompt", settings["prompt"], "--width", str(settings["width"]), "--height", str(settings["height"]),
+               "--steps", str(settings["steps"]), "--cfg-scale", str(settings["cfg"]), "--seed", str(settings["seed"]),
+               "--batch-count", str(settings["batch"])]
     if settings["negative"] is not None:
-        command += ["--negative-prompt", settings["negative"]]
+        options += ["--negative-prompt", settings["negative"]]
     if settings["sampler"]:
-        command += ["--sampler", settings["sampler"]]
-    completed = subprocess.run(command, capture_output=True, text=True)
-    if completed.returncode != 0:
-        raise RuntimeError(f"kiln exited {completed.returncode}: {completed.stderr.strip()}")
-    return load_file(out)["latents"]
+        options += ["--sampler", settings["sampler"]]
+    return options
 
 
 def main():
@@ -189,7 +165,7 @@ def main():
                 verdict = f"skipped (diffusers fails: {problem})"
             else:
                 try:
-                    actual = kiln_latents(model, settings, args.backend, folder)
+                    actual = kiln_latents(model, kiln_options(settings), args.backend, folder)
                     error = ((actual - expected).abs().max() / expected.abs().max()).item()
                     verdict = "ok" if error <= tolerance else "FAIL"
                 except Exception as problem:  # noqa: BLE001 - report and go on to the next trial
