@@ -23,11 +23,11 @@ extension ArchitectureBenchmark {
                     let output = try DiTTransformer2DModel(configuration: DiTConfiguration(outChannels: 8, sampleSize: latentHeight))(
                         sample: graph.input("sample", [batch, 4, latentHeight, latentWidth], dtype: dtype),
                         timesteps: graph.input("t", [batch]), classLabels: graph.input("labels", [batch], dtype: .int32), weights: weights)
-                    return ([output.sample], output.hostConstants.merging([
+                    return BuiltGraph(outputs: [output.sample], inputs: [
                         "sample": HostTensor(shape: [batch, 4, latentHeight, latentWidth], scalars: latents, dtype: dtype),
                         "t": HostTensor(shape: [batch], scalars: .init(repeating: 500, count: batch)),
                         "labels": HostTensor(shape: [batch], integers: (0..<batch).map { Int32($0 == 0 ? 207 : 1000) }),
-                    ]) { $1 })
+                    ], hostConstants: output.hostConstants)
                 }),
                 decodeStage(vae, latentChannels: 4, latentHeight: latentHeight, latentWidth: latentWidth, random: &random),
             ]
@@ -47,7 +47,7 @@ extension ArchitectureBenchmark {
                         hiddenStates: graph.input("sample", [batch, 16, latentHeight, latentWidth], dtype: dtype),
                         encoderHiddenStates: graph.input("context", [batch, 77 + 256, 4096], dtype: dtype),
                         pooledProjections: graph.input("pooled", [batch, 2048], dtype: dtype), timesteps: graph.input("t", [batch]), weights: weights)
-                    return ([output], [
+                    return BuiltGraph(outputs: [output], inputs: [
                         "sample": HostTensor(shape: [batch, 16, latentHeight, latentWidth], scalars: latents, dtype: dtype),
                         "context": HostTensor(shape: [batch, 77 + 256, 4096], scalars: context, dtype: dtype),
                         "pooled": HostTensor(shape: [batch, 2048], scalars: pooled, dtype: dtype),
@@ -76,7 +76,7 @@ extension ArchitectureBenchmark {
                         encoderHiddenStates: graph.input("context", [batch, textTokens, 4096], dtype: dtype),
                         pooledProjections: graph.input("pooled", [batch, 768], dtype: dtype), timesteps: graph.input("t", [batch]),
                         rotaryCos: graph.input("cos", rotary.cos.shape), rotarySin: graph.input("sin", rotary.sin.shape), weights: weights)
-                    return ([output], [
+                    return BuiltGraph(outputs: [output], inputs: [
                         "sample": HostTensor(shape: [batch, imageTokens, 64], scalars: packed, dtype: dtype),
                         "context": HostTensor(shape: [batch, textTokens, 4096], scalars: context, dtype: dtype),
                         "pooled": HostTensor(shape: [batch, 768], scalars: pooled, dtype: dtype),
@@ -106,7 +106,7 @@ extension ArchitectureBenchmark {
             }
             outputs.append(try t5(ids: graph.input("t5_ids", [batch, t5Tokens], dtype: .int32),
                                   relativePositionBuckets: graph.input("buckets", [t5Tokens, t5Tokens], dtype: .int32), weights: weights("t5")))
-            return (outputs, [
+            return BuiltGraph(outputs: outputs, inputs: [
                 "ids": HostTensor(shape: [batch, 77], integers: clipIDs),
                 "rows": HostTensor(shape: [batch], integers: CLIPTextModel.pooledRows(ids: clipIDs, sequenceLength: 77)),
                 "t5_ids": HostTensor(shape: [batch, t5Tokens], integers: t5IDs), "buckets": t5.relativePositionBuckets(length: t5Tokens),

@@ -4,9 +4,9 @@ import Foundation
 /// synthetic weights, ready to time.
 public struct BenchmarkStage: Sendable {
     public enum Work: Sendable {
-        /// One graph: builds it and returns its outputs and random per-run inputs (plus any
-        /// constants computed on the host, such as DiT's position table, by their names).
-        case graph(@Sendable (Graph, WeightScope) throws -> (outputs: [Tensor], inputs: [String: HostTensor]))
+        /// One graph: builds it and returns its outputs, random per-run inputs and the constants
+        /// the model computes on the host beside its weights (DiT's position table).
+        case graph(@Sendable (Graph, WeightScope) throws -> BuiltGraph)
         /// Decoding `latents` `[B, L, h, w]`, in tiles when the untiled graph's activations exceed
         /// the backend's budget (see `TiledAutoencoder`).
         case autoencoderDecode(AutoencoderKLConfiguration, latents: HostTensor)
@@ -24,7 +24,7 @@ public struct BenchmarkStage: Sendable {
     }
 
     /// Builds the stage's whole graph (the untiled one for VAE decoding): outputs and per-run inputs.
-    public func build(_ graph: Graph, _ weights: WeightScope) throws -> (outputs: [Tensor], inputs: [String: HostTensor]) {
+    public func build(_ graph: Graph, _ weights: WeightScope) throws -> BuiltGraph {
         switch work {
         case .graph(let build):
             return try build(graph, weights)
@@ -33,8 +33,21 @@ public struct BenchmarkStage: Sendable {
             let image = try AutoencoderKL(configuration: configuration).decode(graph.input("latents", latents.shape, dtype: dtype), weights: weights)
             var stored = latents
             stored.dtype = dtype
-            return ([image], ["latents": stored])
+            return BuiltGraph(outputs: [image], inputs: ["latents": stored])
         }
+    }
+}
+
+/// A stage's graph as built: its outputs, per-run inputs, and constants computed on the host.
+public struct BuiltGraph {
+    public let outputs: [Tensor]
+    public let inputs: [String: HostTensor]
+    public let hostConstants: [String: HostTensor]
+
+    public init(outputs: [Tensor], inputs: [String: HostTensor], hostConstants: [String: HostTensor] = [:]) {
+        self.outputs = outputs
+        self.inputs = inputs
+        self.hostConstants = hostConstants
     }
 }
 
@@ -141,7 +154,7 @@ public enum ArchitectureBenchmark {
                     outputs += sdxl ? [states.hiddenState(skippingLast: 1)] + (states.textEmbeddings.map { [$0] } ?? [])
                                     : [states.lastHiddenState, states.pooled]
                 }
-                return (outputs, ["ids": HostTensor(shape: [batch, 77], integers: ids), "rows": HostTensor(shape: [batch], integers: rows)])
+                return BuiltGraph(outputs: outputs, inputs: ["ids": HostTensor(shape: [batch, 77], integers: ids), "rows": HostTensor(shape: [batch], integers: rows)])
             }, weights: sources.text),
             BenchmarkStage(name: "unet", work: .graph { graph, weights in
                 let dtype = weights.binder.dtype
@@ -161,7 +174,7 @@ public enum ArchitectureBenchmark {
                 let output = try UNet2DConditionModel(configuration: unet)(
                     sample: sample, timesteps: graph.input("t", [batch], dtype: dtype),
                     text: graph.input("text", [batch, 77, architecture.contextWidth], dtype: dtype), added: added, weights: weights)
-                return ([output], inputs)
+                return BuiltGraph(outputs: [output], inputs: inputs)
             }, weights: sources.unet),
             BenchmarkStage(name: "vae", work: .autoencoderDecode(vae, latents: HostTensor(
                 shape: [1, 4, latentHeight, latentWidth], scalars: Array(latents.prefix(4 * latentHeight * latentWidth)))),
@@ -187,14 +200,15 @@ public enum ArchitectureBenchmark {
     }
 
     private static func measureGraph(
-        _ name: String, build: (Graph, WeightScope) throws -> (outputs: [Tensor], inputs: [String: HostTensor]),
+        _ name: String, build: (Graph, WeightScope) throws -> BuiltGraph,
         weights: TensorSource, backend: Backend, dtype: DType, iterations: Int, warmup: Int, profile: Bool
     ) throws -> BenchmarkStageResult {
         let graph = Graph()
         let binder = WeightBinder(graph: graph, source: weights, dtype: dtype)
-        let (outputs, inputs) = try build(graph, WeightScope(binder))
+        let built = try build(graph, WeightScope(binder))
+        let (outputs, inputs) = (built.outputs, built.inputs)
         let start = Date()
-        let prepared = try prepare(backend: backend, graph: graph, outputs: outputs, constants: binder.constants().adding(inputs), profile: profile)
+        let prepared = try prepare(backend: backend, graph: graph, outputs: outputs, constants: binder.constants().adding(built.hostConstants), profile: profile)
         let coldStart = Date().timeIntervalSince(start)
         var lastProfile: [OperationTiming] = []
         let times = try time(iterations: iterations, warmup: warmup) {

@@ -24,7 +24,7 @@ import Testing
         for stage in try ArchitectureBenchmark.stages(arch, width: width, height: height, batch: 2) {
             let graph = Graph()
             let binder = WeightBinder(graph: graph, source: SyntheticTensors(), dtype: .float16)
-            let (outputs, _) = try stage.build(graph, WeightScope(binder))
+            let outputs = try stage.build(graph, WeightScope(binder)).outputs
             // Only the weights the outputs reach are uploaded.
             parameters[stage.name] = graph.dependencies(of: outputs).map { graph.nodes[$0] }.reduce(0) { total, node in
                 if case .constant = node.operation { total + node.shape.elementCount } else { total }
@@ -93,7 +93,7 @@ import Testing
             var counts: [String: Int] = [:]
             for stage in try ArchitectureBenchmark.stages(arch, width: 256, height: 256, batch: 2) where stage.name != "vae" {
                 let graph = Graph()
-                let (outputs, _) = try stage.build(graph, WeightScope(WeightBinder(graph: graph, source: SyntheticTensors(), dtype: .float16)))
+                let outputs = try stage.build(graph, WeightScope(WeightBinder(graph: graph, source: SyntheticTensors(), dtype: .float16))).outputs
                 counts[stage.name] = graph.dependencies(of: outputs).map { graph.nodes[$0] }.reduce(0) { total, node in
                     if case .constant(let name) = node.operation, !name.hasPrefix("kiln.") { total + node.shape.elementCount } else { total }
                 }
