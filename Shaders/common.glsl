@@ -46,6 +46,38 @@ layout(buffer_reference, std430, buffer_reference_align = 4) buffer Int32Buffer 
 #define STORE4(buffer, index4, value) (buffer).v[index4] = (value)
 #endif
 
+// `loadWide4(address, index4)` / `storeWide4`: elements 4*index4 .. 4*index4+3 of a tensor through 64-bit loads/stores (one
+// for f16, two for f32), address 8-byte aligned. On lavapipe each buffer load is a loop over the lanes
+// per 32-bit component, so this is 1 (f16) or 2 (f32) loops where four scalar LOADs are 4.
+// Needs shaderInt64: compiled only into variants that define KILN_WIDE_LOADS 1.
+#ifndef KILN_WIDE_LOADS
+#define KILN_WIDE_LOADS 0
+#endif
+#if KILN_WIDE_LOADS
+#extension GL_EXT_shader_explicit_arithmetic_types_int64 : require
+layout(buffer_reference, std430, buffer_reference_align = 8) buffer Uint64Buffer { uint64_t v[]; };
+vec4 loadWide4(uvec2 address, uint index4) {
+    Uint64Buffer words = Uint64Buffer(address);
+#if KILN_F16
+    uvec2 halves = unpack32(words.v[index4]);
+    return vec4(unpackHalf2x16(halves.x), unpackHalf2x16(halves.y));
+#else
+    return uintBitsToFloat(uvec4(unpack32(words.v[2 * index4]), unpack32(words.v[2 * index4 + 1])));
+#endif
+}
+// The store counterpart: elements 4*index4 .. 4*index4+3 through 64-bit stores.
+void storeWide4(uvec2 address, uint index4, vec4 value) {
+    Uint64Buffer words = Uint64Buffer(address);
+#if KILN_F16
+    words.v[index4] = pack64(uvec2(packHalf2x16(value.xy), packHalf2x16(value.zw)));
+#else
+    uvec4 bits = floatBitsToUint(value);
+    words.v[2 * index4] = pack64(bits.xy);
+    words.v[2 * index4 + 1] = pack64(bits.zw);
+#endif
+}
+#endif
+
 // Grid-stride loops keep dispatch counts under maxComputeWorkGroupCount (65535 on lavapipe)
 // whatever the tensor size: `for (uint i = FIRST_INDEX; i < n; i += INDEX_STRIDE)`.
 #define FIRST_INDEX (gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x)

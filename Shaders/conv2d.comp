@@ -18,7 +18,14 @@
 //                       (default 24): lavapipe computed wrong results with 10 or more row groups per lane.
 //   TILE_N              output columns (pixels of the batch taken together) per invocation (default 12; any value >= 1).
 //                       The dispatch picks TILE_M/TILE_N from the output size and channel counts.
-//   No shape restrictions: every edge is guarded/clamped.
+//   ROW_WINDOW          0/1  1 = a lane's TILE_N columns are LANE_ROWS output rows of SEGMENT pixels; per tap row
+//                            and channel each row segment is read once (SEGMENT / 4 loadWide4 plus the KW - 1 pixels
+//                            beside it) and all KW taps are taken from it. Needs KILN_WIDE_LOADS, kernelWidth == KW
+//                            (1 or 3), strideX 1, padX == KW / 2, outWidth == inWidth, inWidth % 4 == 0, SEGMENT % 4
+//                            == 0, outWidth % SEGMENT == 0, LANE_ROWS == 1 unless SEGMENT == outWidth, outHeight %
+//                            LANE_ROWS == 0, and an 8-byte aligned input.
+//   KW, SEGMENT         for ROW_WINDOW (defaults 3 and TILE_N); LANE_ROWS = TILE_N / SEGMENT.
+//   No other shape restrictions: every edge is guarded/clamped.
 //
 // Workgroup size:
 //   SHARED_MEMORY_TILES=1: fixed 16 x 16 x 1.
@@ -48,6 +55,17 @@
 #define SUBGROUP_SIZE 8
 #endif
 #define AL (TILE_M / SUBGROUP_SIZE)
+#ifndef ROW_WINDOW
+#define ROW_WINDOW 0
+#endif
+#ifndef KW
+#define KW 3
+#endif
+#define PAD_X (KW / 2)
+#ifndef SEGMENT
+#define SEGMENT TILE_N
+#endif
+#define LANE_ROWS (TILE_N / SEGMENT)
 
 #if SHARED_MEMORY_TILES
 // ---- Shared-memory tiled implicit GEMM (discrete GPUs): 64 output channels x 64 output pixels per
@@ -156,12 +174,65 @@ void main() {
         iy0[j] = int(oy * p.strideY) - int(p.padY);
         ix0[j] = int(ox * p.strideX) - int(p.padX);
     }
+#if ROW_WINDOW
+    // The lane's segments never straddle rows or images (see the define's conditions); lanes past the
+    // end read the last segments (their stores are skipped).
+    uint first = min(n0, columns - TILE_N);
+    uint windowBatch = first / OHW, windowPos = first - windowBatch * OHW;
+    uint windowOy = windowPos / p.outWidth, windowX = windowPos - windowOy * p.outWidth;
+    uint windowImage = windowBatch * C * HW;
+    uint leftIndex[PAD_X + 1], rightIndex[PAD_X + 1]; float leftValid[PAD_X + 1], rightValid[PAD_X + 1];
+    [[unroll]] for (int e = 0; e < PAD_X; e++) {
+        int left = int(windowX) - PAD_X + e, right = int(windowX) + SEGMENT + e;
+        leftValid[e] = left >= 0 ? 1.0 : 0.0;
+        rightValid[e] = right < int(Wd) ? 1.0 : 0.0;
+        leftIndex[e] = uint(max(left, 0));
+        rightIndex[e] = uint(min(right, int(Wd) - 1));
+    }
+#endif
     for (uint mt = gl_WorkGroupID.y; mt < rowTiles; mt += gl_NumWorkGroups.y) {
         uint m0 = mt * TILE_M;
         uint wRow[AL];
         [[unroll]] for (int g = 0; g < AL; g++) wRow[g] = min(m0 + g * SUBGROUP_SIZE + gl_SubgroupInvocationID, O - 1) * CKK;
         float acc[TILE_M][TILE_N];
         [[unroll]] for (int r = 0; r < TILE_M; r++) [[unroll]] for (int j = 0; j < TILE_N; j++) acc[r][j] = 0.0;
+#if ROW_WINDOW
+        // Broadcast weights serve TILE_N columns each, so wide tiles (32 columns) cut the broadcasts per
+        // multiply-add that bound the general loop below, and each input pixel is loaded once, not KW times.
+        for (uint ky = 0; ky < p.kernelHeight; ky++) {
+            float rowValid[LANE_ROWS]; uint rowStart[LANE_ROWS];
+            [[unroll]] for (int lr = 0; lr < LANE_ROWS; lr++) {
+                int iy = int((windowOy + uint(lr)) * p.strideY + ky) - int(p.padY);
+                rowValid[lr] = (iy >= 0 && iy < int(H)) ? 1.0 : 0.0;
+                rowStart[lr] = windowImage + uint(clamp(iy, 0, int(H) - 1)) * Wd + windowX;
+            }
+            for (uint c = 0; c < C; c++) {
+                float xs[LANE_ROWS][SEGMENT + KW - 1];   // each row segment with its KW - 1 neighbours
+                [[unroll]] for (int lr = 0; lr < LANE_ROWS; lr++) {
+                    uint row = rowStart[lr] + c * HW;
+                    [[unroll]] for (int i = 0; i < SEGMENT / 4; i++) {
+                        vec4 v = loadWide4(p.input_, row / 4 + uint(i)) * rowValid[lr];
+                        [[unroll]] for (int e = 0; e < 4; e++) xs[lr][PAD_X + 4 * i + e] = v[e];
+                    }
+                    [[unroll]] for (int e = 0; e < PAD_X; e++) {
+                        xs[lr][e] = LOAD(X, row - windowX + leftIndex[e]) * leftValid[e] * rowValid[lr];
+                        xs[lr][PAD_X + SEGMENT + e] = LOAD(X, row - windowX + rightIndex[e]) * rightValid[e] * rowValid[lr];
+                    }
+                }
+                float aL[KW][AL];
+                [[unroll]] for (int kx = 0; kx < KW; kx++) [[unroll]] for (int g = 0; g < AL; g++) aL[kx][g] = LOAD(W, wRow[g] + (c * p.kernelHeight + ky) * KW + kx);
+                [[unroll]] for (int r = 0; r < TILE_M; r++) {
+                    float w[KW];
+                    [[unroll]] for (int kx = 0; kx < KW; kx++) w[kx] = subgroupBroadcast(aL[kx][r / SUBGROUP_SIZE], r % SUBGROUP_SIZE);
+                    [[unroll]] for (int lr = 0; lr < LANE_ROWS; lr++) [[unroll]] for (int j = 0; j < SEGMENT; j++) {
+                        float sum = acc[r][lr * SEGMENT + j];
+                        [[unroll]] for (int kx = 0; kx < KW; kx++) sum += w[kx] * xs[lr][j + kx];
+                        acc[r][lr * SEGMENT + j] = sum;
+                    }
+                }
+            }
+        }
+#else
         for (uint ky = 0; ky < p.kernelHeight; ky++) {
         for (uint kx = 0; kx < p.kernelWidth; kx++) {
             uint off[TILE_N]; float valid[TILE_N];
@@ -184,6 +255,7 @@ void main() {
             }
         }
         }
+#endif
         [[unroll]] for (int r = 0; r < TILE_M; r++) {
             uint o = m0 + r;
             if (o >= O) break;

@@ -15,6 +15,14 @@
 //                       multiple of SUBGROUP_SIZE and the subgroup size must be fixed (it is on lavapipe).
 //   TILE_M              rows of C per workgroup, multiple of SUBGROUP_SIZE (default 24; best on lavapipe).
 //   TILE_N              columns of C per invocation, multiple of 4 (default 12; best on lavapipe).
+//   VECTOR_K            0/1  1 = four k per loop step with A rows (and, with TRANSPOSE_B, B columns) fetched by
+//                            loadWide4. Needs !TRANSPOSE_A, K % 4 == 0, KILN_WIDE_LOADS and 8-byte aligned A (and B).
+//   VECTOR_N            0/1  1 = B rows fetched four columns at a time by loadWide4. Needs !TRANSPOSE_B,
+//                            N % 4 == 0, KILN_WIDE_LOADS and an 8-byte aligned B.
+//   WIDE_STORE          0/1  1 = C rows written four columns at a time by storeWide4. Needs N % 4 == 0,
+//                            KILN_WIDE_LOADS and an 8-byte aligned C.
+//                       All three exist because lavapipe turns every buffer load into a loop over the lanes:
+//                       one 64-bit load instead of four scalar ones is a quarter of the loops (f16).
 //   No shape restrictions in either path: every edge (M, N, K not multiples of anything) is guarded/clamped.
 //
 // Workgroup size:
@@ -52,6 +60,15 @@
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_ballot : require
 #define AL (TILE_M / SUBGROUP_SIZE)
+#ifndef VECTOR_K
+#define VECTOR_K 0
+#endif
+#ifndef VECTOR_N
+#define VECTOR_N 0
+#endif
+#ifndef WIDE_STORE
+#define WIDE_STORE 0
+#endif
 
 
 #if SHARED_MEMORY_TILES
@@ -143,9 +160,24 @@ layout(push_constant) uniform Parameters {
     uint batchStrideA; uint batchStrideB; uint batchStrideC; uint hasBias;
 } p;
 
+// Row k of B at this lane's columns 4q..4q+3 (n0 is the lane's first column).
+vec4 loadRowOfB(uint bBase, uint k, int q) {
+    TensorBuffer B = TensorBuffer(p.b);
+    const uint N = p.N, K = p.K;
+    uint n0 = (gl_WorkGroupID.x * gl_WorkGroupSize.x + gl_LocalInvocationID.x) * TILE_N + 4 * q;
+#if TRANSPOSE_B
+    uvec4 n = min(uvec4(n0) + uvec4(0, 1, 2, 3), uvec4(N - 1));
+    return vec4(LOAD(B, bBase + n.x * K + k), LOAD(B, bBase + n.y * K + k), LOAD(B, bBase + n.z * K + k), LOAD(B, bBase + n.w * K + k));
+#elif VECTOR_N
+    return loadWide4(p.b, (bBase + k * N) / 4 + min(n0, N - 4) / 4);
+#else
+    uvec4 n = bBase + k * N + min(uvec4(n0) + uvec4(0, 1, 2, 3), uvec4(N - 1));
+    return vec4(LOAD(B, n.x), LOAD(B, n.y), LOAD(B, n.z), LOAD(B, n.w));
+#endif
+}
+
 void main() {
     TensorBuffer A = TensorBuffer(p.a);
-    TensorBuffer B = TensorBuffer(p.b);
     TensorBuffer C = TensorBuffer(p.c);
     const uint M = p.M, N = p.N, K = p.K;
     uint n0 = (gl_WorkGroupID.x * gl_WorkGroupSize.x + gl_LocalInvocationID.x) * TILE_N;
@@ -162,17 +194,34 @@ void main() {
         [[unroll]] for (int j = 0; j < TILE_N; j++) nc[j] = min(n0 + j, N - 1);
         vec4 acc[TILE_M][NV];
         [[unroll]] for (int r = 0; r < TILE_M; r++) [[unroll]] for (int q = 0; q < NV; q++) acc[r][q] = vec4(0.0);
+#if VECTOR_K
+        // Four k per step: A rows (and B columns when TRANSPOSE_B) come in as one wide load each, and
+        // every accumulator is written once per four multiply-adds instead of once per one.
+        const uint K4 = K / 4;
+        for (uint k4 = 0; k4 < K4; k4++) {
+            vec4 aL[AL];
+            [[unroll]] for (int g = 0; g < AL; g++) aL[g] = loadWide4(p.a, (aBase + mrL[g] * K) / 4 + k4);
+#if TRANSPOSE_B
+            vec4 bk[TILE_N];   // column j's B[k..k+3]
+            [[unroll]] for (int j = 0; j < TILE_N; j++) bk[j] = loadWide4(p.b, (bBase + nc[j] * K) / 4 + k4);
+            [[unroll]] for (int r = 0; r < TILE_M; r++) {
+                vec4 av = subgroupBroadcast(aL[r / SUBGROUP_SIZE], r % SUBGROUP_SIZE);
+                [[unroll]] for (int q = 0; q < NV; q++)
+                    acc[r][q] += vec4(dot(av, bk[4*q]), dot(av, bk[4*q+1]), dot(av, bk[4*q+2]), dot(av, bk[4*q+3]));
+            }
+#else
+            vec4 bv[4][NV];    // rows k..k+3 of B at this lane's columns
+            [[unroll]] for (int u = 0; u < 4; u++) [[unroll]] for (int q = 0; q < NV; q++) bv[u][q] = loadRowOfB(bBase, 4 * k4 + u, q);
+            [[unroll]] for (int r = 0; r < TILE_M; r++) {
+                vec4 av = subgroupBroadcast(aL[r / SUBGROUP_SIZE], r % SUBGROUP_SIZE);
+                [[unroll]] for (int q = 0; q < NV; q++) acc[r][q] += av.x * bv[0][q] + av.y * bv[1][q] + av.z * bv[2][q] + av.w * bv[3][q];
+            }
+#endif
+        }
+#else
         for (uint k = 0; k < K; k++) {
             vec4 bv[NV];
-            [[unroll]] for (int q = 0; q < NV; q++) {
-#if TRANSPOSE_B
-                bv[q] = vec4(LOAD(B, bBase + nc[4*q] * K + k), LOAD(B, bBase + nc[4*q+1] * K + k),
-                             LOAD(B, bBase + nc[4*q+2] * K + k), LOAD(B, bBase + nc[4*q+3] * K + k));
-#else
-                bv[q] = vec4(LOAD(B, bBase + k * N + nc[4*q]), LOAD(B, bBase + k * N + nc[4*q+1]),
-                             LOAD(B, bBase + k * N + nc[4*q+2]), LOAD(B, bBase + k * N + nc[4*q+3]));
-#endif
-            }
+            [[unroll]] for (int q = 0; q < NV; q++) bv[q] = loadRowOfB(bBase, k, q);
             float aL[AL];
             [[unroll]] for (int g = 0; g < AL; g++) {
 #if TRANSPOSE_A
@@ -186,15 +235,21 @@ void main() {
                 [[unroll]] for (int q = 0; q < NV; q++) acc[r][q] += av * bv[q];
             }
         }
+#endif
+        vec4 biasColumns[NV];   // fetched once per tile, not once per row
+        [[unroll]] for (int q = 0; q < NV; q++) {
+            biasColumns[q] = vec4(0.0);
+            if (p.hasBias != 0) [[unroll]] for (int e = 0; e < 4; e++) biasColumns[q][e] = LOAD(TensorBuffer(p.bias), nc[4 * q + e]);
+        }
         [[unroll]] for (int r = 0; r < TILE_M; r++) {
             if (m0 + r >= M) break;
-            [[unroll]] for (int j = 0; j < TILE_N; j++) {
-                uint n = n0 + j;
-                if (n < N) {
-                    float v = acc[r][j / 4][j % 4];
-                    if (p.hasBias != 0) v += LOAD(TensorBuffer(p.bias), n);
-                    STORE(C, cBase + (m0 + r) * N + n, v);
-                }
+            [[unroll]] for (int q = 0; q < NV; q++) {
+                vec4 v = acc[r][q] + biasColumns[q];
+#if WIDE_STORE
+                if (n0 + 4 * q < N) storeWide4(p.c, (cBase + (m0 + r) * N + n0) / 4 + q, v);
+#else
+                [[unroll]] for (int e = 0; e < 4; e++) if (n0 + 4 * q + e < N) STORE(C, cBase + (m0 + r) * N + n0 + 4 * q + e, v[e]);
+#endif
             }
         }
     }

@@ -5,10 +5,15 @@
 //   RMS_NORM     x [rows, width]; HAS_WEIGHT 0|1.
 //   SOFTMAX      x [rows, width], over width.
 // Mean and variance are two passes in f32 (more accurate than sum of squares on large rows).
+// WIDE_ROWS 0|1 (GROUP_NORM, LAYER_NORM): rows read and written four values at a time; needs
+//   KILN_WIDE_LOADS, a row width (GROUP_NORM: S) that is a multiple of 4 and 8-byte aligned tensors.
 // Workgroup: local_size_x = specialization constant 0 (a power of two). Grid: min(rows, 65535) groups.
 #include "common.glsl"
 
 layout(local_size_x_id = 0) in;
+#ifndef WIDE_ROWS
+#define WIDE_ROWS 0
+#endif
 
 shared float partial[gl_WorkGroupSize.x];
 
@@ -61,6 +66,33 @@ void main() {
             v *= LOAD(weight, i);
 #endif
             STORE(y, base + i, v);
+        }
+#elif WIDE_ROWS
+        // Four values per access (loadWide4/storeWide4): a quarter of lavapipe's per-lane load loops.
+        uint base4 = base / 4, width4 = width / 4;
+        float localSum = 0.0;
+        for (uint i = lane; i < width4; i += lanes) { vec4 v = loadWide4(p.x, base4 + i); localSum += (v.x + v.y) + (v.z + v.w); }
+        float mean = workgroupReduce(localSum, false) / float(width);
+        float localSquares = 0.0;
+        for (uint i = lane; i < width4; i += lanes) { vec4 d = loadWide4(p.x, base4 + i) - mean; localSquares += dot(d, d); }
+        float inverseDeviation = inversesqrt(workgroupReduce(localSquares, false) / float(width) + p.epsilon);
+        for (uint i = lane; i < width4; i += lanes) {
+            vec4 v = (loadWide4(p.x, base4 + i) - mean) * inverseDeviation;
+#if defined(GROUP_NORM)
+            uint channel = (row % p.groups) * p.channelsPerGroup + 4 * i / p.spatial;   // spatial % 4 == 0
+            v = v * LOAD(weight, channel) + LOAD(bias, channel);
+#if SILU
+            v = v / (1.0 + exp(-v));
+#endif
+#else
+#if HAS_WEIGHT
+            v *= loadWide4(p.weight, i);
+#endif
+#if HAS_BIAS
+            v += loadWide4(p.bias, i);
+#endif
+#endif
+            storeWide4(p.y, base4 + i, v);
         }
 #else
         float localSum = 0.0;

@@ -78,6 +78,26 @@ public enum OperationCases {
             OperationCase("matmul_batched_transposed_a", "matmul", t) { b in
                 try b.graph.matmul(b.input("a", [2, 33, 21]), b.input("b", [2, 33, 17]), transposeA: true)
             },
+            // Four-wide loads (matmul.comp's VECTOR_K / VECTOR_N) with every edge: K or N a multiple of 4,
+            // rows and columns not multiples of the tiles, batched B.
+            OperationCase("matmul_wide_k_batched_bias", "matmul", t) { b in
+                try b.graph.matmul(b.input("a", [2, 67, 132]), b.input("b", [132, 45]), bias: b.input("bias", [45]))
+            },
+            OperationCase("matmul_wide_n", "matmul", t) { b in
+                try b.graph.matmul(b.input("a", [2, 35, 37]), b.input("b", [37, 100]))
+            },
+            OperationCase("matmul_wide_k_and_n_batched_b", "matmul", t) { b in
+                try b.graph.matmul(b.input("a", [3, 29, 40]), b.input("b", [3, 40, 116]))
+            },
+            OperationCase("matmul_transposed_a_wide_n", "matmul", t) { b in
+                try b.graph.matmul(b.input("a", [2, 33, 21]), b.input("b", [2, 33, 20]), transposeA: true)
+            },
+            OperationCase("matmul_four_deep_large_tile", "matmul", t) { b in
+                try b.graph.matmul(b.input("a", [3, 70, 24]), b.input("w", [300, 24], scale: 0.3), bias: b.input("bias", [300]), transposeB: true)
+            },
+            OperationCase("linear_wide_k_odd_outputs", "matmul", t) { b in
+                try b.graph.linear(b.input("x", [2, 45, 36]), weight: b.input("w", [53, 36], scale: 0.2), bias: b.input("bias", [53]))
+            },
             OperationCase("linear_sd_shape", "matmul", t) { b in
                 try b.graph.linear(b.input("x", [2, 77, 64]), weight: b.input("w", [96, 64], scale: 0.1), bias: b.input("bias", [96]))
             },
@@ -92,6 +112,27 @@ public enum OperationCases {
             OperationCase("conv2d_3x3_stride2_pad_bottom_right", "conv2d", t) { b in
                 try b.graph.conv2d(b.input("x", [2, 4, 11, 8]), weight: b.input("w", [6, 4, 3, 3], scale: 0.3), bias: b.input("bias", [6]),
                                    stride: (2, 2), extraPadding: (1, 1))
+            },
+            // conv2d.comp's ROW_WINDOW path: row segments of a wide image, whole rows stacked per lane,
+            // rows skipped by a vertical stride, a 1x1 kernel; partial column tiles at the end.
+            OperationCase("conv2d_3x3_row_window_wide", "conv2d", t) { b in
+                try b.graph.conv2d(b.input("x", [2, 5, 6, 64]), weight: b.input("w", [20, 5, 3, 3], scale: 0.3),
+                                   bias: b.input("bias", [20]), padding: (1, 1))
+            },
+            OperationCase("conv2d_3x3_row_window_stacked_rows", "conv2d", t) { b in
+                try b.graph.conv2d(b.input("x", [2, 6, 8, 8]), weight: b.input("w", [36, 6, 3, 3], scale: 0.3),
+                                   bias: nil, padding: (1, 1))
+            },
+            OperationCase("conv2d_3x3_row_window_narrow_stacked", "conv2d", t) { b in
+                try b.graph.conv2d(b.input("x", [2, 4, 16, 4]), weight: b.input("w", [10, 4, 3, 3], scale: 0.3),
+                                   bias: b.input("bias", [10]), padding: (1, 1))
+            },
+            OperationCase("conv2d_3x3_row_window_stride_y", "conv2d", t) { b in
+                try b.graph.conv2d(b.input("x", [2, 3, 22, 16]), weight: b.input("w", [5, 3, 3, 3], scale: 0.3),
+                                   bias: b.input("bias", [5]), stride: (2, 1), padding: (1, 1))
+            },
+            OperationCase("conv2d_1x1_row_window", "conv2d", t) { b in
+                try b.graph.conv2d(b.input("x", [3, 7, 4, 32]), weight: b.input("w", [9, 7, 1, 1], scale: 0.3), bias: b.input("bias", [9]))
             },
             OperationCase("conv2d_1x1", "conv2d", t) { b in
                 try b.graph.conv2d(b.input("x", [3, 17, 7, 6]), weight: b.input("w", [9, 17, 1, 1], scale: 0.3), bias: b.input("bias", [9]))
@@ -125,6 +166,17 @@ public enum OperationCases {
             },
             OperationCase("layer_norm_no_affine", "layer_norm", t) { b in
                 try b.graph.layerNorm(b.input("x", [5, 130]), weight: nil, bias: nil, epsilon: 1e-6)
+            },
+            // normalization.comp's WIDE_ROWS: rows of whole 8-byte words.
+            OperationCase("group_norm_silu_wide_rows", "group_norm", t) { b in
+                try b.graph.groupNorm(b.input("x", [2, 12, 6, 10], offset: 0.5), groups: 4, weight: b.input("w", [12]),
+                                      bias: b.input("bias", [12]), epsilon: 1e-5, silu: true)
+            },
+            OperationCase("layer_norm_wide_rows", "layer_norm", t) { b in
+                try b.graph.layerNorm(b.input("x", [2, 9, 76], offset: 1), weight: b.input("w", [76]), bias: b.input("bias", [76]), epsilon: 1e-5)
+            },
+            OperationCase("layer_norm_wide_rows_no_affine", "layer_norm", t) { b in
+                try b.graph.layerNorm(b.input("x", [5, 132]), weight: nil, bias: nil, epsilon: 1e-6)
             },
             OperationCase("rms_norm", "rms_norm", t) { b in
                 try b.graph.rmsNorm(b.input("x", [2, 3, 7, 40]), weight: b.input("w", [40]), epsilon: 1e-6)

@@ -30,12 +30,19 @@ enum ConvolutionKernel {
             let lanes = Int(context.device.subgroupSize)
             let columns = x.shape[0] * pixels
             // Batch folded into the columns: at 8x8 and 4x4 latents one image cannot fill the lanes.
-            let tiling = ConvolutionTiling.choose(columns: columns, outChannels: channels, lanes: lanes)
+            let window = rowWindowApplies(context, parameters)
+                ? RegisterTiling.rowWindow(outChannels: channels, batch: x.shape[0], outHeight: output.shape[2],
+                                           outWidth: output.shape[3], lanes: lanes)
+                : nil
+            let tiling = window?.tiling ?? RegisterTiling.choose(.convolution, columns: columns, rows: channels, lanes: lanes)
             let columnGroups = (columns + lanes * tiling.columnsPerLane - 1) / (lanes * tiling.columnsPerLane)
+            var defines = context.storageDefines + [("SHARED_MEMORY_TILES", "0"), context.subgroupDefine,
+                                                    ("TILE_M", "\(tiling.rows)"), ("TILE_N", "\(tiling.columnsPerLane)")]
+            if let window {
+                defines += [("KILN_WIDE_LOADS", "1"), ("ROW_WINDOW", "1"), ("KW", "\(weight.shape[3])"), ("SEGMENT", "\(window.segment)")]
+            }
             return Dispatch(
-                file: "conv2d.comp",
-                defines: context.storageDefines + [("SHARED_MEMORY_TILES", "0"), context.subgroupDefine,
-                                                   ("TILE_M", "\(tiling.rows)"), ("TILE_N", "\(tiling.columnsPerLane)")],
+                file: "conv2d.comp", defines: defines,
                 workgroupSize: [UInt32(lanes)], pushConstants: constants,
                 groups: (UInt32(columnGroups), UInt32(min((channels + tiling.rows - 1) / tiling.rows, 65535)), 1))
         }
@@ -44,5 +51,14 @@ enum ConvolutionKernel {
             file: "conv2d.comp", defines: context.storageDefines + [("SHARED_MEMORY_TILES", "1")], workgroupSize: [],
             pushConstants: constants,
             groups: (UInt32(min((pixels + tile - 1) / tile, 65535)), UInt32(min((channels + tile - 1) / tile, 65535)), batchGroups))
+    }
+
+    /// conv2d.comp's ROW_WINDOW conditions that do not depend on the tile: 1- or 3-wide kernels
+    /// keeping the width (stride 1, "same" padding), rows of whole 8-byte words, an aligned input.
+    private static func rowWindowApplies(_ context: KernelContext, _ parameters: Convolution2D) -> Bool {
+        let x = context.argument(0), kernelWidth = context.argument(1).shape[3]
+        return context.device.shaderInt64 && [1, 3].contains(kernelWidth) && parameters.strideX == 1
+            && parameters.paddingX == kernelWidth / 2 && context.output.shape[3] == x.shape[3]
+            && x.shape[3] % 4 == 0 && x.address % 8 == 0
     }
 }

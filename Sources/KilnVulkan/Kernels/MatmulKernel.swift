@@ -2,7 +2,8 @@ import KilnGraph
 
 /// Dispatch for matmul.comp (its header documents the variants and the grid).
 enum MatmulKernel {
-    /// Register path tiles, best on lavapipe: 24 rows x (lanes x 12) columns per workgroup.
+    /// Register path tiles without four-deep dot products, best on lavapipe: 24 rows x (lanes x 12)
+    /// columns per workgroup.
     static let registerTile = (rows: 24, columns: 12)
     /// Shared-memory path: 64 x 64 output tiles on a fixed 16 x 16 workgroup.
     static let sharedTile = 64
@@ -29,15 +30,35 @@ enum MatmulKernel {
         let batchGroups = UInt32(min(batch, 65535))
         if context.useRegisterBlockedKernels {
             let lanes = Int(context.device.subgroupSize)
-            let (rows, columns) = registerTile
-            defines += [("SHARED_MEMORY_TILES", "0"), context.subgroupDefine, ("TILE_M", "\(rows)"), ("TILE_N", "\(columns)")]
+            let wide = wideAccess(context, a: a, b: b, k: k, n: n, transposeA: transposeA, transposeB: transposeB)
+            // Four-deep dot products (VECTOR_K with TRANSPOSE_B) pay for large tiles; the other paths keep 24 x 12.
+            let tile = wide.vectorK && transposeB
+                ? RegisterTiling.choose(.matmulFourDeep, columns: n, rows: m, lanes: lanes, minimumWorkgroups: (8 + batch - 1) / batch)
+                : RegisterTiling(rows: registerTile.rows, columnsPerLane: registerTile.columns)
+            defines += [("SHARED_MEMORY_TILES", "0"), context.subgroupDefine, ("TILE_M", "\(tile.rows)"), ("TILE_N", "\(tile.columnsPerLane)")]
+            if wide.vectorK || wide.vectorN || wide.store {
+                defines += [("KILN_WIDE_LOADS", "1"), ("VECTOR_K", wide.vectorK ? "1" : "0"), ("VECTOR_N", wide.vectorN ? "1" : "0"),
+                            ("WIDE_STORE", wide.store ? "1" : "0")]
+            }
+            let columnsPerGroup = lanes * tile.columnsPerLane
             return Dispatch(
                 file: "matmul.comp", defines: defines, workgroupSize: [UInt32(lanes)], pushConstants: constants,
-                groups: (UInt32((n + lanes * columns - 1) / (lanes * columns)), UInt32(min((m + rows - 1) / rows, 65535)), batchGroups))
+                groups: (UInt32((n + columnsPerGroup - 1) / columnsPerGroup), UInt32(min((m + tile.rows - 1) / tile.rows, 65535)), batchGroups))
         }
         defines.append(("SHARED_MEMORY_TILES", "1"))
         return Dispatch(
             file: "matmul.comp", defines: defines, workgroupSize: [], pushConstants: constants,
             groups: (UInt32(min((n + sharedTile - 1) / sharedTile, 65535)), UInt32(min((m + sharedTile - 1) / sharedTile, 65535)), batchGroups))
+    }
+
+    /// Which of matmul.comp's VECTOR_K / VECTOR_N / WIDE_STORE the shape and the tensors' alignment allow.
+    private static func wideAccess(
+        _ context: KernelContext, a: TensorArgument, b: TensorArgument, k: Int, n: Int, transposeA: Bool, transposeB: Bool
+    ) -> (vectorK: Bool, vectorN: Bool, store: Bool) {
+        guard context.device.shaderInt64 else { return (false, false, false) }
+        let vectorK = !transposeA && k % 4 == 0 && a.address % 8 == 0 && (!transposeB || b.address % 8 == 0)
+        let vectorN = !transposeB && n % 4 == 0 && b.address % 8 == 0
+        let store = n % 4 == 0 && context.output.address % 8 == 0
+        return (vectorK, vectorN, store)
     }
 }

@@ -20,7 +20,8 @@ enum NormalizationKernels {
         constants.uint("spatial", shape.count(from: 2))
         constants.uint("groups", groups)
         constants.float("epsilon", epsilon)
-        return rowDispatch(context, defines: [("GROUP_NORM", "1"), ("SILU", silu ? "1" : "0")], constants: constants, rows: rows)
+        let wide = wideRows(context, width: shape.count(from: 2), tensors: [0, 1, 2])
+        return rowDispatch(context, defines: [("GROUP_NORM", "1"), ("SILU", silu ? "1" : "0")] + wide, constants: constants, rows: rows)
     }
 
     /// LAYER_NORM, RMS_NORM or SOFTMAX over the last dim. Missing weight/bias slots get the
@@ -37,8 +38,17 @@ enum NormalizationKernels {
         constants.uint("rows", rows)
         constants.uint("width", shape.last)
         constants.float("epsilon", epsilon)
-        let defines = [(kind, "1"), ("HAS_WEIGHT", hasWeight ? "1" : "0"), ("HAS_BIAS", hasBias ? "1" : "0")]
+        var defines = [(kind, "1"), ("HAS_WEIGHT", hasWeight ? "1" : "0"), ("HAS_BIAS", hasBias ? "1" : "0")]
+        if kind == "LAYER_NORM" { defines += wideRows(context, width: shape.last, tensors: Array(context.inputs.indices)) }
         return rowDispatch(context, defines: defines, constants: constants, rows: rows)
+    }
+
+    /// WIDE_ROWS where it is measured (CPU devices, whose loads are per-lane loops) and allowed: rows
+    /// of whole 8-byte words, the output and the given inputs 8-byte aligned.
+    private static func wideRows(_ context: KernelContext, width: Int, tensors: [Int]) -> [(String, String)] {
+        let aligned = tensors.allSatisfy { context.argument($0).address % 8 == 0 } && context.output.address % 8 == 0
+        guard context.prefersRegisterBlocking, context.device.shaderInt64, width % 4 == 0, aligned else { return [] }
+        return [("KILN_WIDE_LOADS", "1"), ("WIDE_ROWS", "1")]
     }
 
     private static func rowDispatch(_ context: KernelContext, defines: [(String, String)], constants: PushConstants, rows: Int) -> Dispatch {
