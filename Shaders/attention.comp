@@ -27,6 +27,8 @@
 //                       a tile of queries; keys and value columns are spread over the lanes.
 //   TILE_Q              queries per subgroup, multiple of SUBGROUP_SIZE (default 16).
 //   KEYS_PER_LANE       keys per lane per key block (block = KEYS_PER_LANE * SUBGROUP_SIZE keys; default 4).
+//   VECTOR_D            0/1  Q.K four head dims per step through loadWide4. Needs KILN_WIDE_LOADS,
+//                       headDim % 4 == 0 and 8-byte aligned q and k.
 //
 // Workgroup size:
 //   SHARED_MEMORY_TILES=1: fixed 64 x 1 x 1 (one query row per invocation).
@@ -57,6 +59,9 @@
 #endif
 #ifndef TILE_Q
 #define TILE_Q 16
+#endif
+#ifndef VECTOR_D
+#define VECTOR_D 0
 #endif
 #ifndef KEYS_PER_LANE
 #define KEYS_PER_LANE 4
@@ -211,6 +216,19 @@ void main() {
             [[unroll]] for (int t = 0; t < TK; t++) kRow[t] = kBase + min(kb + t * SUBGROUP_SIZE + lane, Lk - 1) * ROW_STRIDE(D);
             float s[TILE_Q][TK];
             [[unroll]] for (int r = 0; r < TILE_Q; r++) [[unroll]] for (int t = 0; t < TK; t++) s[r][t] = 0.0;
+#if VECTOR_D
+            // Four head dims per step: one 64-bit load per row instead of four per-lane load loops,
+            // and each score updated once per four multiply-adds.
+            for (uint d4 = 0; d4 < D / 4; d4++) {
+                vec4 qL[QL], kv[TK];
+                [[unroll]] for (int g = 0; g < QL; g++) qL[g] = loadWide4(p.q, qRow[g] / 4 + d4);
+                [[unroll]] for (int t = 0; t < TK; t++) kv[t] = loadWide4(p.k, kRow[t] / 4 + d4);
+                [[unroll]] for (int r = 0; r < TILE_Q; r++) {
+                    vec4 qv = subgroupBroadcast(qL[r / SUBGROUP_SIZE], r % SUBGROUP_SIZE);
+                    [[unroll]] for (int t = 0; t < TK; t++) s[r][t] += dot(qv, kv[t]);
+                }
+            }
+#else
             for (uint d = 0; d < D; d++) {
                 float qL[QL], kv[TK];
                 [[unroll]] for (int g = 0; g < QL; g++) qL[g] = LOAD(Q, qRow[g] + d);
@@ -220,6 +238,7 @@ void main() {
                     [[unroll]] for (int t = 0; t < TK; t++) s[r][t] += qv * kv[t];
                 }
             }
+#endif
             // mask, online softmax
             [[unroll]] for (int r = 0; r < TILE_Q; r++) {
                 float mx = NEG_INF;

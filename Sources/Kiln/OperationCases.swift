@@ -210,6 +210,10 @@ public enum OperationCases {
                 try b.graph.multiHeadAttention(b.input("q", [2, 23, 64]), b.input("k", [2, 23, 64]), b.input("v", [2, 23, 64]), heads: 4,
                                                causal: true, bias: b.input("bias", [1, 4, 23, 23], scale: 2))
             },
+            // Head dims that are not multiples of 4 keep attention.comp's scalar Q.K loop (not VECTOR_D).
+            OperationCase("attention_head_dim_not_multiple_of_4", "attention", t) { b in
+                try b.graph.multiHeadAttention(b.input("q", [2, 13, 54]), b.input("k", [2, 21, 54]), b.input("v", [2, 21, 48]), heads: 3)
+            },
             OperationCase("add_broadcast", "add", t) { b in
                 try b.graph.add(b.input("a", [2, 3, 5, 7]), b.input("b", [3, 1, 7]))
             },

@@ -3,7 +3,7 @@ import Kiln
 import Testing
 
 /// The op cases written for the wide-load paths (matmul.comp's VECTOR_K / VECTOR_N / WIDE_STORE,
-/// conv2d.comp's ROW_WINDOW, normalization.comp's WIDE_ROWS) must really take them on the register kernels, or their agreement with
+/// conv2d.comp's ROW_WINDOW, normalization.comp's WIDE_ROWS, attention.comp's VECTOR_D) must really take them on the register kernels, or their agreement with
 /// the CPU proves nothing about those paths; a tensor whose address is not 8-byte aligned must not.
 @Suite struct WideLoadSelectionTests {
     static let expected: [String: (vectorK: Bool, vectorN: Bool, store: Bool)] = [
@@ -76,6 +76,13 @@ import Testing
     func normalizationRowsOfWholeWordsAreReadWide(_ caseName: String, operation: String, wide: Bool) throws {
         let defines = try defines(caseName, operation: operation, address: 1 << 20)
         #expect((defines["WIDE_ROWS"] == "1") == wide, "\(caseName): \(defines)")
+    }
+
+    @Test(arguments: [("attention_self", true), ("attention_bias_shared", true), ("attention_token_major", true),
+                      ("attention_token_major_bias_causal", true), ("attention_head_dim_not_multiple_of_4", false)])
+    func attentionReadsFourHeadDimsAtATime(_ caseName: String, wide: Bool) throws {
+        let defines = try defines(caseName, operation: "attention", address: 1 << 20)
+        #expect((defines["VECTOR_D"] == "1") == wide, "\(caseName): \(defines)")
     }
 
     @Test func misalignedTensorsTakeScalarLoads() throws {

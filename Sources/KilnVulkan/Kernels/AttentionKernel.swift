@@ -45,10 +45,12 @@ enum AttentionKernel {
         if context.useRegisterBlockedKernels {
             let lanes = Int(context.device.subgroupSize)
             let maxValueDim = (valueDim + lanes - 1) / lanes * lanes
+            let vectorD = context.device.shaderInt64 && headDim % 4 == 0 && q.address % 8 == 0 && k.address % 8 == 0
             return Dispatch(
                 file: "attention.comp",
                 defines: context.storageDefines + layoutDefines + [("SHARED_MEMORY_TILES", "0"), context.subgroupDefine,
-                                                   ("TILE_Q", "\(queriesPerSubgroup)"), ("MAX_VALUE_DIM", "\(maxValueDim)")],
+                                                   ("TILE_Q", "\(queriesPerSubgroup)"), ("MAX_VALUE_DIM", "\(maxValueDim)")]
+                    + (vectorD ? [("KILN_WIDE_LOADS", "1"), ("VECTOR_D", "1")] : []),
                 workgroupSize: [UInt32(lanes)], pushConstants: constants,
                 groups: (UInt32((queryLength + queriesPerSubgroup - 1) / queriesPerSubgroup), heads, 1))
         }
