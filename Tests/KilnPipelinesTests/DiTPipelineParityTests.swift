@@ -32,12 +32,7 @@ import Testing
     static let model = PipelineFixtures.models.appendingPathComponent("dit/diffusers")
     static let original = PipelineFixtures.models.appendingPathComponent("dit/original.safetensors")
 
-    static let cases: [Case] = {
-        struct File: Decodable { let cases: [Case] }
-        guard let data = try? Data(contentsOf: fixtures.appendingPathComponent("cases.json")),
-              let file = try? JSONDecoder().decode(File.self, from: data) else { return [] }
-        return file.cases
-    }()
+    static let cases: [Case] = PipelineFixtures.cases(in: fixtures)
 
     static let vulkan: Result<VulkanBackend, Error> = Result { try VulkanBackend() }
     nonisolated(unsafe) static var pipelines: [String: DiTPipeline] = [:]

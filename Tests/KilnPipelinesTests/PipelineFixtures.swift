@@ -44,12 +44,15 @@ enum PipelineFixtures {
     static let models = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("KilnModelsTests/Fixtures")
 
-    static let cases: [Case] = {
-        struct File: Decodable { let cases: [Case] }
+    static let cases: [Case] = cases(in: folder)
+
+    /// The `cases` array of a generator's `cases.json` in `folder` (SD, SD3, DiT fixtures); empty
+    /// when the file is missing or unreadable.
+    static func cases<Loaded: Decodable>(in folder: URL) -> [Loaded] {
         guard let data = try? Data(contentsOf: folder.appendingPathComponent("cases.json")),
-              let file = try? JSONDecoder().decode(File.self, from: data) else { return [] }
+              let file = try? JSONDecoder().decode(CaseFile<Loaded>.self, from: data) else { return [] }
         return file.cases
-    }()
+    }
 
     static func records() throws -> SafeTensorsFile {
         try SafeTensorsFile(url: folder.appendingPathComponent("latents.safetensors"))
@@ -106,4 +109,9 @@ enum PipelineFixtures {
 
 extension ShapedArray {
     init(_ tensor: HostTensor) { self.init(shape: tensor.shape.dimensions, scalars: tensor.scalars) }
+}
+
+/// A generator's `cases.json`: `{"cases": [...]}`.
+private struct CaseFile<Loaded: Decodable>: Decodable {
+    let cases: [Loaded]
 }

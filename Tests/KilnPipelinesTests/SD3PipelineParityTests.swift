@@ -41,12 +41,7 @@ import Testing
     }
 
     static let fixtures = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("sd3")
-    static let cases: [Case] = {
-        struct File: Decodable { let cases: [Case] }
-        guard let data = try? Data(contentsOf: fixtures.appendingPathComponent("cases.json")),
-              let file = try? JSONDecoder().decode(File.self, from: data) else { return [] }
-        return file.cases
-    }()
+    static let cases: [Case] = PipelineFixtures.cases(in: fixtures)
     static let vulkan: Result<VulkanBackend, Error> = Result { try VulkanBackend() }
     nonisolated(unsafe) static var pipelines: [String: StableDiffusion3Pipeline] = [:]
     nonisolated(unsafe) static var assembled: URL?
