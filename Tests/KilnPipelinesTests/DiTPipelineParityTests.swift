@@ -71,15 +71,7 @@ import Testing
         #expect(error <= 1e-3, "\(testCase.name): CPU latents off by \(error)")
 
         let images = try DiffusersImageProcessor.postprocess(ImageTensor(shape: result.images.shape, values: result.images.scalars))
-        #expect(images.count == testCase.images.count)
-        for (image, file) in zip(images, testCase.images) {
-            let expected = try PNGImage(contentsOf: Self.fixtures.appendingPathComponent(file))
-            #expect(expected.width == image.width && expected.height == image.height && expected.layout == image.layout, "\(file): format")
-            let close = zip(image.pixels, expected.pixels).filter { abs(Int($0) - Int($1)) <= 2 }.count
-            let share = Double(close) / Double(max(expected.pixels.count, 1))
-            print("\(file): \(String(format: "%.4f", share)) of pixel values within 2")
-            #expect(share >= 0.995, "\(file): only \(share) of pixel values within 2")
-        }
+        try PipelineFixtures.expectPixelsMatch(images, files: testCase.images, in: Self.fixtures)
     }
 
     @Test("Vulkan f32 and f16: final latents within 2e-2", arguments: cases)

@@ -1,5 +1,6 @@
 import Foundation
 import Kiln
+import Testing
 
 /// The cases Tests/Fixtures/generate_pipeline_fixtures.py recorded from diffusers' pipelines,
 /// and complete copies of the tiny model folders they ran on.
@@ -45,6 +46,21 @@ enum PipelineFixtures {
         .appendingPathComponent("KilnModelsTests/Fixtures")
 
     static let cases: [Case] = cases(in: folder)
+
+    /// The 8-bit images against diffusers' PNGs `files` in `folder`: one per file, the same format,
+    /// and at least 99.5 % of pixel values within 2.
+    static func expectPixelsMatch(_ images: [PNGImage], files: [String], in folder: URL) throws {
+        #expect(images.count == files.count)
+        for (image, file) in zip(images, files) {
+            let expected = try PNGImage(contentsOf: folder.appendingPathComponent(file))
+            #expect(expected.width == image.width && expected.height == image.height && expected.layout == image.layout, "\(file): format")
+            let close = zip(image.pixels, expected.pixels).filter { abs(Int($0) - Int($1)) <= 2 }.count
+            let share = Double(close) / Double(max(expected.pixels.count, 1))
+            let exact = zip(image.pixels, expected.pixels).filter { $0 == $1 }.count
+            print("\(file): \(exact) of \(expected.pixels.count) values equal, \(String(format: "%.4f", share)) within 2")
+            #expect(share >= 0.995, "\(file): only \(share) of pixel values within 2")
+        }
+    }
 
     /// The `cases` array of a generator's `cases.json` in `folder` (SD, SD3, DiT fixtures); empty
     /// when the file is missing or unreadable.

@@ -41,16 +41,7 @@ import Testing
 
         // The 8-bit images: at least 99.5% of pixel values within 2 of diffusers' PNGs.
         let images = try DiffusersImageProcessor.postprocess(ImageTensor(shape: result.images.shape, values: result.images.scalars))
-        #expect(images.count == testCase.images.count)
-        for (image, file) in zip(images, testCase.images) {
-            let expected = try PNGImage(contentsOf: PipelineFixtures.folder.appendingPathComponent(file))
-            #expect(expected.width == image.width && expected.height == image.height && expected.layout == image.layout, "\(file): format")
-            let close = zip(image.pixels, expected.pixels).filter { abs(Int($0) - Int($1)) <= 2 }.count
-            let share = Double(close) / Double(max(expected.pixels.count, 1))
-            let exact = zip(image.pixels, expected.pixels).filter { $0 == $1 }.count
-            print("\(file): \(exact) of \(expected.pixels.count) values equal, \(String(format: "%.4f", share)) within 2")
-            #expect(share >= 0.995, "\(file): only \(share) of pixel values within 2")
-        }
+        try PipelineFixtures.expectPixelsMatch(images, files: testCase.images, in: PipelineFixtures.folder)
     }
 
     /// 2e-2 of the largest magnitude. One exception, f16 storage with DDPM and DDIM: these
