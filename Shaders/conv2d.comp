@@ -1,8 +1,9 @@
-// conv2d: direct implicit-GEMM 2D convolution, NCHW, any kernel size / stride / padding, optional bias.
+// conv2d: direct implicit-GEMM 2D convolution, NCHW, any kernel size / stride / padding, optional bias and addend (a fused residual add).
 //   No im2col buffer: input pixels are fetched straight from the input tensor (padding reads as zero).
 //
 // Shapes (contiguous): input [batch, inChannels, inHeight, inWidth], weight [outChannels, inChannels,
-//   kernelHeight, kernelWidth], bias [outChannels] (read only when hasBias != 0),
+//   kernelHeight, kernelWidth], bias [outChannels] (read only when hasBias != 0), addend (read only when hasAddend != 0)
+//   [batch, outChannels, outHeight, outWidth] or [batch, outChannels, 1, 1], summed with the result in f32,
 //   output [batch, outChannels, outHeight, outWidth], outHeight = (inHeight + 2 padY - kernelHeight) / strideY + 1
 //   (the caller computes outHeight/outWidth; any values consistent with the padding are fine). Dilation 1, groups 1.
 //   GEMM view: rows = output channels (O), columns = output pixels (outHeight*outWidth), depth = C*kh*kw.
@@ -66,6 +67,9 @@
 #define SEGMENT TILE_N
 #endif
 #define LANE_ROWS (TILE_N / SEGMENT)
+// The fused addend at output (image b, channel o, pixel pos): a residual (addendPlane = outHeight*outWidth,
+// addendPixel = 1) or a per-image channel bias (addendPlane = 1, addendPixel = 0).
+#define addendAt(b, o, pos) (p.hasAddend != 0 ? LOAD(TensorBuffer(p.addend), ((b) * p.outChannels + (o)) * p.addendPlane + (pos) * p.addendPixel) : 0.0)
 
 #if SHARED_MEMORY_TILES
 // ---- Shared-memory tiled implicit GEMM (discrete GPUs): 64 output channels x 64 output pixels per
@@ -79,6 +83,7 @@ layout(push_constant) uniform Parameters {
     uint batch; uint inChannels; uint inHeight; uint inWidth;
     uint outChannels; uint outHeight; uint outWidth;
     uint kernelHeight; uint kernelWidth; uint strideY; uint strideX; uint padY; uint padX; uint hasBias;
+    uvec2 addend; uint addendPlane; uint addendPixel; uint hasAddend;
 } p;
 shared float As[SM_BK][SM_BM + 4];
 shared float Bs[SM_BK][SM_BN + 4];
@@ -133,7 +138,7 @@ void main() {
             float bo = p.hasBias != 0 ? LOAD(TensorBuffer(p.bias), o) : 0.0;
             [[unroll]] for (int j = 0; j < 4; j++) {
                 uint pos = n0 + tx + 16 * j;
-                if (pos < OHW) STORE(Y, yBase + o * OHW + pos, acc[i][j] + bo);
+                if (pos < OHW) STORE(Y, yBase + o * OHW + pos, acc[i][j] + bo + addendAt(b, o, pos));
             }
         }
     }
@@ -153,6 +158,7 @@ layout(push_constant) uniform Parameters {
     uint batch; uint inChannels; uint inHeight; uint inWidth;
     uint outChannels; uint outHeight; uint outWidth;
     uint kernelHeight; uint kernelWidth; uint strideY; uint strideX; uint padY; uint padX; uint hasBias;
+    uvec2 addend; uint addendPlane; uint addendPixel; uint hasAddend;
 } p;
 
 void main() {
@@ -264,7 +270,7 @@ void main() {
                 uint column = n0 + j;
                 if (column < columns) {
                     uint b = column / OHW, pos = column - b * OHW;
-                    STORE(Y, (b * O + o) * OHW + pos, acc[r][j] + bo);
+                    STORE(Y, (b * O + o) * OHW + pos, acc[r][j] + bo + addendAt(b, o, pos));
                 }
             }
         }

@@ -8,6 +8,8 @@
 //   ROPE               x [B, H, L, D], cos/sin [L, D] -> rotary embedding on interleaved pairs.
 //   TIMESTEP_EMBEDDING t [N] -> y [N, dim], diffusers' sinusoidal embedding.
 //   CAST               converts storage: SOURCE_F16 / TARGET_F16 (0 or 1) name the two types.
+//   GUIDED_STEP        y = sample * a + (u + g * (c - u)) * b (+ noise * n) (Operation.guidedStep): u, c the
+//                      halves of `prediction` (KILN_F16 names its storage), everything else f32.
 // VECTOR4 1 (UNARY_FUNCTION, same-shape BINARY_OPERATOR) processes vec4s; `count` is then in vec4s.
 // Workgroup: local_size_x = specialization constant 0. Grid: 1-D grid-stride (Dispatch.linearGroups).
 #include "common.glsl"
@@ -151,6 +153,26 @@ void main() {
 #else
         Float32Buffer(p.y).v[i] = value;
 #endif
+    }
+}
+
+#elif defined(GUIDED_STEP)
+layout(push_constant) uniform Parameters {
+    uvec2 prediction; uvec2 sample_; uvec2 coefficients; uvec2 noise; uvec2 y; uint count; uint guided; uint hasNoise;
+} p;
+
+void main() {
+    TensorBuffer prediction = TensorBuffer(p.prediction);
+    Float32Buffer sample_ = Float32Buffer(p.sample_), noise = Float32Buffer(p.noise), y = Float32Buffer(p.y);
+    Float32Buffer k = Float32Buffer(p.coefficients);
+    float g = k.v[0], a = k.v[1], b = k.v[2], n = k.v[3];
+    for (uint i = FIRST_INDEX; i < p.count; i += INDEX_STRIDE) {
+        // `precise`: no fused multiply-adds, so the f32 roundings are those of the host's guidance and step.
+        precise float guided = LOAD(prediction, i);
+        if (p.guided != 0) guided = guided + g * (LOAD(prediction, p.count + i) - guided);
+        precise float next = sample_.v[i] * a + guided * b;
+        if (p.hasNoise != 0) next = next + noise.v[i] * n;
+        y.v[i] = next;
     }
 }
 #endif

@@ -1,7 +1,8 @@
-// matmul: C[b] = op(A[b]) @ op(B[b]) (+ bias[n]) for b < batchCount; f32 accumulation.
+// matmul: C[b] = op(A[b]) @ op(B[b]) (+ bias[n]) (+ addend[b]) for b < batchCount; f32 accumulation.
 //
 // Shapes (contiguous, row-major, element strides): A [M, K] ([K, M] if TRANSPOSE_A), B [K, N] ([N, K] if
-//   TRANSPOSE_B), bias [N] (read only when hasBias != 0), C [M, N]. Batch b starts at b * batchStrideX
+//   TRANSPOSE_B), bias [N] (read only when hasBias != 0), addend [M, N] laid out as C (a fused residual add,
+//   read only when hasAddend != 0), C [M, N]. Batch b starts at b * batchStrideX
 //   elements; batchStrideB = 0 shares one B across the batch. All indices are 32-bit (< 2^32 elements).
 //
 // Variant defines:
@@ -19,8 +20,8 @@
 //                            loadWide4. Needs !TRANSPOSE_A, K % 4 == 0, KILN_WIDE_LOADS and 8-byte aligned A (and B).
 //   VECTOR_N            0/1  1 = B rows fetched four columns at a time by loadWide4. Needs !TRANSPOSE_B,
 //                            N % 4 == 0, KILN_WIDE_LOADS and an 8-byte aligned B.
-//   WIDE_STORE          0/1  1 = C rows written four columns at a time by storeWide4. Needs N % 4 == 0,
-//                            KILN_WIDE_LOADS and an 8-byte aligned C.
+//   WIDE_STORE          0/1  1 = C rows written (and addend rows read) four columns at a time by storeWide4 /
+//                            loadWide4. Needs N % 4 == 0, KILN_WIDE_LOADS and an 8-byte aligned C (and addend).
 //                       All three exist because lavapipe turns every buffer load into a loop over the lanes:
 //                       one 64-bit load instead of four scalar ones is a quarter of the loops (f16).
 //   No shape restrictions in either path: every edge (M, N, K not multiples of anything) is guarded/clamped.
@@ -81,6 +82,7 @@ layout(push_constant) uniform Parameters {
     uvec2 a; uvec2 b; uvec2 bias; uvec2 c;
     uint M; uint N; uint K; uint batchCount;
     uint batchStrideA; uint batchStrideB; uint batchStrideC; uint hasBias;
+    uvec2 addend; uint hasAddend;
 } p;
 shared float As[SM_BK][SM_BM + 4];
 shared float Bs[SM_BK][SM_BN + 4];
@@ -142,6 +144,7 @@ void main() {
                 if (gm < M && gn < N) {
                     float v = acc[i][j];
                     if (p.hasBias != 0) v += LOAD(TensorBuffer(p.bias), gn);
+                    if (p.hasAddend != 0) v += LOAD(TensorBuffer(p.addend), cBase + gm * N + gn);
                     STORE(C, cBase + gm * N + gn, v);
                 }
             }
@@ -158,6 +161,7 @@ layout(push_constant) uniform Parameters {
     uvec2 a; uvec2 b; uvec2 bias; uvec2 c;
     uint M; uint N; uint K; uint batchCount;
     uint batchStrideA; uint batchStrideB; uint batchStrideC; uint hasBias;
+    uvec2 addend; uint hasAddend;
 } p;
 
 // Row k of B at this lane's columns 4q..4q+3 (n0 is the lane's first column).
@@ -245,10 +249,18 @@ void main() {
             if (m0 + r >= M) break;
             [[unroll]] for (int q = 0; q < NV; q++) {
                 vec4 v = acc[r][q] + biasColumns[q];
+                uint rowStart = cBase + (m0 + r) * N + n0;
 #if WIDE_STORE
-                if (n0 + 4 * q < N) storeWide4(p.c, (cBase + (m0 + r) * N + n0) / 4 + q, v);
+                if (n0 + 4 * q < N) {
+                    if (p.hasAddend != 0) v += loadWide4(p.addend, rowStart / 4 + q);
+                    storeWide4(p.c, rowStart / 4 + q, v);
+                }
 #else
-                [[unroll]] for (int e = 0; e < 4; e++) if (n0 + 4 * q + e < N) STORE(C, cBase + (m0 + r) * N + n0 + 4 * q + e, v[e]);
+                [[unroll]] for (int e = 0; e < 4; e++) {
+                    if (n0 + 4 * q + e >= N) continue;
+                    float addend = p.hasAddend != 0 ? LOAD(TensorBuffer(p.addend), rowStart + 4 * q + e) : 0.0;
+                    STORE(C, rowStart + 4 * q + e, v[e] + addend);
+                }
 #endif
             }
         }

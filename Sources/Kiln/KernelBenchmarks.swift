@@ -10,7 +10,8 @@ public struct KernelBenchmark: Sendable {
     /// 320-channel level, attention at 1024 and 4096 tokens, group norm — each in f32 and f16 —
     /// then the SD1.5 U-Net's own convolutions for a 256x256 CFG step (latent 32x32, batch 2):
     /// few output pixels and many channels at the deep levels, 1x1 projections and shortcuts,
-    /// a stride-2 downsampler and the 4-channel conv_in.
+    /// a stride-2 downsampler and the 4-channel conv_in; a VAE resnet convolution with and without
+    /// its residual folded in, and the guided sampling step after a 512x512 CFG step.
     public static let all: [KernelBenchmark] = [DType.float32, .float16].flatMap { t -> [KernelBenchmark] in
         @Sendable func input(_ graph: Graph, _ name: String, _ shape: Shape) -> Tensor { graph.input(name, shape, dtype: t) }
         func matmul(_ m: Int, _ k: Int, _ n: Int) -> KernelBenchmark {
@@ -35,6 +36,14 @@ public struct KernelBenchmark: Sendable {
                              bias: input(g, "b", [outChannels]), stride: (stride, stride), padding: (kernel / 2, kernel / 2))
             }
         }
+        /// A VAE decoder resnet's second convolution, `channels` -> `channels` at `size`x`size`, with and
+        /// without its residual folded in (what the fused addend costs inside the kernel).
+        func residualConv(_ channels: Int, _ size: Int, fused: Bool) -> KernelBenchmark {
+            KernelBenchmark(name: "conv2d 3x3 \(channels)->\(channels) \(size)x\(size)\(fused ? " + residual" : "")", dtype: t) { g in
+                try g.conv2d(input(g, "x", [1, channels, size, size]), weight: input(g, "w", [channels, channels, 3, 3]), bias: input(g, "b", [channels]),
+                             addend: fused ? input(g, "r", [1, channels, size, size]) : nil, padding: (1, 1))
+            }
+        }
         func attention(_ length: Int, _ headDim: Int) -> KernelBenchmark {
             KernelBenchmark(name: "attention 8 heads L=\(length) d=\(headDim)", dtype: t) { g in
                 try g.attention(input(g, "q", [1, 8, length, headDim]), input(g, "k", [1, 8, length, headDim]), input(g, "v", [1, 8, length, headDim]))
@@ -52,6 +61,11 @@ public struct KernelBenchmark: Sendable {
             unetConv(3, 1280, 1280, 4), unetConv(3, 2560, 1280, 4), unetConv(3, 640, 640, 16, stride: 2),
             unetConv(1, 320, 320, 32), unetConv(1, 1280, 1280, 8), unetConv(1, 2560, 1280, 4),
             unetConv(3, 4, 320, 32), unetConv(3, 320, 4, 32),
+            residualConv(128, 256, fused: false), residualConv(128, 256, fused: true),
+            KernelBenchmark(name: "guided_step 512x512 latents, batch 2", dtype: t) { g in
+                try g.guidedStep(prediction: input(g, "prediction", [2, 4, 64, 64]), sample: g.input("sample", [1, 4, 64, 64]),
+                                 coefficients: g.input("coefficients", [4]))
+            },
         ]
     }
 }

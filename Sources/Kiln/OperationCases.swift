@@ -23,10 +23,11 @@ struct CaseBuilder {
     var random: SeededRandom
     var inputs: [String: HostTensor] = [:]
 
-    mutating func input(_ name: String, _ shape: Shape, scale: Float = 1, offset: Float = 0) -> Tensor {
+    /// A random input stored as the case's dtype, or as `storage` where an op fixes the type.
+    mutating func input(_ name: String, _ shape: Shape, scale: Float = 1, offset: Float = 0, storage: DType? = nil) -> Tensor {
         let values = random.normals(shape.elementCount, scale: scale).map { $0 + offset }
-        inputs[name] = HostTensor(shape: shape, scalars: values, dtype: dtype).roundedToStorage()
-        return graph.input(name, shape, dtype: dtype)
+        inputs[name] = HostTensor(shape: shape, scalars: values, dtype: storage ?? dtype).roundedToStorage()
+        return graph.input(name, shape, dtype: storage ?? dtype)
     }
 
     mutating func ids(_ name: String, _ shape: Shape, below limit: Int) -> Tensor {
@@ -153,6 +154,48 @@ public enum OperationCases {
             OperationCase("conv2d_4x2_stride1x2", "conv2d", t) { b in
                 try b.graph.conv2d(b.input("x", [1, 3, 10, 12]), weight: b.input("w", [5, 3, 4, 2], scale: 0.3),
                                    bias: b.input("bias", [5]), stride: (1, 2), padding: (0, 1))
+            },
+            // Fused addends: a residual or a per-image channel bias summed in the producing kernel, on the
+            // row-window, general and matmul store paths; the "then_add" cases are plain graphs that the
+            // Vulkan backend's Graph.fusingAddends rewrites (AddendFusionTests checks that it does).
+            OperationCase("conv2d_addend_residual_row_window", "conv2d", t) { b in
+                try b.graph.conv2d(b.input("x", [2, 5, 6, 64]), weight: b.input("w", [20, 5, 3, 3], scale: 0.3),
+                                   bias: b.input("bias", [20]), addend: b.input("residual", [2, 20, 6, 64]), padding: (1, 1))
+            },
+            OperationCase("conv2d_addend_channel_bias", "conv2d", t) { b in
+                try b.graph.conv2d(b.input("x", [2, 6, 7, 5]), weight: b.input("w", [11, 6, 3, 3], scale: 0.3),
+                                   bias: nil, addend: b.input("time", [2, 11, 1, 1]), padding: (1, 1))
+            },
+            OperationCase("conv2d_resnet_then_adds", "conv2d", t) { b in
+                let x = b.input("x", [2, 8, 8, 8])
+                let time = try b.graph.reshape(b.input("time", [2, 8]), [2, 8, 1, 1])
+                let first = try b.graph.add(b.graph.conv2d(x, weight: b.input("w1", [8, 8, 3, 3], scale: 0.2), bias: b.input("b1", [8]),
+                                                           padding: (1, 1)), time)
+                let second = try b.graph.conv2d(b.graph.unary(.silu, first), weight: b.input("w2", [8, 8, 3, 3], scale: 0.2),
+                                                bias: b.input("b2", [8]), padding: (1, 1))
+                return try b.graph.add(x, second)
+            },
+            OperationCase("matmul_addend_wide_store", "matmul", t) { b in
+                try b.graph.matmul(b.input("a", [2, 35, 36]), b.input("w", [44, 36], scale: 0.3), bias: b.input("bias", [44]),
+                                   addend: b.input("residual", [2, 35, 44]), transposeB: true)
+            },
+            OperationCase("matmul_addend_odd_columns", "matmul", t) { b in
+                try b.graph.matmul(b.input("a", [29, 37]), b.input("b", [37, 19]), addend: b.input("residual", [29, 19]))
+            },
+            OperationCase("linear_then_residual_add", "matmul", t) { b in
+                let x = b.input("x", [2, 21, 32])
+                let projected = try b.graph.linear(x, weight: b.input("w", [32, 32], scale: 0.2), bias: b.input("bias", [32]))
+                return try b.graph.add(x, projected)
+            },
+            // The sampling step after the U-Net: a guided batch with noise, and an unguided one without.
+            OperationCase("guided_step_with_noise", "guided_step", t, tolerance: 1e-5) { b in
+                try b.graph.guidedStep(prediction: b.input("prediction", [4, 4, 5, 6]), sample: b.input("sample", [2, 4, 5, 6], storage: .float32),
+                                       coefficients: b.input("coefficients", [4], storage: .float32),
+                                       noise: b.input("noise", [2, 4, 5, 6], storage: .float32))
+            },
+            OperationCase("guided_step_unguided", "guided_step", t, tolerance: 1e-5) { b in
+                try b.graph.guidedStep(prediction: b.input("prediction", [3, 4, 7, 3]), sample: b.input("sample", [3, 4, 7, 3], storage: .float32),
+                                       coefficients: b.input("coefficients", [4], storage: .float32))
             },
             OperationCase("group_norm_silu", "group_norm", t) { b in
                 try b.graph.groupNorm(b.input("x", [2, 12, 7, 5], offset: 0.5), groups: 3, weight: b.input("w", [12]),

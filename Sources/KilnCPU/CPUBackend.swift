@@ -103,6 +103,15 @@ final class CPUPreparedGraph: PreparedGraph {
         }
     }
 
+    /// A fused addend means exactly: the op's result, then a broadcasting add of its last input.
+    private func addingAddend(
+        _ hasAddend: Bool, to values: [Float], node: Node, argument: (Int) throws -> [Float], shapes: [Shape]
+    ) throws -> [Float] {
+        guard hasAddend else { return values }
+        let last = node.inputs.count - 1
+        return CPUKernels.binary(.add, values, node.shape, try argument(last), shapes[last], output: node.shape)
+    }
+
     private func evaluate(_ node: Node, _ arguments: [CPUValue], inputs: [String: HostTensor]) throws -> CPUValue {
         let shapes = node.inputs.map { graph.nodes[$0].shape }
         let name = node.operation.name
@@ -114,12 +123,14 @@ final class CPUPreparedGraph: PreparedGraph {
         case .constant(let constantName):
             guard let value = constants[constantName] else { throw GraphError("constant", "no value supplied for constant '\(constantName)'") }
             return value
-        case .matmul(let transposeA, let transposeB, let hasBias):
-            return .floats(CPUKernels.matmul(try x(0), shapes[0], try x(1), shapes[1], bias: hasBias ? try x(2) : nil,
-                                             transposeA: transposeA, transposeB: transposeB, output: node.shape))
+        case .matmul(let transposeA, let transposeB, let hasBias, let hasAddend):
+            let product = CPUKernels.matmul(try x(0), shapes[0], try x(1), shapes[1], bias: hasBias ? try x(2) : nil,
+                                            transposeA: transposeA, transposeB: transposeB, output: node.shape)
+            return .floats(try addingAddend(hasAddend, to: product, node: node, argument: x, shapes: shapes))
         case .conv2d(let parameters):
-            return .floats(CPUKernels.conv2d(try x(0), shapes[0], try x(1), shapes[1], bias: parameters.hasBias ? try x(2) : nil,
-                                             parameters, output: node.shape))
+            let convolved = CPUKernels.conv2d(try x(0), shapes[0], try x(1), shapes[1], bias: parameters.hasBias ? try x(2) : nil,
+                                              parameters, output: node.shape)
+            return .floats(try addingAddend(parameters.hasAddend, to: convolved, node: node, argument: x, shapes: shapes))
         case .attention(let scale, let causal, let hasBias, let heads):
             let bias: (values: [Float], batched: Bool)? = hasBias ? (try x(3), shapes[3][0] > 1) : nil
             guard heads > 0 else {
@@ -154,6 +165,9 @@ final class CPUPreparedGraph: PreparedGraph {
             return .floats(try x(0).map { Swift.min(Swift.max($0, lower), upper) })
         case .geglu:
             return .floats(CPUKernels.geglu(try x(0), halfWidth: node.shape.last))
+        case .guidedStep(let hasNoise):
+            return .floats(CPUKernels.guidedStep(prediction: try x(0), sample: try x(1), coefficients: try x(2),
+                                                 noise: hasNoise ? try x(3) : nil))
         case .modulate:
             return .floats(CPUKernels.modulate(try x(0), shift: try x(1), scale: try x(2), shape: node.shape))
         case .rope:

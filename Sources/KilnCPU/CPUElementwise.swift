@@ -68,6 +68,22 @@ extension CPUKernels {
         return y
     }
 
+    /// `Operation.guidedStep`: halves `u`, `c` of `prediction` (or the prediction alone without guidance).
+    static func guidedStep(prediction: [Float], sample: [Float], coefficients: [Float], noise: [Float]?) -> [Float] {
+        let (scale, sampleScale, outputScale, noiseScale) = (coefficients[0], coefficients[1], coefficients[2], coefficients[3])
+        let guided = prediction.count == 2 * sample.count
+        return sample.indices.map { index in
+            var output = prediction[index]
+            if guided {
+                let conditional = prediction[sample.count + index]
+                output = output + scale * (conditional - output)
+            }
+            var next = sample[index] * sampleScale + output * outputScale
+            if let noise { next = next + noise[index] * noiseScale }
+            return next
+        }
+    }
+
     /// `x [B, L, D] * (1 + scale [B, D]) + shift [B, D]`.
     static func modulate(_ x: [Float], shift: [Float], scale: [Float], shape: Shape) -> [Float] {
         let (length, width) = (shape[1], shape[2])

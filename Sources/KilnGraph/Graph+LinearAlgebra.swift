@@ -1,10 +1,11 @@
 // Builders for the ops that do the FLOPs: matmul, linear, conv2d, attention.
 
 extension Graph {
-    /// `a [..., M, K] @ b [..., K, N] (+ bias [N]) -> [..., M, N]`. With `transposeA`/`transposeB`
-    /// the operand is stored `[..., K, M]` / `[..., N, K]`. `b` has a's batch dims or rank 2.
+    /// `a [..., M, K] @ b [..., K, N] (+ bias [N]) (+ addend [..., M, N]) -> [..., M, N]`. With
+    /// `transposeA`/`transposeB` the operand is stored `[..., K, M]` / `[..., N, K]`. `b` has a's
+    /// batch dims or rank 2. The addend is a residual summed in f32 with the product (one rounding).
     public func matmul(
-        _ a: Tensor, _ b: Tensor, bias: Tensor? = nil, transposeA: Bool = false, transposeB: Bool = false
+        _ a: Tensor, _ b: Tensor, bias: Tensor? = nil, addend: Tensor? = nil, transposeA: Bool = false, transposeB: Bool = false
     ) throws -> Tensor {
         let op = "matmul"
         try requireFloat(op, a, b)
@@ -28,9 +29,15 @@ extension Graph {
             try requireShape(op, bias, [n], "bias")
             inputs.append(bias)
         }
+        let shape = Shape(batch + [m, n])
+        if let addend {
+            try requireFloat(op, a, addend)
+            try requireShape(op, addend, shape, "addend")
+            inputs.append(addend)
+        }
         return append(
-            .matmul(transposeA: transposeA, transposeB: transposeB, hasBias: bias != nil), inputs,
-            shape: Shape(batch + [m, n]), dtype: a.dtype)
+            .matmul(transposeA: transposeA, transposeB: transposeB, hasBias: bias != nil, hasAddend: addend != nil), inputs,
+            shape: shape, dtype: a.dtype)
     }
 
     /// PyTorch's `nn.Linear`: `x [..., K] @ weight[N, K]ᵀ (+ bias [N]) -> [..., N]`.
@@ -44,10 +51,11 @@ extension Graph {
         return try reshape(product, Shape(x.shape.dimensions.dropLast() + [weight.shape[0]]))
     }
 
-    /// `x [N, C, H, W] * weight [O, C, kh, kw] (+ bias [O]) -> [N, O, OH, OW]`,
-    /// `OH = (H + 2 pad + extraBottom - kh) / stride + 1`.
+    /// `x [N, C, H, W] * weight [O, C, kh, kw] (+ bias [O]) (+ addend) -> [N, O, OH, OW]`,
+    /// `OH = (H + 2 pad + extraBottom - kh) / stride + 1`. The addend, summed in f32 (one rounding),
+    /// is `[N, O, OH, OW]` (a residual) or `[N, O, 1, 1]` (a per-image channel bias).
     public func conv2d(
-        _ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
+        _ x: Tensor, weight: Tensor, bias: Tensor?, addend: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
         extraPadding: (bottom: Int, right: Int) = (0, 0)
     ) throws -> Tensor {
         let op = "conv2d"
@@ -73,8 +81,16 @@ extension Graph {
             try requireShape(op, bias, [o], "bias")
             inputs.append(bias)
         }
-        let parameters = Convolution2D(stride: stride, padding: padding, extraPadding: extraPadding, hasBias: bias != nil)
-        return append(.conv2d(parameters), inputs, shape: [n, o, outHeight, outWidth], dtype: x.dtype)
+        let shape: Shape = [n, o, outHeight, outWidth]
+        if let addend {
+            try requireFloat(op, x, addend)
+            guard addend.shape == shape || addend.shape == [n, o, 1, 1] else {
+                throw GraphError(op, "addend must be \(shape) or [\(n), \(o), 1, 1], got \(addend.shape)")
+            }
+            inputs.append(addend)
+        }
+        let parameters = Convolution2D(stride: stride, padding: padding, extraPadding: extraPadding, hasBias: bias != nil, hasAddend: addend != nil)
+        return append(.conv2d(parameters), inputs, shape: shape, dtype: x.dtype)
     }
 
     /// Scaled dot-product attention, `q [B, H, Lq, D], k [B, H, Lk, D], v [B, H, Lk, Dv] ->

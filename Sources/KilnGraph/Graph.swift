@@ -108,10 +108,10 @@ extension Graph {
         switch node.operation {
         case .input, .constant, .reshape:
             return 0
-        case .matmul(let transposeA, _, _):
-            return 2 * outputs * Double(transposeA ? inputs[0][-2] : inputs[0][-1])
-        case .conv2d:
-            return 2 * outputs * Double(inputs[1][1] * inputs[1][2] * inputs[1][3])
+        case .matmul(let transposeA, _, _, let hasAddend):
+            return 2 * outputs * Double(transposeA ? inputs[0][-2] : inputs[0][-1]) + (hasAddend ? outputs : 0)
+        case .conv2d(let parameters):
+            return 2 * outputs * Double(inputs[1][1] * inputs[1][2] * inputs[1][3]) + (parameters.hasAddend ? outputs : 0)
         case .attention(_, _, _, let heads) where heads > 0:
             // [B, L, H * D]: every head's scores and weighted sum over its slice of the width.
             let (q, k, v) = (inputs[0], inputs[1], inputs[2])

@@ -9,10 +9,13 @@ public enum Operation: Hashable, Sendable {
     /// Data fixed when the graph is prepared (weights): uploaded once, reused every run. No inputs.
     case constant(name: String)
 
-    /// `a [..., M, K] @ b [..., K, N] (+ bias [N]) -> [..., M, N]`; a transposed operand is stored
-    /// `[..., K, M]` / `[..., N, K]`. `b` has a's batch dims or none (shared weights).
-    case matmul(transposeA: Bool, transposeB: Bool, hasBias: Bool)
-    /// `x [N, C, H, W] * weight [O, C, kh, kw] (+ bias [O]) -> [N, O, OH, OW]`.
+    /// `a [..., M, K] @ b [..., K, N] (+ bias [N]) (+ addend [..., M, N]) -> [..., M, N]`; a
+    /// transposed operand is stored `[..., K, M]` / `[..., N, K]`. `b` has a's batch dims or none
+    /// (shared weights). The addend (a residual) is added in f32 before the one rounding to storage.
+    case matmul(transposeA: Bool, transposeB: Bool, hasBias: Bool, hasAddend: Bool = false)
+    /// `x [N, C, H, W] * weight [O, C, kh, kw] (+ bias [O]) (+ addend) -> [N, O, OH, OW]`; the
+    /// addend is `[N, O, OH, OW]` (a residual) or `[N, O, 1, 1]` (a per-image channel bias, such as
+    /// the U-Net's time embedding), added in f32 before the one rounding to storage.
     case conv2d(Convolution2D)
     /// `x [N, C, *] , weight [C], bias [C] -> x`'s shape; optionally followed by SiLU (fused).
     case groupNorm(groups: Int, epsilon: Float, silu: Bool)
@@ -58,6 +61,12 @@ public enum Operation: Hashable, Sendable {
     case rope
     /// Converts storage type; values are unchanged up to the target's rounding.
     case cast(DType)
+    /// A classifier-free-guided sampling step in one pass: `prediction [G * N, ...]` (G = 2: the
+    /// unconditional half then the conditional half; G = 1: no guidance), `sample [N, ...]` f32,
+    /// `coefficients [4]` f32 = (guidance g, sample scale a, output scale b, noise scale n)
+    /// (, `noise [N, ...]` f32) -> `[N, ...]` f32 = `sample * a + (u + g * (c - u)) * b (+ noise * n)`
+    /// with `u`, `c` the two halves (`u + g * (c - u)` = `c` when G = 1), all in f32.
+    case guidedStep(hasNoise: Bool)
 
     /// Name used in errors, the op-case table, profiles and fixtures (`group_norm`, ...).
     public var name: String {
@@ -86,6 +95,7 @@ public enum Operation: Hashable, Sendable {
         case .modulate: "modulate"
         case .rope: "rope"
         case .cast: "cast"
+        case .guidedStep: "guided_step"
         }
     }
 }
@@ -105,7 +115,7 @@ public enum UnaryOperator: String, Hashable, Sendable, CaseIterable {
     case exp
 }
 
-/// Stride and zero padding of a 2-D convolution (no dilation, one group). Padding may differ per
+/// Stride and zero padding of a 2-D convolution (no dilation, one group), and which optional inputs it takes. Padding may differ per
 /// side: `paddingY`/`paddingX` are the top/left pads, `extraPaddingBottom`/`extraPaddingRight`
 /// add to them on the far sides (diffusers' VAE downsampler pads (0, 1, 0, 1)).
 public struct Convolution2D: Hashable, Sendable {
@@ -113,12 +123,18 @@ public struct Convolution2D: Hashable, Sendable {
     public var paddingY: Int, paddingX: Int
     public var extraPaddingBottom: Int, extraPaddingRight: Int
     public var hasBias: Bool
+    /// An addend follows the weight and bias among the inputs.
+    public var hasAddend: Bool
 
-    public init(stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), extraPadding: (bottom: Int, right: Int) = (0, 0), hasBias: Bool) {
+    public init(
+        stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), extraPadding: (bottom: Int, right: Int) = (0, 0),
+        hasBias: Bool, hasAddend: Bool = false
+    ) {
         (strideY, strideX) = stride
         (paddingY, paddingX) = padding
         (extraPaddingBottom, extraPaddingRight) = extraPadding
         self.hasBias = hasBias
+        self.hasAddend = hasAddend
     }
 }
 

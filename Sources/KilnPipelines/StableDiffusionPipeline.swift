@@ -31,6 +31,11 @@ public final class StableDiffusionPipeline {
     /// The U-Net used for inpainting when the checkpoint's own U-Net has 4 input channels and a
     /// 9-channel inpainting U-Net was supplied separately; nil uses `checkpoint.unet`.
     public let inpaintingUNet: StableDiffusionCheckpoint.Component<UNetConfiguration>?
+    /// Whether guidance and the scheduler step run in the backend's pass after the U-Net
+    /// (`Graph.guidedStep`) where the scheduler's steps are affine (Euler, Euler ancestral, DDIM
+    /// without clipping) and no guidance rescale is asked for; false keeps them on the host. The
+    /// two agree up to f32 rounding.
+    public var fusesGuidedStep = true
 
     private let promptEncoder: PromptEncoder
     /// The U-Net prepared for the last shape used; a new shape replaces it, so the device never
@@ -133,7 +138,9 @@ public final class StableDiffusionPipeline {
 
         let generator = TorchGenerator(seed: request.seed)
         var state = try initialState(request, plan: plan, generator: generator)
-        let denoiser = try preparedDenoiser(plan: plan, conditioning: conditioning)
+        let affine = DeviceStep.affineScheduler(plan.scheduler, enabled: fusesGuidedStep && request.guidanceRescale <= 0)
+        let deviceStep = affine.map { DeviceStep(latentShape: state.latents.shape, hasNoise: $0.isStochastic) }
+        let denoiser = try preparedDenoiser(plan: plan, conditioning: conditioning, deviceStep: deviceStep)
         for (index, timestep) in plan.timesteps.enumerated() {
             if isCancelled() { throw PipelineError.cancelled }
             var input = plan.usesGuidance ? state.latents.repeated(2) : state.latents
@@ -141,11 +148,17 @@ public final class StableDiffusionPipeline {
             if let extra = state.inpaintingChannels {
                 input = ShapedArray.concatenatedChannels([input, extra])
             }
-            var prediction = try denoiser.predict(input, timestep: timestep, conditioning: conditioning)
-            if plan.usesGuidance {
-                prediction = ClassifierFreeGuidance.combine(prediction, scale: request.guidanceScale, rescale: request.guidanceRescale)
+            if let affine {
+                let step = try affine.affineStep(timestep: timestep, count: state.latents.scalars.count, noise: generator)
+                state.latents = try denoiser.step(input, latents: state.latents, timestep: timestep, step: step,
+                                                  guidanceScale: request.guidanceScale, conditioning: conditioning)
+            } else {
+                var prediction = try denoiser.predict(input, timestep: timestep, conditioning: conditioning)
+                if plan.usesGuidance {
+                    prediction = ClassifierFreeGuidance.combine(prediction, scale: request.guidanceScale, rescale: request.guidanceRescale)
+                }
+                state.latents = try plan.scheduler.step(modelOutput: prediction, timestep: timestep, sample: state.latents, noise: generator)
             }
-            state.latents = try plan.scheduler.step(modelOutput: prediction, timestep: timestep, sample: state.latents, noise: generator)
             if let blend = state.blend {
                 state.latents = try blend.apply(to: state.latents, nextTimestep: plan.timesteps.dropFirst(index + 1).first, scheduler: plan.scheduler)
             }
@@ -197,14 +210,14 @@ public final class StableDiffusionPipeline {
         return Denoiser.Conditioning(context: context, pooled: pooled, timeIDs: timeIDs, timestepCondition: guidanceEmbedding)
     }
 
-    private func preparedDenoiser(plan: GenerationPlan, conditioning: Denoiser.Conditioning) throws -> Denoiser {
+    private func preparedDenoiser(plan: GenerationPlan, conditioning: Denoiser.Conditioning, deviceStep: DeviceStep?) throws -> Denoiser {
         let unet = plan.unet
-        let key = "\(plan.usesInpaintingUNet)-\(plan.modelInputShape)-\(conditioning.context.shape)"
+        let key = "\(plan.usesInpaintingUNet)-\(plan.modelInputShape)-\(conditioning.context.shape)-\(deviceStep?.description ?? "prediction")"
         if let denoiser, denoiser.key == key { return denoiser.value }
         denoiser = nil
         let prepared = try Denoiser(
             unet: unet, sampleShape: plan.modelInputShape, contextShape: conditioning.context.shape,
-            pooledWidth: conditioning.pooled?.shape[1], backend: backend, dtype: dtype)
+            pooledWidth: conditioning.pooled?.shape[1], backend: backend, dtype: dtype, deviceStep: deviceStep)
         denoiser = (key, prepared)
         return prepared
     }

@@ -40,13 +40,8 @@ public final class DDIMScheduler: Scheduler {
     public func scaleModelInput(_ sample: ShapedArray, timestep: Double) -> ShapedArray { sample }
 
     public func step(modelOutput: ShapedArray, timestep: Double, sample: ShapedArray, noise: NoiseGenerator?) throws -> ShapedArray {
-        guard stepCount > 0 else { throw SchedulerError.timestepsNotSet("DDIMScheduler") }
         try requireSameShape(modelOutput, sample, scheduler: "DDIMScheduler")
-        let current = try schedule.trainingIndex(timestep, scheduler: "DDIMScheduler")
-        // diffusers steps back by T // n whatever the spacing, not to the next listed timestep.
-        let previous = current - schedule.trainTimestepCount / stepCount
-        let alphaProduct = schedule.alphasCumulativeProduct[current]
-        let alphaProductPrevious = previous >= 0 ? schedule.alphasCumulativeProduct[previous] : finalAlphaCumulativeProduct
+        let (alphaProduct, alphaProductPrevious) = try alphaProducts(timestep)
         let betaProduct = 1 - alphaProduct
         let alphaRoot = alphaProduct.squareRoot()
         let betaRoot = betaProduct.squareRoot()
@@ -66,6 +61,16 @@ public final class DDIMScheduler: Scheduler {
         let directionScale = (1 - alphaProductPrevious).squareRoot()
         let previousRoot = alphaProductPrevious.squareRoot()
         return predictedOriginal.zip(predictedEpsilon) { previousRoot * $0 + directionScale * $1 }
+    }
+
+    /// ᾱ at `timestep` and at the timestep the step lands on.
+    func alphaProducts(_ timestep: Double) throws -> (current: Float, previous: Float) {
+        guard stepCount > 0 else { throw SchedulerError.timestepsNotSet("DDIMScheduler") }
+        let current = try schedule.trainingIndex(timestep, scheduler: "DDIMScheduler")
+        // diffusers steps back by T // n whatever the spacing, not to the next listed timestep.
+        let previous = current - schedule.trainTimestepCount / stepCount
+        return (schedule.alphasCumulativeProduct[current],
+                previous >= 0 ? schedule.alphasCumulativeProduct[previous] : finalAlphaCumulativeProduct)
     }
 
     public func addNoise(to original: ShapedArray, noise: ShapedArray, timestep: Double) throws -> ShapedArray {

@@ -42,25 +42,35 @@ public final class EulerAncestralDiscreteScheduler: Scheduler {
 
     public func step(modelOutput: ShapedArray, timestep: Double, sample: ShapedArray, noise: NoiseGenerator?) throws -> ShapedArray {
         let name = "EulerAncestralDiscreteScheduler"
-        guard !timesteps.isEmpty else { throw SchedulerError.timestepsNotSet(name) }
         guard let noise else { throw SchedulerError.noiseGeneratorRequired(name) }
         try requireSameShape(modelOutput, sample, scheduler: name)
-        let index = try stepIndex.resolve(timestep: timestep, in: timesteps, scheduler: name)
         let prediction = configuration.predictionType ?? "epsilon"
         if prediction == "sample" { throw SchedulerError.unsupported("[\(name)] prediction_type sample") }
+        let index = try resolveStep(timestep)
         let sigma = sigmas[index]
         let denoised = try SigmaPrediction.denoised(
             modelOutput: modelOutput, sample: sample, sigma: sigma, predictionType: prediction, scheduler: name)
-        let sigmaFrom = sigma
-        let sigmaTo = sigmas[index + 1]
-        let sigmaUp = (sigmaTo * sigmaTo * (sigmaFrom * sigmaFrom - sigmaTo * sigmaTo) / (sigmaFrom * sigmaFrom)).squareRoot()
-        let sigmaDown = (sigmaTo * sigmaTo - sigmaUp * sigmaUp).squareRoot()
+        let (sigmaUp, sigmaDown) = Self.ancestralSigmas(from: sigma, to: sigmas[index + 1])
         let stepSize = sigmaDown - sigma
         let fresh = noise.normal(count: sample.scalars.count)
-        stepIndex.current = index + 1
         var result = sample.zip(denoised) { current, clean in current + (current - clean) / sigma * stepSize }
         for position in result.scalars.indices { result.scalars[position] += fresh[position] * sigmaUp }
         return result
+    }
+
+    /// The schedule index of `timestep`, moving the step index past it as a step does.
+    func resolveStep(_ timestep: Double) throws -> Int {
+        let name = "EulerAncestralDiscreteScheduler"
+        guard !timesteps.isEmpty else { throw SchedulerError.timestepsNotSet(name) }
+        let index = try stepIndex.resolve(timestep: timestep, in: timesteps, scheduler: name)
+        stepIndex.current = index + 1
+        return index
+    }
+
+    /// The noise added (σ_up) and the level stepped to deterministically (σ_down) from σ to σ_next.
+    static func ancestralSigmas(from sigma: Float, to next: Float) -> (up: Float, down: Float) {
+        let up = (next * next * (sigma * sigma - next * next) / (sigma * sigma)).squareRoot()
+        return (up, (next * next - up * up).squareRoot())
     }
 
     public func addNoise(to original: ShapedArray, noise: ShapedArray, timestep: Double) throws -> ShapedArray {

@@ -53,19 +53,25 @@ public final class EulerDiscreteScheduler: Scheduler {
     }
 
     public func step(modelOutput: ShapedArray, timestep: Double, sample: ShapedArray, noise: NoiseGenerator?) throws -> ShapedArray {
-        guard !timesteps.isEmpty else { throw SchedulerError.timestepsNotSet("EulerDiscreteScheduler") }
         try requireSameShape(modelOutput, sample, scheduler: "EulerDiscreteScheduler")
-        let index = try stepIndex.resolve(timestep: timestep, in: timesteps, scheduler: "EulerDiscreteScheduler")
+        let index = try resolveStep(timestep)
         let sigma = sigmas[index]
         let denoised = try SigmaPrediction.denoised(
             modelOutput: modelOutput, sample: sample, sigma: sigma,
             predictionType: configuration.predictionType ?? "epsilon", scheduler: "EulerDiscreteScheduler")
         let stepSize = sigmas[index + 1] - sigma
-        stepIndex.current = index + 1
         return sample.zip(denoised) { current, clean in
             let derivative = (current - clean) / sigma
             return current + derivative * stepSize
         }
+    }
+
+    /// The schedule index of `timestep`, moving the step index past it as a step does.
+    func resolveStep(_ timestep: Double) throws -> Int {
+        guard !timesteps.isEmpty else { throw SchedulerError.timestepsNotSet("EulerDiscreteScheduler") }
+        let index = try stepIndex.resolve(timestep: timestep, in: timesteps, scheduler: "EulerDiscreteScheduler")
+        stepIndex.current = index + 1
+        return index
     }
 
     public func addNoise(to original: ShapedArray, noise: ShapedArray, timestep: Double) throws -> ShapedArray {

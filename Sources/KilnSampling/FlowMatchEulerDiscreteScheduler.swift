@@ -122,9 +122,8 @@ public final class FlowMatchEulerDiscreteScheduler: Scheduler {
 
     public func step(modelOutput: ShapedArray, timestep: Double, sample: ShapedArray, noise: NoiseGenerator?) throws -> ShapedArray {
         let name = "FlowMatchEulerDiscreteScheduler"
-        guard !timesteps.isEmpty else { throw SchedulerError.timestepsNotSet(name) }
         try requireSameShape(modelOutput, sample, scheduler: name)
-        let index = try stepIndex.resolve(timestep: timestep, in: timesteps, scheduler: name)
+        let index = try resolveStep(timestep)
         let sigma = sigmas[index]
         let sigmaNext = sigmas[index + 1]
         let result: ShapedArray
@@ -143,8 +142,16 @@ public final class FlowMatchEulerDiscreteScheduler: Scheduler {
             let stepSize = sigmaNext - sigma
             result = sample.zip(modelOutput) { $0 + stepSize * $1 }
         }
-        stepIndex.current = index + 1
         return result
+    }
+
+    /// The schedule index of `timestep`, moving the step index past it as a step does.
+    func resolveStep(_ timestep: Double) throws -> Int {
+        let name = "FlowMatchEulerDiscreteScheduler"
+        guard !timesteps.isEmpty else { throw SchedulerError.timestepsNotSet(name) }
+        let index = try stepIndex.resolve(timestep: timestep, in: timesteps, scheduler: name)
+        stepIndex.current = index + 1
+        return index
     }
 
     /// diffusers' `scale_noise`: σ·noise + (1 - σ)·original at `timestep`'s sigma.

@@ -9,6 +9,9 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
     public let device: VulkanDevice
     /// Which matmul/conv/attention kernel family to use (automatic by default).
     public let kernelVariant: KernelVariant
+    /// Whether residual adds are folded into the conv2d or matmul producing an operand
+    /// (`Graph.fusingAddends`); off runs every add as its own pass (the plain decomposition).
+    public let fusesAddends: Bool
 
     public var name: String { "vulkan:\(device.info.name)" }
 
@@ -19,27 +22,34 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
         Int(clamping: device.info.memoryHeaps.filter(\.deviceLocal).map(\.bytes).max() ?? 0)
     }
 
-    public init(device: VulkanDevice, kernelVariant: KernelVariant = .automatic) {
+    public init(device: VulkanDevice, kernelVariant: KernelVariant = .automatic, fusesAddends: Bool = true) {
         self.device = device
         self.kernelVariant = kernelVariant
+        self.fusesAddends = fusesAddends
     }
 
     /// Opens the device named by `selector` (index, UUID or name substring; KILN_DEVICE if nil).
-    public convenience init(selector: String? = nil, kernelVariant: KernelVariant = .automatic) throws {
-        self.init(device: try VulkanDevice.open(selector: selector), kernelVariant: kernelVariant)
+    public convenience init(selector: String? = nil, kernelVariant: KernelVariant = .automatic, fusesAddends: Bool = true) throws {
+        self.init(device: try VulkanDevice.open(selector: selector), kernelVariant: kernelVariant, fusesAddends: fusesAddends)
     }
 
     public func prepare(_ graph: Graph, outputs: [Tensor], constants: any ConstantValues) throws -> any PreparedGraph {
-        try VulkanPreparedGraph(device: device, graph: graph, outputs: outputs, constants: constants, variant: kernelVariant, profile: false)
+        try prepare(graph, outputs: outputs, constants: constants, profile: false)
     }
 
     /// Like `prepare`, with a timestamp after every op so `VulkanPreparedGraph.lastProfile` is filled.
     public func prepareProfiled(_ graph: Graph, outputs: [Tensor], constants: any ConstantValues) throws -> VulkanPreparedGraph {
-        try VulkanPreparedGraph(device: device, graph: graph, outputs: outputs, constants: constants, variant: kernelVariant, profile: true)
+        try prepare(graph, outputs: outputs, constants: constants, profile: true)
+    }
+
+    private func prepare(_ graph: Graph, outputs: [Tensor], constants: any ConstantValues, profile: Bool) throws -> VulkanPreparedGraph {
+        let (graph, outputs) = fusesAddends ? graph.fusingAddends(outputs: outputs) : (graph, outputs)
+        return try VulkanPreparedGraph(device: device, graph: graph, outputs: outputs, constants: constants, variant: kernelVariant, profile: profile)
     }
 }
 
-/// Time spent in one node's kernels during the last run (profiled graphs only).
+/// Time spent in one node's kernels during the last run (profiled graphs only); `nodeID` is the
+/// node in the graph as prepared (after any fusion).
 public struct OperationTiming: Sendable {
     public let nodeID: Int
     public let operation: String

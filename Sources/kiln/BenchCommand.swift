@@ -32,6 +32,8 @@ struct BenchCommand: ParsableCommand {
     var activationBudgetMib: Int?
     @Flag(help: "Add a per-op table from GPU timestamps.")
     var profile = false
+    @Flag(help: "Vulkan: run residual adds as passes of their own instead of inside the conv/matmul producing them (for comparison).")
+    var plainAdds = false
     @Flag(help: "Print one JSON object with a device object and a stages array.")
     var json = false
 
@@ -77,10 +79,11 @@ struct BenchCommand: ParsableCommand {
         var device: [String: String] = ["backend": backend]
         switch backend {
         case "vulkan":
-            let vulkan = try VulkanBackend(selector: deviceOptions.device)
+            let vulkan = try VulkanBackend(selector: deviceOptions.device, fusesAddends: !plainAdds)
             chosen = vulkan
             device["name"] = vulkan.device.info.name
             device["driver"] = "\(vulkan.device.info.driverName) \(vulkan.device.info.driverInfo)"
+            device["fused_addends"] = "\(!plainAdds)"
         case "cpu":
             chosen = CPUBackend()
             device["name"] = "cpu"

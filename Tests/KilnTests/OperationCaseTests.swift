@@ -41,7 +41,7 @@ import Testing
         let expected: Set<String> = [
             "matmul", "conv2d", "group_norm", "layer_norm", "rms_norm", "softmax", "attention", "add", "sub", "mul", "scale",
             "silu", "gelu", "gelu_tanh", "quick_gelu", "exp", "clamp", "geglu", "upsample_nearest_2x", "concat", "slice", "permute",
-            "embedding", "timestep_embedding", "modulate", "rope", "cast",
+            "embedding", "timestep_embedding", "modulate", "rope", "cast", "guided_step",
         ]
         #expect(expected.subtracting(covered).isEmpty, "no case for \(expected.subtracting(covered))")
         #expect(OperationCases.all.count >= 20)

@@ -20,6 +20,9 @@ public final class StableDiffusion3Pipeline {
     /// Storage type of weights and activations on the backend (the CPU backend computes in f32).
     public let dtype: DType
     public let schedulerConfiguration: SchedulerConfiguration
+    /// Whether guidance and the flow-matching Euler step run in the backend's pass after the
+    /// transformer (`Graph.guidedStep`); false keeps them on the host. The two agree up to f32 rounding.
+    public var fusesGuidedStep = true
     /// diffusers' default `max_sequence_length`: the T5 part of the context.
     public static let defaultMaxSequenceLength = 256
 
@@ -131,14 +134,22 @@ public final class StableDiffusion3Pipeline {
         var latents = generator.normal(shape: latentShape)                                              // [N, 16, h, w]
         var modelShape = latentShape
         modelShape[0] *= usesGuidance ? 2 : 1
-        let denoiser = try preparedDenoiser(sampleShape: modelShape, contextShape: context.shape, pooledWidth: pooled.shape[1])
+        let affine = DeviceStep.affineScheduler(scheduler, enabled: fusesGuidedStep)
+        let deviceStep = affine.map { DeviceStep(latentShape: latentShape, hasNoise: $0.isStochastic) }
+        let denoiser = try preparedDenoiser(sampleShape: modelShape, contextShape: context.shape, pooledWidth: pooled.shape[1], deviceStep: deviceStep)
         var last = elapsed()
         for (index, timestep) in scheduler.timesteps.enumerated() {
             if isCancelled() { throw PipelineError.cancelled }
             let input = usesGuidance ? latents.repeated(2) : latents
-            var velocity = try denoiser.predict(input, timestep: timestep, context: context, pooled: pooled)
-            if usesGuidance { velocity = ClassifierFreeGuidance.combine(velocity, scale: request.guidanceScale, rescale: 0) }
-            latents = try scheduler.step(modelOutput: velocity, timestep: timestep, sample: latents, noise: generator)
+            if let affine {
+                let step = try affine.affineStep(timestep: timestep, count: latents.scalars.count, noise: generator)
+                latents = try denoiser.step(input, sample: latents, timestep: timestep, step: step, guidanceScale: request.guidanceScale,
+                                            context: context, pooled: pooled)
+            } else {
+                var velocity = try denoiser.predict(input, timestep: timestep, context: context, pooled: pooled)
+                if usesGuidance { velocity = ClassifierFreeGuidance.combine(velocity, scale: request.guidanceScale, rescale: 0) }
+                latents = try scheduler.step(modelOutput: velocity, timestep: timestep, sample: latents, noise: generator)
+            }
             try StableDiffusionPipeline.requireFinite(latents, "the latents after step \(index + 1) of \(scheduler.timesteps.count)")
             let now = elapsed()
             progress(GenerationProgress(stage: .denoising, step: index + 1, stepCount: scheduler.timesteps.count,
@@ -164,13 +175,13 @@ public final class StableDiffusion3Pipeline {
         return decoded
     }
 
-    private func preparedDenoiser(sampleShape: [Int], contextShape: [Int], pooledWidth: Int) throws -> SD3Denoiser {
-        let key = "\(sampleShape)-\(contextShape)"
+    private func preparedDenoiser(sampleShape: [Int], contextShape: [Int], pooledWidth: Int, deviceStep: DeviceStep?) throws -> SD3Denoiser {
+        let key = "\(sampleShape)-\(contextShape)-\(deviceStep?.description ?? "prediction")"
         if let denoiser, denoiser.key == key { return denoiser.value }
         denoiser = nil
         let prepared = try SD3Denoiser(
             transformer: folder.transformer, sampleShape: sampleShape, contextShape: contextShape, pooledWidth: pooledWidth,
-            backend: backend, dtype: dtype)
+            backend: backend, dtype: dtype, deviceStep: deviceStep)
         denoiser = (key, prepared)
         return prepared
     }

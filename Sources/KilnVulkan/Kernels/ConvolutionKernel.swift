@@ -24,6 +24,12 @@ enum ConvolutionKernel {
         constants.uint("padY", parameters.paddingY)
         constants.uint("padX", parameters.paddingX)
         constants.bool("hasBias", parameters.hasBias)
+        let addend = parameters.hasAddend ? context.inputs.last : nil
+        let residual = addend?.shape == output.shape
+        constants.address("addend", addend?.address ?? x.address)
+        constants.uint("addendPlane", residual ? output.shape[2] * output.shape[3] : 1)
+        constants.uint("addendPixel", residual ? 1 : 0)
+        constants.bool("hasAddend", addend != nil)
         let pixels = output.shape[2] * output.shape[3], channels = output.shape[1]
         let batchGroups = UInt32(min(x.shape[0], 65535))
         if context.useRegisterBlockedKernels {

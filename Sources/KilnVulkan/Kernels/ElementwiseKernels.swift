@@ -110,6 +110,22 @@ enum ElementwiseKernels {
                                       pushConstants: constants, count: context.output.shape.elementCount)
     }
 
+    /// `Operation.guidedStep`: KILN_F16 follows the prediction; sample, noise and output are f32.
+    static func guidedStep(_ context: KernelContext, hasNoise: Bool) -> Dispatch {
+        let prediction = context.argument(0), count = context.output.shape.elementCount
+        var constants = PushConstants()
+        constants.address("prediction", prediction.address)
+        constants.address("sample_", context.argument(1).address)
+        constants.address("coefficients", context.argument(2).address)
+        constants.address("noise", hasNoise ? context.argument(3).address : context.argument(1).address)
+        constants.address("y", context.output.address)
+        constants.uint("count", count)
+        constants.bool("guided", prediction.shape[0] != context.output.shape[0])
+        constants.bool("hasNoise", hasNoise)
+        let defines = [("KILN_F16", prediction.dtype == .float16 ? "1" : "0"), ("GUIDED_STEP", "1")]
+        return context.linearDispatch(file, defines: defines, pushConstants: constants, count: count)
+    }
+
     static func cast(_ context: KernelContext) -> Dispatch {
         var constants = PushConstants()
         constants.address("x", context.argument(0).address)

@@ -7,8 +7,8 @@ enum KernelTable {
         switch context.node.operation {
         case .input, .constant, .reshape:
             return []
-        case .matmul(let transposeA, let transposeB, let hasBias):
-            return [MatmulKernel.dispatch(context, transposeA: transposeA, transposeB: transposeB, hasBias: hasBias)]
+        case .matmul(let transposeA, let transposeB, let hasBias, let hasAddend):
+            return [MatmulKernel.dispatch(context, transposeA: transposeA, transposeB: transposeB, hasBias: hasBias, hasAddend: hasAddend)]
         case .conv2d(let parameters):
             return [ConvolutionKernel.dispatch(context, parameters)]
         case .attention(let scale, let causal, let hasBias, let heads):
@@ -31,6 +31,8 @@ enum KernelTable {
             return [ElementwiseKernels.unary(context, function: nil, affine: .clamp(lower, upper))]
         case .geglu:
             return [ElementwiseKernels.geglu(context)]
+        case .guidedStep(let hasNoise):
+            return [ElementwiseKernels.guidedStep(context, hasNoise: hasNoise)]
         case .modulate:
             return [ElementwiseKernels.modulate(context)]
         case .rope:

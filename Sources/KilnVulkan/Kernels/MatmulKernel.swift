@@ -8,7 +8,7 @@ enum MatmulKernel {
     /// Shared-memory path: 64 x 64 output tiles on a fixed 16 x 16 workgroup.
     static let sharedTile = 64
 
-    static func dispatch(_ context: KernelContext, transposeA: Bool, transposeB: Bool, hasBias: Bool) -> Dispatch {
+    static func dispatch(_ context: KernelContext, transposeA: Bool, transposeB: Bool, hasBias: Bool, hasAddend: Bool) -> Dispatch {
         let a = context.argument(0), b = context.argument(1), output = context.output
         let m = output.shape[-2], n = output.shape[-1]
         let k = transposeA ? a.shape[-2] : a.shape[-1]
@@ -26,11 +26,14 @@ enum MatmulKernel {
         constants.uint("batchStrideB", b.shape.rank == 2 ? 0 : k * n)
         constants.uint("batchStrideC", m * n)
         constants.bool("hasBias", hasBias)
+        let addend = hasAddend ? context.inputs.last : nil
+        constants.address("addend", addend?.address ?? a.address)
+        constants.bool("hasAddend", addend != nil)
         var defines = context.storageDefines + [("TRANSPOSE_A", transposeA ? "1" : "0"), ("TRANSPOSE_B", transposeB ? "1" : "0")]
         let batchGroups = UInt32(min(batch, 65535))
         if context.useRegisterBlockedKernels {
             let lanes = Int(context.device.subgroupSize)
-            let wide = wideAccess(context, a: a, b: b, k: k, n: n, transposeA: transposeA, transposeB: transposeB)
+            let wide = wideAccess(context, a: a, b: b, addend: addend, k: k, n: n, transposeA: transposeA, transposeB: transposeB)
             // Four-deep dot products (VECTOR_K with TRANSPOSE_B) pay for large tiles; the other paths keep 24 x 12.
             let tile = wide.vectorK && transposeB
                 ? RegisterTiling.choose(.matmulFourDeep, columns: n, rows: m, lanes: lanes, minimumWorkgroups: (8 + batch - 1) / batch)
@@ -53,12 +56,13 @@ enum MatmulKernel {
 
     /// Which of matmul.comp's VECTOR_K / VECTOR_N / WIDE_STORE the shape and the tensors' alignment allow.
     private static func wideAccess(
-        _ context: KernelContext, a: TensorArgument, b: TensorArgument, k: Int, n: Int, transposeA: Bool, transposeB: Bool
+        _ context: KernelContext, a: TensorArgument, b: TensorArgument, addend: TensorArgument?, k: Int, n: Int,
+        transposeA: Bool, transposeB: Bool
     ) -> (vectorK: Bool, vectorN: Bool, store: Bool) {
         guard context.device.shaderInt64 else { return (false, false, false) }
         let vectorK = !transposeA && k % 4 == 0 && a.address % 8 == 0 && (!transposeB || b.address % 8 == 0)
         let vectorN = !transposeB && n % 4 == 0 && b.address % 8 == 0
-        let store = n % 4 == 0 && context.output.address % 8 == 0
+        let store = n % 4 == 0 && context.output.address % 8 == 0 && (addend?.address ?? 0) % 8 == 0
         return (vectorK, vectorN, store)
     }
 }
