@@ -58,6 +58,25 @@ import Testing
         }
     }
 
+    /// FLUX has no unconditional branch: the device pass is the flow-matching Euler step alone.
+    @Test func fluxFusedAndHostStepsAgree() throws {
+        let (settings, records, folder) = try FluxPipelineTests.fixture("dev")
+        let textStates = FluxPipelineTests.array(try records.tensor("prompt_embeds"))
+        let pooled = FluxPipelineTests.array(try records.tensor("pooled_prompt_embeds"))
+        let request = FluxPipeline.Request(width: settings.width, height: settings.height, steps: settings.steps,
+                                           guidance: settings.guidance ?? 3.5, seed: settings.seed)
+        for backend in [CPUBackend(), try FluxPipelineTests.vulkan.get()] as [Backend] {
+            let recorder = RecordingBackend(backend)
+            let fused = try FluxPipeline(folder: folder, backend: recorder, dtype: .float32)
+            let host = try FluxPipeline(folder: folder, backend: backend, dtype: .float32)
+            host.fusesGuidedStep = false
+            let expected = try host.denoise(request, textStates: textStates, pooled: pooled, progress: { _, _ in })
+            let actual = try fused.denoise(request, textStates: textStates, pooled: pooled, progress: { _, _ in })
+            #expect(recorder.preparedOperations.contains { $0.contains("guided_step") }, "\(backend.name)")
+            Self.expectClose(actual, expected, "FLUX on \(backend.name)")
+        }
+    }
+
     static func expectClose(_ actual: ShapedArray, _ expected: ShapedArray, _ label: String) {
         let largest = expected.scalars.map(abs).max() ?? 0
         let difference = zip(expected.scalars, actual.scalars).map { abs($0 - $1) }.max() ?? .infinity

@@ -7,7 +7,7 @@ import KilnSampling
 ///
 /// Shapes: packed latents `[B, Li, 4C]`, text states `[B, Lt, joint_dim]`, pooled `[B, P]`, one
 /// timestep (σ, in [0, 1]) and for FLUX.1-dev one guidance scale shared by the batch ->
-/// velocity `[B, Li, 4C]` (f32 on the host).
+/// velocity `[B, Li, 4C]` (f32 on the host), or, with a device step, the next packed latents.
 final class FluxDenoiser {
     let model: FluxTransformer2DModel
     let batch: Int
@@ -16,8 +16,10 @@ final class FluxDenoiser {
     private let graph: any PreparedGraph
     private let rotary: (cos: HostTensor, sin: HostTensor)
 
+    /// With `deviceStep` the graph ends in the scheduler step (FLUX has no unconditional branch):
+    /// use `step`, not `predict`.
     init(model: FluxTransformer2DModel, weights: TensorSource, batch: Int, patchRows: Int, patchColumns: Int, textLength: Int,
-         backend: Backend, dtype: DType) throws {
+         backend: Backend, dtype: DType, deviceStep: DeviceStep? = nil) throws {
         let c = model.configuration
         self.model = model
         self.batch = batch
@@ -34,11 +36,12 @@ final class FluxDenoiser {
         // Timesteps and guidance stay f32: σ·1000 must not round to f16 before its sinusoid.
         let timesteps = graph.input("timesteps", [batch], dtype: .float32)
         let guidance = c.guidanceEmbeds ? graph.input("guidance", [batch], dtype: .float32) : nil
-        let prediction = try model(
+        var result = try model(
             hiddenStates: hidden, encoderHiddenStates: text, pooledProjections: pooled, timesteps: timesteps, guidance: guidance,
             rotaryCos: graph.input("rotary_cos", rotary.cos.shape), rotarySin: graph.input("rotary_sin", rotary.sin.shape),
             weights: WeightScope(binder))
-        self.graph = try backend.prepare(graph, outputs: [prediction], constants: binder.constants())
+        if let deviceStep { result = try deviceStep.appended(to: graph, prediction: result) }
+        self.graph = try backend.prepare(graph, outputs: [result], constants: binder.constants())
     }
 
     /// Text conditioning that stays the same through the loop.
@@ -53,6 +56,17 @@ final class FluxDenoiser {
 
     /// The velocity at `sigma` (FluxPipeline passes `timestep / 1000`, computed in f32).
     func predict(_ latents: ShapedArray, sigma: Float, conditioning: Conditioning) throws -> ShapedArray {
+        ShapedArray(try graph.run(try inputs(latents, sigma: sigma, conditioning: conditioning))[0])
+    }
+
+    /// The packed latents after one step from `latents` (prepared with a device step).
+    func step(_ latents: ShapedArray, sigma: Float, step: AffineStep, conditioning: Conditioning) throws -> ShapedArray {
+        let inputs = try inputs(latents, sigma: sigma, conditioning: conditioning)
+            .merging(DeviceStep.inputs(latents: latents, step: step, guidanceScale: 1)) { first, _ in first }
+        return ShapedArray(try graph.run(inputs)[0])
+    }
+
+    private func inputs(_ latents: ShapedArray, sigma: Float, conditioning: Conditioning) throws -> [String: HostTensor] {
         var inputs: [String: HostTensor] = [
             "hidden_states": latents.hostTensor(),
             "encoder_hidden_states": conditioning.textStates.hostTensor(),
@@ -66,6 +80,6 @@ final class FluxDenoiser {
             }
             inputs["guidance"] = HostTensor(shape: [batch], scalars: .init(repeating: guidance, count: batch))
         }
-        return ShapedArray(try graph.run(inputs)[0])
+        return inputs
     }
 }

@@ -21,7 +21,10 @@ public final class FluxPipeline {
     public let dtype: DType
     /// The VAE's pixel-to-latent factor (8 for FLUX.1's VAE).
     public let vaeScaleFactor: Int
-    private var denoiser: (key: [Int], value: FluxDenoiser)?
+    /// Whether the flow-matching Euler step runs in the backend's pass after the transformer
+    /// (`Graph.guidedStep`); false keeps it on the host. The two agree up to f32 rounding.
+    public var fusesGuidedStep = true
+    private var denoiser: (key: String, value: FluxDenoiser)?
 
     public init(model: FluxTransformer2DModel, weights: TensorSource, schedulerConfiguration: SchedulerConfiguration,
                 vaeScaleFactor: Int = 8, backend: Backend, dtype: DType = .float16) {
@@ -190,14 +193,21 @@ public final class FluxPipeline {
             latents = generator.normal(shape: latentShape)
         }
         var packed = try FluxLatents.pack(latents)                                                                // [B, Li, 4C]
-        let denoiser = try preparedDenoiser(batch: batch, rows: rows, columns: columns, textLength: textStates.shape[1])
+        let affine = DeviceStep.affineScheduler(scheduler, enabled: fusesGuidedStep)
+        let deviceStep = affine.map { DeviceStep(latentShape: packed.shape, hasNoise: $0.isStochastic) }
+        let denoiser = try preparedDenoiser(batch: batch, rows: rows, columns: columns, textLength: textStates.shape[1], deviceStep: deviceStep)
         let conditioning = FluxDenoiser.Conditioning(textStates: textStates, pooled: pooled,
                                                      guidance: c.guidanceEmbeds ? request.guidance : nil)
         for (index, timestep) in timesteps.enumerated() {
             if isCancelled() { throw PipelineError.cancelled }
             // FluxPipeline passes the f32 timestep divided by 1000 in f32.
-            let velocity = try denoiser.predict(packed, sigma: Float(timestep) / 1000, conditioning: conditioning)
-            packed = try scheduler.step(modelOutput: velocity, timestep: timestep, sample: packed, noise: generator)
+            if let affine {
+                let step = try affine.affineStep(timestep: timestep, count: packed.scalars.count, noise: generator)
+                packed = try denoiser.step(packed, sigma: Float(timestep) / 1000, step: step, conditioning: conditioning)
+            } else {
+                let velocity = try denoiser.predict(packed, sigma: Float(timestep) / 1000, conditioning: conditioning)
+                packed = try scheduler.step(modelOutput: velocity, timestep: timestep, sample: packed, noise: generator)
+            }
             if let blend {
                 packed = try blend.apply(to: packed, nextTimestep: timesteps.dropFirst(index + 1).first, scheduler: scheduler)
             }
@@ -208,12 +218,12 @@ public final class FluxPipeline {
 
     /// The transformer prepared for this shape, reused while the shape stays the same; a new
     /// shape replaces it so the device never holds two copies of the weights.
-    private func preparedDenoiser(batch: Int, rows: Int, columns: Int, textLength: Int) throws -> FluxDenoiser {
-        let key = [batch, rows, columns, textLength]
+    private func preparedDenoiser(batch: Int, rows: Int, columns: Int, textLength: Int, deviceStep: DeviceStep?) throws -> FluxDenoiser {
+        let key = "\([batch, rows, columns, textLength])-\(deviceStep?.description ?? "prediction")"
         if let denoiser, denoiser.key == key { return denoiser.value }
         denoiser = nil
         let prepared = try FluxDenoiser(model: model, weights: weights, batch: batch, patchRows: rows, patchColumns: columns,
-                                        textLength: textLength, backend: backend, dtype: dtype)
+                                        textLength: textLength, backend: backend, dtype: dtype, deviceStep: deviceStep)
         denoiser = (key, prepared)
         return prepared
     }
