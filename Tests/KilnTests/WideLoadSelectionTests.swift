@@ -15,6 +15,8 @@ import Testing
         "matmul_four_deep_large_tile": (true, false, true),
         "linear_sd_shape": (true, false, true),
         "matmul_67x45x131": (false, false, false),
+        "matmul_addend_wide_store": (true, false, true),
+        "matmul_addend_odd_columns": (false, false, false),
     ]
 
     /// conv2d row-window cases: SEGMENT and TILE_N (LANE_ROWS = TILE_N / SEGMENT).
@@ -24,6 +26,7 @@ import Testing
         "conv2d_3x3_row_window_narrow_stacked": (4, 16),
         "conv2d_3x3_row_window_stride_y": (16, 16),
         "conv2d_1x1_row_window": (32, 32),
+        "conv2d_addend_residual_row_window": (32, 32),
     ]
 
     func defines(_ caseName: String, operation: String = "matmul", address: UInt64) throws -> [String: String] {

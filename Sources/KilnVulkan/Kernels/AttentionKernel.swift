@@ -45,7 +45,7 @@ enum AttentionKernel {
         if context.useRegisterBlockedKernels {
             let lanes = Int(context.device.subgroupSize)
             let maxValueDim = (valueDim + lanes - 1) / lanes * lanes
-            let vectorD = context.device.shaderInt64 && headDim % 4 == 0 && q.address % 8 == 0 && k.address % 8 == 0
+            let vectorD = headDim % 4 == 0 && context.allowsWideAccess([q, k])
             return Dispatch(
                 file: "attention.comp",
                 defines: context.storageDefines + layoutDefines + [("SHARED_MEMORY_TILES", "0"), context.subgroupDefine,

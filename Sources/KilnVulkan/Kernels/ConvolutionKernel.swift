@@ -63,8 +63,8 @@ enum ConvolutionKernel {
     /// keeping the width (stride 1, "same" padding), rows of whole 8-byte words, an aligned input.
     private static func rowWindowApplies(_ context: KernelContext, _ parameters: Convolution2D) -> Bool {
         let x = context.argument(0), kernelWidth = context.argument(1).shape[3]
-        return context.device.shaderInt64 && [1, 3].contains(kernelWidth) && parameters.strideX == 1
+        return context.allowsWideAccess([x]) && [1, 3].contains(kernelWidth) && parameters.strideX == 1
             && parameters.paddingX == kernelWidth / 2 && context.output.shape[3] == x.shape[3]
-            && x.shape[3] % 4 == 0 && x.address % 8 == 0
+            && x.shape[3] % 4 == 0
     }
 }

@@ -75,4 +75,11 @@ public struct KernelContext: Sendable {
 
     /// `SUBGROUP_SIZE` for the register-blocked kernels.
     var subgroupDefine: (String, String) { ("SUBGROUP_SIZE", "\(device.subgroupSize)") }
+
+    /// Whether `tensors` may be read and written four elements at a time through 64-bit words
+    /// (common.glsl's loadWide4 / storeWide4): the device has shaderInt64 and each tensor is 8-byte
+    /// aligned. The shapes' own conditions (a multiple of 4 along the wide axis) are the caller's.
+    func allowsWideAccess(_ tensors: [TensorArgument]) -> Bool {
+        device.shaderInt64 && tensors.allSatisfy { $0.address % 8 == 0 }
+    }
 }

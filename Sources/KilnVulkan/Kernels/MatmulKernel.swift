@@ -59,10 +59,9 @@ enum MatmulKernel {
         _ context: KernelContext, a: TensorArgument, b: TensorArgument, addend: TensorArgument?, k: Int, n: Int,
         transposeA: Bool, transposeB: Bool
     ) -> (vectorK: Bool, vectorN: Bool, store: Bool) {
-        guard context.device.shaderInt64 else { return (false, false, false) }
-        let vectorK = !transposeA && k % 4 == 0 && a.address % 8 == 0 && (!transposeB || b.address % 8 == 0)
-        let vectorN = !transposeB && n % 4 == 0 && b.address % 8 == 0
-        let store = n % 4 == 0 && context.output.address % 8 == 0 && (addend?.address ?? 0) % 8 == 0
+        let vectorK = !transposeA && k % 4 == 0 && context.allowsWideAccess(transposeB ? [a, b] : [a])
+        let vectorN = !transposeB && n % 4 == 0 && context.allowsWideAccess([b])
+        let store = n % 4 == 0 && context.allowsWideAccess([context.output] + (addend.map { [$0] } ?? []))
         return (vectorK, vectorN, store)
     }
 }

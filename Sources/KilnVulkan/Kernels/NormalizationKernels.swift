@@ -46,8 +46,8 @@ enum NormalizationKernels {
     /// WIDE_ROWS where it is measured (CPU devices, whose loads are per-lane loops) and allowed: rows
     /// of whole 8-byte words, the output and the given inputs 8-byte aligned.
     private static func wideRows(_ context: KernelContext, width: Int, tensors: [Int]) -> [(String, String)] {
-        let aligned = tensors.allSatisfy { context.argument($0).address % 8 == 0 } && context.output.address % 8 == 0
-        guard context.prefersRegisterBlocking, context.device.shaderInt64, width % 4 == 0, aligned else { return [] }
+        guard context.prefersRegisterBlocking, width % 4 == 0,
+              context.allowsWideAccess(tensors.map(context.argument) + [context.output]) else { return [] }
         return [("KILN_WIDE_LOADS", "1"), ("WIDE_ROWS", "1")]
     }
 
