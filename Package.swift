@@ -11,6 +11,7 @@ let shaderFiles = [
     "matmul.comp",
     "movement.comp",
     "normalization.comp",
+    "winograd.comp",
 ]
 
 let package = Package(

@@ -8,6 +8,7 @@ public enum ShaderLibrary {
         "matmul.comp": PackageResources.matmul_comp,
         "movement.comp": PackageResources.movement_comp,
         "normalization.comp": PackageResources.normalization_comp,
+        "winograd.comp": PackageResources.winograd_comp,
     ]
 
     /// The source text of `file`, or nil if no such shader is embedded.

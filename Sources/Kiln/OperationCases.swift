@@ -187,6 +187,34 @@ public enum OperationCases {
                 let projected = try b.graph.linear(x, weight: b.input("w", [32, 32], scale: 0.2), bias: b.input("bias", [32]))
                 return try b.graph.add(x, projected)
             },
+            // Winograd F(2x2, 3x3): each transform alone (odd sizes: cropped edge tiles), then the whole
+            // convolution through the batched GEMMs, with bias and a residual.
+            OperationCase("winograd_input_odd_size", "winograd_input", t) { b in
+                try b.graph.winogradInput(b.input("x", [2, 6, 7, 9]))
+            },
+            OperationCase("winograd_weight", "winograd_weight", t) { b in
+                try b.graph.winogradWeight(b.input("w", [10, 6, 3, 3]))
+            },
+            OperationCase("winograd_output_bias_channel_addend", "winograd_output", t) { b in
+                try b.graph.winogradOutput(b.input("m", [16, 2 * 4 * 5, 7]), batch: 2, height: 7, width: 9,
+                                           bias: b.input("bias", [7]), addend: b.input("time", [2, 7, 1, 1]))
+            },
+            // The WIDE transforms: rows of whole groups of four tiles, four channels at a time.
+            OperationCase("winograd_input_wide", "winograd_input", t) { b in
+                try b.graph.winogradInput(b.input("x", [2, 8, 5, 16]))
+            },
+            OperationCase("winograd_output_wide_residual", "winograd_output", t) { b in
+                try b.graph.winogradOutput(b.input("m", [16, 2 * 3 * 8, 12]), batch: 2, height: 5, width: 16,
+                                           bias: b.input("bias", [12]), addend: b.input("residual", [2, 12, 5, 16]))
+            },
+            OperationCase("conv2d_winograd_wide_channel_bias", "winograd_output", t) { b in
+                try b.graph.winogradConvolution(b.input("x", [2, 8, 6, 8]), weight: b.input("w", [12, 8, 3, 3], scale: 0.3),
+                                                bias: nil, addend: b.input("time", [2, 12, 1, 1]))
+            },
+            OperationCase("conv2d_winograd_residual", "winograd_output", t) { b in
+                try b.graph.winogradConvolution(b.input("x", [2, 12, 9, 10]), weight: b.input("w", [20, 12, 3, 3], scale: 0.3),
+                                                bias: b.input("bias", [20]), addend: b.input("residual", [2, 20, 9, 10]))
+            },
             // The sampling step after the U-Net: a guided batch with noise, and an unguided one without.
             OperationCase("guided_step_with_noise", "guided_step", t, tolerance: 1e-5) { b in
                 try b.graph.guidedStep(prediction: b.input("prediction", [4, 4, 5, 6]), sample: b.input("sample", [2, 4, 5, 6], storage: .float32),

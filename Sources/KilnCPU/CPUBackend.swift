@@ -165,6 +165,15 @@ final class CPUPreparedGraph: PreparedGraph {
             return .floats(try x(0).map { Swift.min(Swift.max($0, lower), upper) })
         case .geglu:
             return .floats(CPUKernels.geglu(try x(0), halfWidth: node.shape.last))
+        case .winogradInput:
+            return .floats(CPUKernels.winogradInput(try x(0), shapes[0]))
+        case .winogradWeight:
+            return .floats(CPUKernels.winogradWeight(try x(0), shapes[0]))
+        case .winogradOutput(let parameters):
+            let last = node.inputs.count - 1
+            return .floats(CPUKernels.winogradOutput(
+                try x(0), shapes[0], parameters, bias: parameters.hasBias ? try x(1) : nil,
+                addend: parameters.hasAddend ? (try x(last), shapes[last]) : nil))
         case .guidedStep(let hasNoise):
             return .floats(CPUKernels.guidedStep(prediction: try x(0), sample: try x(1), coefficients: try x(2),
                                                  noise: hasNoise ? try x(3) : nil))

@@ -20,35 +20,20 @@ extension Graph {
         let readOnceByAdd = { (id: Int) in readers[id] == 1 && !outputIDs.contains(id) }
 
         var fusions: [Int: AddendFusion] = [:]
-        var absorbed = Set<Int>()
         for id in order {
             guard case .binary(.add) = nodes[id].operation, let fusion = addendFusion(at: id, readOnce: readOnceByAdd) else { continue }
             fusions[id] = fusion
-            absorbed.insert(fusion.producer)
-            if let view = fusion.view { absorbed.insert(view) }
         }
-
-        let fused = Graph()
-        var mapped: [Int: Tensor] = [:]
-        for id in order where !absorbed.contains(id) {
-            let node = nodes[id]
-            guard let fusion = fusions[id] else {
-                mapped[id] = fused.append(node.operation, node.inputs.compactMap { mapped[$0] }, shape: node.shape, dtype: node.dtype)
-                continue
-            }
+        return rewritten(outputs: outputs) { node, mapped, fused in
+            guard let fusion = fusions[node.id], var addend = mapped(fusion.addend) else { return nil }
             let producer = nodes[fusion.producer]
-            guard var addend = mapped[fusion.addend] else { continue }
             if addend.shape.elementCount == producer.shape.elementCount, addend.shape != producer.shape {
                 addend = fused.append(.reshape(producer.shape), [addend], shape: producer.shape, dtype: addend.dtype)
             }
-            var result = fused.append(
-                fusion.operation, producer.inputs.compactMap { mapped[$0] } + [addend], shape: producer.shape, dtype: producer.dtype)
-            if fusion.view != nil {
-                result = fused.append(.reshape(node.shape), [result], shape: node.shape, dtype: node.dtype)
-            }
-            mapped[id] = result
+            let result = fused.append(
+                fusion.operation, producer.inputs.compactMap(mapped) + [addend], shape: producer.shape, dtype: producer.dtype)
+            return fusion.view == nil ? result : fused.append(.reshape(node.shape), [result], shape: node.shape, dtype: node.dtype)
         }
-        return (fused, outputs.compactMap { mapped[$0.id] })
     }
 
     /// How add node `id` folds into a producer of one operand, trying the first operand first.
@@ -78,8 +63,8 @@ extension Graph {
     }
 }
 
-/// One add folded into its producer: the producer (and the reshape between them) are dropped and
-/// the add becomes `operation` with the producer's inputs and the addend.
+/// One add folded into its producer: the add becomes `operation` with the producer's inputs and
+/// the addend; the producer (and the reshape between them) are left unread.
 private struct AddendFusion {
     let producer: Int
     let view: Int?

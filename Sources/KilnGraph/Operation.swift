@@ -61,6 +61,16 @@ public enum Operation: Hashable, Sendable {
     case rope
     /// Converts storage type; values are unchanged up to the target's rounding.
     case cast(DType)
+    /// Winograd F(2x2, 3x3) (Lavin & Gray, https://arxiv.org/abs/1509.09308), the three pieces a
+    /// 3x3 "same" convolution becomes around 16 batched GEMMs (`Graph.winogradConvolution`):
+    /// `x [N, C, H, W] -> [16, T, C]`, T = N * ceil(H/2) * ceil(W/2) tiles, row-major over (n, tile
+    /// row, tile column); each 4x4 input patch (rows 2i-1 ... 2i+2, zero outside) as Bᵀ d B.
+    case winogradInput
+    /// `weight [O, C, 3, 3] -> [16, O, C]`: G g Gᵀ.
+    case winogradWeight
+    /// `m [16, T, O] (, bias [O]) (, addend) -> [N, O, H, W]`: Aᵀ m A per tile, cropped to H x W;
+    /// the addend as conv2d's (`[N, O, H, W]` or `[N, O, 1, 1]`), summed in f32.
+    case winogradOutput(WinogradOutput)
     /// A classifier-free-guided sampling step in one pass: `prediction [G * N, ...]` (G = 2: the
     /// unconditional half then the conditional half; G = 1: no guidance), `sample [N, ...]` f32,
     /// `coefficients [4]` f32 = (guidance g, sample scale a, output scale b, noise scale n)
@@ -96,6 +106,9 @@ public enum Operation: Hashable, Sendable {
         case .rope: "rope"
         case .cast: "cast"
         case .guidedStep: "guided_step"
+        case .winogradInput: "winograd_input"
+        case .winogradWeight: "winograd_weight"
+        case .winogradOutput: "winograd_output"
         }
     }
 }
@@ -136,6 +149,20 @@ public struct Convolution2D: Hashable, Sendable {
         self.hasBias = hasBias
         self.hasAddend = hasAddend
     }
+}
+
+/// The output of `Operation.winogradOutput`: `[batch, O, height, width]`, and its optional inputs.
+public struct WinogradOutput: Hashable, Sendable {
+    public var batch: Int, height: Int, width: Int
+    public var hasBias: Bool, hasAddend: Bool
+
+    public init(batch: Int, height: Int, width: Int, hasBias: Bool, hasAddend: Bool) {
+        (self.batch, self.height, self.width) = (batch, height, width)
+        (self.hasBias, self.hasAddend) = (hasBias, hasAddend)
+    }
+
+    /// Tiles of 2x2 outputs: `batch * ceil(height / 2) * ceil(width / 2)`.
+    public var tiles: Int { batch * ((height + 1) / 2) * ((width + 1) / 2) }
 }
 
 /// Parameters of diffusers' `get_timestep_embedding`.

@@ -12,6 +12,9 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
     /// Whether residual adds are folded into the conv2d or matmul producing an operand
     /// (`Graph.fusingAddends`); off runs every add as its own pass (the plain decomposition).
     public let fusesAddends: Bool
+    /// Whether large 3x3 "same" convolutions run as Winograd F(2x2, 3x3) (`Graph.winogradConvolution`)
+    /// where `winogradPays` says so; on by default on CPU devices, where that was measured.
+    public let usesWinograd: Bool
 
     public var name: String { "vulkan:\(device.info.name)" }
 
@@ -22,15 +25,29 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
         Int(clamping: device.info.memoryHeaps.filter(\.deviceLocal).map(\.bytes).max() ?? 0)
     }
 
-    public init(device: VulkanDevice, kernelVariant: KernelVariant = .automatic, fusesAddends: Bool = true) {
+    public init(device: VulkanDevice, kernelVariant: KernelVariant = .automatic, fusesAddends: Bool = true, usesWinograd: Bool? = nil) {
         self.device = device
         self.kernelVariant = kernelVariant
         self.fusesAddends = fusesAddends
+        self.usesWinograd = usesWinograd ?? (device.info.type == .cpu)
     }
 
     /// Opens the device named by `selector` (index, UUID or name substring; KILN_DEVICE if nil).
-    public convenience init(selector: String? = nil, kernelVariant: KernelVariant = .automatic, fusesAddends: Bool = true) throws {
-        self.init(device: try VulkanDevice.open(selector: selector), kernelVariant: kernelVariant, fusesAddends: fusesAddends)
+    public convenience init(
+        selector: String? = nil, kernelVariant: KernelVariant = .automatic, fusesAddends: Bool = true, usesWinograd: Bool? = nil
+    ) throws {
+        self.init(device: try VulkanDevice.open(selector: selector), kernelVariant: kernelVariant, fusesAddends: fusesAddends,
+                  usesWinograd: usesWinograd)
+    }
+
+    /// Where Winograd beat the direct kernel on lavapipe (BENCHMARKS.md, 2026-11-23): its GEMMs need
+    /// depth to run well (1.8x at 512 channels, none at 128), and enough tiles to fill the device;
+    /// every index stays within 32 bits.
+    public static func winogradPays(input: Shape, weight: Shape) -> Bool {
+        let tiles = input[0] * ((input[2] + 1) / 2) * ((input[3] + 1) / 2)
+        let (channels, outputs) = (input[1], weight[0])
+        return channels >= 256 && outputs >= 256 && channels % 4 == 0 && tiles >= 1024
+            && 16 * tiles * max(channels, outputs) < Int(UInt32.max)
     }
 
     public func prepare(_ graph: Graph, outputs: [Tensor], constants: any ConstantValues) throws -> any PreparedGraph {
@@ -43,7 +60,8 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
     }
 
     private func prepare(_ graph: Graph, outputs: [Tensor], constants: any ConstantValues, profile: Bool) throws -> VulkanPreparedGraph {
-        let (graph, outputs) = fusesAddends ? graph.fusingAddends(outputs: outputs) : (graph, outputs)
+        var (graph, outputs) = fusesAddends ? graph.fusingAddends(outputs: outputs) : (graph, outputs)
+        if usesWinograd { (graph, outputs) = graph.winogradConvolutions(outputs: outputs, chosen: Self.winogradPays) }
         return try VulkanPreparedGraph(device: device, graph: graph, outputs: outputs, constants: constants, variant: kernelVariant, profile: profile)
     }
 }

@@ -34,6 +34,8 @@ struct BenchCommand: ParsableCommand {
     var profile = false
     @Flag(help: "Vulkan: run residual adds as passes of their own instead of inside the conv/matmul producing them (for comparison).")
     var plainAdds = false
+    @Flag(help: "Vulkan: no Winograd F(2x2, 3x3) for large 3x3 convolutions, only the direct kernel (for comparison).")
+    var directConvolutions = false
     @Flag(help: "Print one JSON object with a device object and a stages array.")
     var json = false
 
@@ -79,11 +81,12 @@ struct BenchCommand: ParsableCommand {
         var device: [String: String] = ["backend": backend]
         switch backend {
         case "vulkan":
-            let vulkan = try VulkanBackend(selector: deviceOptions.device, fusesAddends: !plainAdds)
+            let vulkan = try VulkanBackend(selector: deviceOptions.device, fusesAddends: !plainAdds, usesWinograd: directConvolutions ? false : nil)
             chosen = vulkan
             device["name"] = vulkan.device.info.name
             device["driver"] = "\(vulkan.device.info.driverName) \(vulkan.device.info.driverInfo)"
             device["fused_addends"] = "\(!plainAdds)"
+            device["winograd"] = "\(vulkan.usesWinograd)"
         case "cpu":
             chosen = CPUBackend()
             device["name"] = "cpu"

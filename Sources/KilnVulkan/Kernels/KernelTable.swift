@@ -31,6 +31,12 @@ enum KernelTable {
             return [ElementwiseKernels.unary(context, function: nil, affine: .clamp(lower, upper))]
         case .geglu:
             return [ElementwiseKernels.geglu(context)]
+        case .winogradInput:
+            return [WinogradKernels.input(context)]
+        case .winogradWeight:
+            return [WinogradKernels.weight(context)]
+        case .winogradOutput(let parameters):
+            return [WinogradKernels.output(context, parameters)]
         case .guidedStep(let hasNoise):
             return [ElementwiseKernels.guidedStep(context, hasNoise: hasNoise)]
         case .modulate:

@@ -1,0 +1,110 @@
+@testable import KilnVulkan
+import Kiln
+import Testing
+
+/// Winograd F(2x2, 3x3) is another way to compute a 3x3 "same" convolution: it must give conv2d's
+/// numbers on both backends, and the Vulkan backend must use it exactly where `winogradPays` says.
+@Suite struct WinogradTests {
+    /// (input, output channels, with bias, addend shape or nil)
+    static let shapes: [(input: Shape, outputs: Int, bias: Bool, addend: Bool?)] = [
+        ([2, 8, 9, 10], 12, true, true),       // odd height: the last tile row is cropped
+        ([1, 16, 6, 7], 8, false, false),      // odd width, a per-image channel bias as addend
+        ([2, 4, 2, 2], 5, true, nil),          // one tile per image
+        ([1, 20, 13, 1], 4, true, nil),        // one column
+    ]
+
+    @Test(arguments: [DType.float32, .float16], shapes.indices)
+    func matchesDirectConvolution(_ dtype: DType, _ index: Int) throws {
+        let vulkan = try TestDevice.vulkan()
+        try #require(dtype != .float16 || vulkan.device.float16Storage, "device lacks f16 storage")
+        let (shape, outputs, hasBias, addendKind) = Self.shapes[index]
+        let graph = Graph()
+        var random = SeededRandom(name: "winograd_\(index)_\(dtype.shortName)")
+        var inputs: [String: HostTensor] = [:]
+        func input(_ name: String, _ shape: Shape, scale: Float = 1) -> Tensor {
+            inputs[name] = HostTensor(shape: shape, scalars: random.normals(shape.elementCount, scale: scale), dtype: dtype).roundedToStorage()
+            return graph.input(name, shape, dtype: dtype)
+        }
+        let x = input("x", shape), weight = input("w", [outputs, shape[1], 3, 3], scale: 0.3)
+        let bias = hasBias ? input("bias", [outputs]) : nil
+        let addend = addendKind.map { residual in
+            input("addend", residual ? [shape[0], outputs, shape[2], shape[3]] : [shape[0], outputs, 1, 1])
+        }
+        let direct = try graph.conv2d(x, weight: weight, bias: bias, addend: addend, padding: (1, 1))
+        let winograd = try graph.winogradConvolution(x, weight: weight, bias: bias, addend: addend)
+        // Direct f16 convolutions round once; the transformed tiles and products add two roundings.
+        let tolerance: Float = dtype == .float16 ? 6e-3 : 2e-5
+        for backend in [CPUBackend(), vulkan] as [Backend] {
+            let results = try backend.run(graph, outputs: [direct, winograd], inputs: inputs)
+            let error = Verification.compare(results[1], results[0])
+            #expect(error.relative < tolerance, "\(backend.name) \(dtype.shortName) \(shape): Winograd off by \(error.relative)")
+        }
+        #expect(TestDevice.validationMessages.isEmpty, "\(TestDevice.validationMessages)")
+    }
+
+    /// A real-size layer through the backend's own choice (256 channels, 1024 tiles: Winograd on CPU
+    /// devices) against the direct kernel on the same device, f16 as models run.
+    @Test func backendChoiceMatchesDirectKernelAtFullSize() throws {
+        let winograd = try TestDevice.vulkan()
+        try #require(winograd.device.float16Storage && winograd.usesWinograd, "Winograd is off on this device")
+        let direct = VulkanBackend(device: winograd.device, usesWinograd: false)
+        let graph = Graph()
+        var random = SeededRandom(name: "winograd_full_size")
+        var inputs: [String: HostTensor] = [:]
+        func input(_ name: String, _ shape: Shape, scale: Float = 1) -> Tensor {
+            inputs[name] = HostTensor(shape: shape, scalars: random.normals(shape.elementCount, scale: scale), dtype: .float16).roundedToStorage()
+            return graph.input(name, shape, dtype: .float16)
+        }
+        let x = input("x", [1, 256, 64, 64])
+        let output = try graph.conv2d(x, weight: input("w", [256, 256, 3, 3], scale: 0.02), bias: input("b", [256]),
+                                      addend: input("r", [1, 256, 64, 64]), padding: (1, 1))
+        #expect(VulkanBackend.winogradPays(input: x.shape, weight: [256, 256, 3, 3]))
+        let results = try [winograd, direct].map { try $0.run(graph, outputs: [output], inputs: inputs)[0] }
+        let error = Verification.compare(results[0], results[1])
+        #expect(error.relative < 6e-3, "Winograd off the direct kernel by \(error.relative)")
+        #expect(TestDevice.validationMessages.isEmpty, "\(TestDevice.validationMessages)")
+    }
+
+    @Test func rewritesOnlyChosenSameConvolutions() throws {
+        let graph = Graph()
+        let x = graph.input("x", [1, 8, 6, 6])
+        let same = try graph.conv2d(x, weight: graph.constant("a", [8, 8, 3, 3]), bias: nil, padding: (1, 1))
+        let strided = try graph.conv2d(same, weight: graph.constant("b", [8, 8, 3, 3]), bias: nil, stride: (2, 2), padding: (1, 1))
+        let pointwise = try graph.conv2d(same, weight: graph.constant("c", [8, 8, 1, 1]), bias: nil)
+        let unpadded = try graph.conv2d(same, weight: graph.constant("d", [8, 8, 3, 3]), bias: nil)
+        let narrow = try graph.conv2d(same, weight: graph.constant("e", [4, 8, 3, 3]), bias: nil, padding: (1, 1))
+        let outputs = [strided, pointwise, unpadded, narrow]
+        let (rewritten, rewrittenOutputs) = graph.winogradConvolutions(outputs: outputs) { _, weight in weight[0] == 8 }
+        let operations = rewritten.dependencies(of: rewrittenOutputs).map { rewritten.nodes[$0].operation.name }
+        #expect(operations.filter { $0 == "winograd_output" }.count == 1, "\(operations)")
+        #expect(operations.filter { $0 == "conv2d" }.count == 4, "\(operations)")
+        #expect(rewrittenOutputs.map(\.shape) == outputs.map(\.shape))
+    }
+
+    /// The table's wide cases take the WIDE transforms when aligned, the others (and misaligned tensors) do not.
+    @Test(arguments: [("winograd_input_wide", true), ("winograd_output_wide_residual", true), ("winograd_input_odd_size", false),
+                      ("winograd_output_bias_channel_addend", false)])
+    func wideTransformsWhereTheyApply(_ caseName: String, _ wide: Bool) throws {
+        let device = try TestDevice.vulkan().device.info
+        try #require(device.shaderInt64)
+        let testCase = try #require(OperationCases.standard.first { $0.name == caseName + "_f16" })
+        let graph = Graph()
+        let (outputs, _) = try testCase.build(graph)
+        let node = try #require(graph.dependencies(of: outputs).map { graph.nodes[$0] }.first { $0.operation.name == testCase.operation })
+        for (address, expected) in [(UInt64(1 << 20), wide), (UInt64(1 << 20) + 2, false)] {
+            let argument = { (node: Node) in TensorArgument(address: address, shape: node.shape, dtype: node.dtype) }
+            let context = KernelContext(node: node, inputs: node.inputs.map { argument(graph.nodes[$0]) }, output: argument(node), device: device)
+            let defines = Dictionary(try #require(try KernelTable.dispatches(context).first).defines, uniquingKeysWith: { $1 })
+            #expect((defines["WIDE"] == "1") == expected, "\(caseName) at \(address): \(defines)")
+        }
+    }
+
+    /// The measured rule: deep layers of the VAE decoder, not the U-Net's 32x32 latents or 128-channel layers.
+    @Test func winogradPaysWhereMeasured() {
+        #expect(VulkanBackend.winogradPays(input: [1, 512, 128, 128], weight: [512, 512, 3, 3]))
+        #expect(VulkanBackend.winogradPays(input: [1, 256, 256, 256], weight: [256, 256, 3, 3]))
+        #expect(!VulkanBackend.winogradPays(input: [1, 128, 512, 512], weight: [128, 128, 3, 3]))
+        #expect(!VulkanBackend.winogradPays(input: [2, 640, 16, 16], weight: [640, 640, 3, 3]))
+        #expect(!VulkanBackend.winogradPays(input: [1, 1024, 1024, 1024], weight: [1024, 1024, 3, 3]))   // 2^32 transformed values
+    }
+}
