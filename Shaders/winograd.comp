@@ -5,6 +5,8 @@
 // Exactly one of these selects the kernel:
 //   WINOGRAD_INPUT   x [batch, channels, height, width] -> y [16, T, channels]: the 4x4 patch at rows
 //                    2ty-1 .. 2ty+2, columns 2tx-1 .. 2tx+2 (zero outside) as Bᵀ d B. One item per (t, channel).
+//                    UPSAMPLED 1: x is [batch, channels, height/2, width/2] and is read as its nearest-neighbour
+//                    2x upsampling (height and width are the upsampled sizes).
 //   WINOGRAD_WEIGHT  x [outChannels, channels, 3, 3] -> y [16, outChannels, channels]: G g Gᵀ. One item per (o, c).
 //   WINOGRAD_OUTPUT  x [16, T, channels] -> y [batch, channels, height, width]: Aᵀ m A, cropped at the right and
 //                    bottom edges, + bias [channels] (hasBias) + addend (hasAddend; [batch, channels, height,
@@ -18,6 +20,11 @@
 #include "common.glsl"
 
 layout(local_size_x_id = 0) in;
+
+#ifndef UPSAMPLED
+#define UPSAMPLED 0
+#endif
+#define SCALE (UPSAMPLED + 1)
 
 // The 1-D transforms; each 2-D one applies them to the columns, then to the rows.
 vec4 inputTransform(vec4 d) { return vec4(d.x - d.z, d.y + d.z, d.z - d.y, d.y - d.w); }
@@ -40,16 +47,24 @@ void main() {
         uint left = 2 * tx0;   // the row segment's first pixel: a multiple of 8
         vec4 transformed[16][4];   // [ξ][tile] over the four channels
         for (int e = 0; e < 4; e++) {
-            uint plane = (n * p.channels + c0 + uint(e)) * p.height * p.width;
+            uint sourceWidth = p.width / SCALE;
+            uint plane = (n * p.channels + c0 + uint(e)) * (p.height / SCALE) * sourceWidth;
             float window[4][10];   // rows top .. top+3, columns left-1 .. left+8
             for (int r = 0; r < 4; r++) {
                 int row = top + r;
                 bool inside = row >= 0 && row < int(p.height);
-                uint start = plane + uint(max(row, 0)) * p.width + left;
+                uint start = plane + uint(max(row, 0)) / SCALE * sourceWidth + left / SCALE;
+#if UPSAMPLED
+                // Four source pixels make the segment's eight.
+                vec4 source = inside ? loadWide4(p.x, start / 4) : vec4(0.0);
+                vec4 first = source.xxyy, second = source.zzww;
+                window[r][9] = inside && left + 8 < p.width ? LOAD(x, start + 4) : 0.0;
+#else
                 vec4 first = inside ? loadWide4(p.x, start / 4) : vec4(0.0), second = inside ? loadWide4(p.x, start / 4 + 1) : vec4(0.0);
+                window[r][9] = inside && left + 8 < p.width ? LOAD(x, start + 8) : 0.0;
+#endif
                 window[r][0] = inside && left > 0 ? LOAD(x, start - 1) : 0.0;
                 for (int k = 0; k < 4; k++) { window[r][1 + k] = first[k]; window[r][5 + k] = second[k]; }
-                window[r][9] = inside && left + 8 < p.width ? LOAD(x, start + 8) : 0.0;
             }
             for (int j = 0; j < 4; j++) {
                 mat4 columns;
@@ -70,7 +85,7 @@ void main() {
     for (uint i = FIRST_INDEX; i < p.count; i += INDEX_STRIDE) {
         uint t = i / p.channels, c = i - t * p.channels;
         uint tx = t % p.tilesX, ty = (t / p.tilesX) % p.tilesY, n = t / (p.tilesX * p.tilesY);
-        uint plane = (n * p.channels + c) * p.height * p.width;
+        uint sourceWidth = p.width / SCALE, plane = (n * p.channels + c) * (p.height / SCALE) * sourceWidth;
         int top = 2 * int(ty) - 1, left = 2 * int(tx) - 1;
         mat4 columns;   // columns[j] = column j of the patch after Bᵀ: the column transform first
         for (int j = 0; j < 4; j++) {
@@ -78,7 +93,8 @@ void main() {
             vec4 d = vec4(0.0);
             for (int r = 0; r < 4; r++) {
                 int row = top + r;
-                if (row >= 0 && row < int(p.height) && column >= 0 && column < int(p.width)) d[r] = LOAD(x, plane + uint(row) * p.width + uint(column));
+                if (row >= 0 && row < int(p.height) && column >= 0 && column < int(p.width))
+                    d[r] = LOAD(x, plane + uint(row) / SCALE * sourceWidth + uint(column) / SCALE);
             }
             columns[j] = inputTransform(d);
         }

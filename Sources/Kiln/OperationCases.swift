@@ -192,6 +192,12 @@ public enum OperationCases {
             OperationCase("winograd_input_odd_size", "winograd_input", t) { b in
                 try b.graph.winogradInput(b.input("x", [2, 6, 7, 9]))
             },
+            OperationCase("winograd_input_upsampled", "winograd_input", t) { b in
+                try b.graph.winogradInput(b.input("x", [2, 6, 3, 5]), upsampled: true)
+            },
+            OperationCase("winograd_input_upsampled_wide", "winograd_input", t) { b in
+                try b.graph.winogradInput(b.input("x", [2, 8, 3, 8]), upsampled: true)
+            },
             OperationCase("winograd_weight", "winograd_weight", t) { b in
                 try b.graph.winogradWeight(b.input("w", [10, 6, 3, 3]))
             },

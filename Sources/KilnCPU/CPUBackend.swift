@@ -165,8 +165,8 @@ final class CPUPreparedGraph: PreparedGraph {
             return .floats(try x(0).map { Swift.min(Swift.max($0, lower), upper) })
         case .geglu:
             return .floats(CPUKernels.geglu(try x(0), halfWidth: node.shape.last))
-        case .winogradInput:
-            return .floats(CPUKernels.winogradInput(try x(0), shapes[0]))
+        case .winogradInput(let upsampled):
+            return .floats(CPUKernels.winogradInput(try x(0), shapes[0], upsampled: upsampled))
         case .winogradWeight:
             return .floats(CPUKernels.winogradWeight(try x(0), shapes[0]))
         case .winogradOutput(let parameters):

@@ -18,19 +18,20 @@ extension CPUKernels {
         return (0..<rows).flatMap { row in transform(columns.map { $0[row] }) }
     }
 
-    /// `Operation.winogradInput`: `x [N, C, H, W] -> [16, T, C]`.
-    static func winogradInput(_ x: [Float], _ shape: Shape) -> [Float] {
-        let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+    /// `Operation.winogradInput`: `x [N, C, H, W] -> [16, T, C]`, or of x's nearest 2x upsampling.
+    static func winogradInput(_ x: [Float], _ shape: Shape, upsampled: Bool) -> [Float] {
+        let scale = upsampled ? 2 : 1
+        let (n, c, h, w) = (shape[0], shape[1], scale * shape[2], scale * shape[3])
         let (tilesY, tilesX) = ((h + 1) / 2, (w + 1) / 2)
         let tiles = n * tilesY * tilesX
         var output = [Float](repeating: 0, count: 16 * tiles * c)
         for tile in 0..<tiles {
             let image = tile / (tilesY * tilesX), row = (tile / tilesX) % tilesY, column = tile % tilesX
             for channel in 0..<c {
-                let plane = (image * c + channel) * h * w
+                let plane = (image * c + channel) * shape[2] * shape[3]
                 let patch = (0..<16).map { index -> Float in
                     let y = 2 * row - 1 + index / 4, x0 = 2 * column - 1 + index % 4
-                    return y >= 0 && y < h && x0 >= 0 && x0 < w ? x[plane + y * w + x0] : 0
+                    return y >= 0 && y < h && x0 >= 0 && x0 < w ? x[plane + (y / scale) * shape[3] + x0 / scale] : 0
                 }
                 for (position, value) in transform2D(patch, size: 4, inputTransform).enumerated() {
                     output[(position * tiles + tile) * c + channel] = value

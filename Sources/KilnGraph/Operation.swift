@@ -64,8 +64,10 @@ public enum Operation: Hashable, Sendable {
     /// Winograd F(2x2, 3x3) (Lavin & Gray, https://arxiv.org/abs/1509.09308), the three pieces a
     /// 3x3 "same" convolution becomes around 16 batched GEMMs (`Graph.winogradConvolution`):
     /// `x [N, C, H, W] -> [16, T, C]`, T = N * ceil(H/2) * ceil(W/2) tiles, row-major over (n, tile
-    /// row, tile column); each 4x4 input patch (rows 2i-1 ... 2i+2, zero outside) as Bᵀ d B.
-    case winogradInput
+    /// row, tile column); each 4x4 input patch (rows 2i-1 ... 2i+2, zero outside) as Bᵀ d B. With
+    /// `upsampled`, x is `[N, C, H/2, W/2]` and the patches are read from its nearest-neighbour 2x
+    /// upsampling (`upsampleNearest2x`), which is never written out.
+    case winogradInput(upsampled: Bool = false)
     /// `weight [O, C, 3, 3] -> [16, O, C]`: G g Gᵀ.
     case winogradWeight
     /// `m [16, T, O] (, bias [O]) (, addend) -> [N, O, H, W]`: Aᵀ m A per tile, cropped to H x W;

@@ -42,6 +42,30 @@ import Testing
         #expect(TestDevice.validationMessages.isEmpty, "\(TestDevice.validationMessages)")
     }
 
+    /// Reading through the upsampling (the VAE's upsamplers) equals upsampling, then convolving.
+    @Test(arguments: [DType.float32, .float16], [Shape([2, 8, 3, 4]), [1, 6, 5, 3]])
+    func upsampledInputMatchesUpsampleThenConvolution(_ dtype: DType, _ shape: Shape) throws {
+        let vulkan = try TestDevice.vulkan()
+        try #require(dtype != .float16 || vulkan.device.float16Storage, "device lacks f16 storage")
+        let graph = Graph()
+        var random = SeededRandom(name: "winograd_upsampled_\(shape)_\(dtype.shortName)")
+        var inputs: [String: HostTensor] = [:]
+        func input(_ name: String, _ shape: Shape, scale: Float = 1) -> Tensor {
+            inputs[name] = HostTensor(shape: shape, scalars: random.normals(shape.elementCount, scale: scale), dtype: dtype).roundedToStorage()
+            return graph.input(name, shape, dtype: dtype)
+        }
+        let x = input("x", shape), weight = input("w", [12, shape[1], 3, 3], scale: 0.3), bias = input("bias", [12])
+        let direct = try graph.conv2d(graph.upsampleNearest2x(x), weight: weight, bias: bias, padding: (1, 1))
+        let winograd = try graph.winogradConvolution(x, weight: weight, bias: bias, upsampled: true)
+        let tolerance: Float = dtype == .float16 ? 6e-3 : 2e-5
+        for backend in [CPUBackend(), vulkan] as [Backend] {
+            let results = try backend.run(graph, outputs: [direct, winograd], inputs: inputs)
+            let error = Verification.compare(results[1], results[0])
+            #expect(error.relative < tolerance, "\(backend.name) \(dtype.shortName) \(shape): Winograd off by \(error.relative)")
+        }
+        #expect(TestDevice.validationMessages.isEmpty, "\(TestDevice.validationMessages)")
+    }
+
     /// A real-size layer through the backend's own choice (256 channels, 1024 tiles: Winograd on CPU
     /// devices) against the direct kernel on the same device, f16 as models run.
     @Test func backendChoiceMatchesDirectKernelAtFullSize() throws {
@@ -73,16 +97,24 @@ import Testing
         let pointwise = try graph.conv2d(same, weight: graph.constant("c", [8, 8, 1, 1]), bias: nil)
         let unpadded = try graph.conv2d(same, weight: graph.constant("d", [8, 8, 3, 3]), bias: nil)
         let narrow = try graph.conv2d(same, weight: graph.constant("e", [4, 8, 3, 3]), bias: nil, padding: (1, 1))
-        let outputs = [strided, pointwise, unpadded, narrow]
+        // An upsampling read only by the convolution is folded into it; one read twice stays.
+        let upsampledOnce = try graph.conv2d(graph.upsampleNearest2x(same), weight: graph.constant("f", [8, 8, 3, 3]), bias: nil, padding: (1, 1))
+        let shared = try graph.upsampleNearest2x(narrow)
+        let upsampledTwice = try graph.conv2d(shared, weight: graph.constant("g", [8, 4, 3, 3]), bias: nil, padding: (1, 1))
+        let outputs = [strided, pointwise, unpadded, upsampledOnce, upsampledTwice, shared]
         let (rewritten, rewrittenOutputs) = graph.winogradConvolutions(outputs: outputs) { _, weight in weight[0] == 8 }
-        let operations = rewritten.dependencies(of: rewrittenOutputs).map { rewritten.nodes[$0].operation.name }
-        #expect(operations.filter { $0 == "winograd_output" }.count == 1, "\(operations)")
-        #expect(operations.filter { $0 == "conv2d" }.count == 4, "\(operations)")
+        let operations = rewritten.dependencies(of: rewrittenOutputs).map { rewritten.nodes[$0].operation }
+        let names = operations.map(\.name)
+        #expect(names.filter { $0 == "winograd_output" }.count == 3, "\(names)")
+        #expect(names.filter { $0 == "conv2d" }.count == 4, "\(names)")
+        #expect(names.filter { $0 == "upsample_nearest_2x" }.count == 1, "\(names)")
+        #expect(operations.filter { $0 == .winogradInput(upsampled: true) }.count == 1, "\(names)")
         #expect(rewrittenOutputs.map(\.shape) == outputs.map(\.shape))
     }
 
     /// The table's wide cases take the WIDE transforms when aligned, the others (and misaligned tensors) do not.
-    @Test(arguments: [("winograd_input_wide", true), ("winograd_output_wide_residual", true), ("winograd_input_odd_size", false),
+    @Test(arguments: [("winograd_input_wide", true), ("winograd_output_wide_residual", true), ("winograd_input_upsampled_wide", true),
+                      ("winograd_input_upsampled", false), ("winograd_input_odd_size", false),
                       ("winograd_output_bias_channel_addend", false)])
     func wideTransformsWhereTheyApply(_ caseName: String, _ wide: Bool) throws {
         let device = try TestDevice.vulkan().device.info

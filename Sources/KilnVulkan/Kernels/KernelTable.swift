@@ -31,8 +31,8 @@ enum KernelTable {
             return [ElementwiseKernels.unary(context, function: nil, affine: .clamp(lower, upper))]
         case .geglu:
             return [ElementwiseKernels.geglu(context)]
-        case .winogradInput:
-            return [WinogradKernels.input(context)]
+        case .winogradInput(let upsampled):
+            return [WinogradKernels.input(context, upsampled: upsampled)]
         case .winogradWeight:
             return [WinogradKernels.weight(context)]
         case .winogradOutput(let parameters):

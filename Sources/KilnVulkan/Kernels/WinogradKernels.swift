@@ -5,20 +5,22 @@ import KilnGraph
 enum WinogradKernels {
     static let file = "winograd.comp"
 
-    static func input(_ context: KernelContext) -> Dispatch {
-        let x = context.argument(0).shape, tiles = context.output.shape[1]
-        let wide = wideTiles(context, channels: x[1], width: x[3], tensors: [context.argument(0), context.output])
+    static func input(_ context: KernelContext, upsampled: Bool) -> Dispatch {
+        let x = context.argument(0).shape, tiles = context.output.shape[1], scale = upsampled ? 2 : 1
+        let (height, width) = (scale * x[2], scale * x[3])
+        let wide = wideTiles(context, channels: x[1], width: width, tensors: [context.argument(0), context.output])
         var constants = PushConstants()
         constants.address("x", context.argument(0).address)
         constants.address("y", context.output.address)
         constants.uint("count", items(tiles * x[1], wide: wide))
         constants.uint("channels", x[1])
-        constants.uint("height", x[2])
-        constants.uint("width", x[3])
-        constants.uint("tilesY", (x[2] + 1) / 2)
-        constants.uint("tilesX", (x[3] + 1) / 2)
+        constants.uint("height", height)
+        constants.uint("width", width)
+        constants.uint("tilesY", (height + 1) / 2)
+        constants.uint("tilesX", (width + 1) / 2)
         constants.uint("tiles", tiles)
-        return dispatch(context, "WINOGRAD_INPUT", constants: constants, count: items(tiles * x[1], wide: wide), wide: wide)
+        return dispatch(context, "WINOGRAD_INPUT", constants: constants, count: items(tiles * x[1], wide: wide), wide: wide,
+                        extra: [("UPSAMPLED", upsampled ? "1" : "0")])
     }
 
     static func weight(_ context: KernelContext) -> Dispatch {
@@ -65,8 +67,10 @@ enum WinogradKernels {
     /// Items of a kernel over `pairs` (tile, channel) pairs: the pairs, or groups of 4 x 4 when wide.
     private static func items(_ pairs: Int, wide: Bool) -> Int { wide ? pairs / 16 : pairs }
 
-    private static func dispatch(_ context: KernelContext, _ kernel: String, constants: PushConstants, count: Int, wide: Bool) -> Dispatch {
-        let defines = context.storageDefines + [(kernel, "1")] + (wide ? [("KILN_WIDE_LOADS", "1"), ("WIDE", "1")] : [])
+    private static func dispatch(
+        _ context: KernelContext, _ kernel: String, constants: PushConstants, count: Int, wide: Bool, extra: [(String, String)] = []
+    ) -> Dispatch {
+        let defines = context.storageDefines + [(kernel, "1")] + extra + (wide ? [("KILN_WIDE_LOADS", "1"), ("WIDE", "1")] : [])
         return context.linearDispatch(file, defines: defines, pushConstants: constants, count: count)
     }
 }
