@@ -41,13 +41,14 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
     }
 
     /// Where Winograd beat the direct kernel on lavapipe (BENCHMARKS.md, 2026-11-23): its GEMMs need
-    /// depth to run well (1.8x at 512 channels, none at 128), and enough tiles to fill the device;
-    /// every index stays within 32 bits.
+    /// depth (1.8x at 512 channels, none at 128) and, at 256-320 channels, many tiles (the VAE's
+    /// 256x256 level gained; the U-Net's 320 channels at 2048 tiles did not). Every index stays
+    /// within 32 bits.
     public static func winogradPays(input: Shape, weight: Shape) -> Bool {
         let tiles = input[0] * ((input[2] + 1) / 2) * ((input[3] + 1) / 2)
-        let (channels, outputs) = (input[1], weight[0])
-        return channels >= 256 && outputs >= 256 && channels % 4 == 0 && tiles >= 1024
-            && 16 * tiles * max(channels, outputs) < Int(UInt32.max)
+        let (channels, depth) = (input[1], min(input[1], weight[0]))
+        let deepEnough = depth >= 512 ? tiles >= 1024 : depth >= 256 && tiles >= 16384
+        return deepEnough && channels % 4 == 0 && 16 * tiles * max(input[1], weight[0]) < Int(UInt32.max)
     }
 
     public func prepare(_ graph: Graph, outputs: [Tensor], constants: any ConstantValues) throws -> any PreparedGraph {

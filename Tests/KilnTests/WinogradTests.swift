@@ -66,7 +66,7 @@ import Testing
         #expect(TestDevice.validationMessages.isEmpty, "\(TestDevice.validationMessages)")
     }
 
-    /// A real-size layer through the backend's own choice (256 channels, 1024 tiles: Winograd on CPU
+    /// A real-size layer through the backend's own choice (512 channels, 1024 tiles: Winograd on CPU
     /// devices) against the direct kernel on the same device, f16 as models run.
     @Test func backendChoiceMatchesDirectKernelAtFullSize() throws {
         let winograd = try TestDevice.vulkan()
@@ -79,10 +79,10 @@ import Testing
             inputs[name] = HostTensor(shape: shape, scalars: random.normals(shape.elementCount, scale: scale), dtype: .float16).roundedToStorage()
             return graph.input(name, shape, dtype: .float16)
         }
-        let x = input("x", [1, 256, 64, 64])
-        let output = try graph.conv2d(x, weight: input("w", [256, 256, 3, 3], scale: 0.02), bias: input("b", [256]),
-                                      addend: input("r", [1, 256, 64, 64]), padding: (1, 1))
-        #expect(VulkanBackend.winogradPays(input: x.shape, weight: [256, 256, 3, 3]))
+        let x = input("x", [1, 512, 64, 64])
+        let output = try graph.conv2d(x, weight: input("w", [512, 512, 3, 3], scale: 0.015), bias: input("b", [512]),
+                                      addend: input("r", [1, 512, 64, 64]), padding: (1, 1))
+        #expect(VulkanBackend.winogradPays(input: x.shape, weight: [512, 512, 3, 3]))
         let results = try [winograd, direct].map { try $0.run(graph, outputs: [output], inputs: inputs)[0] }
         let error = Verification.compare(results[0], results[1])
         #expect(error.relative < 6e-3, "Winograd off the direct kernel by \(error.relative)")
@@ -133,9 +133,11 @@ import Testing
 
     /// The measured rule: deep layers of the VAE decoder, not the U-Net's 32x32 latents or 128-channel layers.
     @Test func winogradPaysWhereMeasured() {
-        #expect(VulkanBackend.winogradPays(input: [1, 512, 128, 128], weight: [512, 512, 3, 3]))
+        #expect(VulkanBackend.winogradPays(input: [1, 512, 64, 64], weight: [512, 512, 3, 3]))
+        #expect(VulkanBackend.winogradPays(input: [1, 512, 256, 256], weight: [256, 512, 3, 3]))
         #expect(VulkanBackend.winogradPays(input: [1, 256, 256, 256], weight: [256, 256, 3, 3]))
         #expect(!VulkanBackend.winogradPays(input: [1, 128, 512, 512], weight: [128, 128, 3, 3]))
+        #expect(!VulkanBackend.winogradPays(input: [2, 320, 64, 64], weight: [320, 320, 3, 3]))      // U-Net 512x512, level 0
         #expect(!VulkanBackend.winogradPays(input: [2, 640, 16, 16], weight: [640, 640, 3, 3]))
         #expect(!VulkanBackend.winogradPays(input: [1, 1024, 1024, 1024], weight: [1024, 1024, 3, 3]))   // 2^32 transformed values
     }
