@@ -69,9 +69,7 @@ final class CPUPreparedGraph: PreparedGraph {
             }
         }
         self.constants = values
-        memoryPlan = MemoryPlan(graph: graph, order: order, outputs: outputs.map(\.id), inArena: { node in
-            if case .constant = node.operation { false } else { true }
-        })
+        memoryPlan = MemoryPlan(activationsOf: graph, outputs: outputs)
         var lastUse: [Int: Int] = [:]
         for (step, id) in order.enumerated() {
             for input in graph.nodes[id].inputs { lastUse[input] = step }

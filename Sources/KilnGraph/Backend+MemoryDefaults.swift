@@ -7,4 +7,9 @@ extension Backend {
 
     /// Host backends hold weights and activations in RAM.
     public var memoryCapacityBytes: Int { Int(clamping: ProcessInfo.processInfo.physicalMemory) }
+
+    /// The graph as given, planned with weights outside the arena.
+    public func plannedArenaBytes(_ graph: Graph, outputs: [Tensor]) -> Int {
+        MemoryPlan(activationsOf: graph, outputs: outputs).arenaBytes
+    }
 }

@@ -14,6 +14,11 @@ public protocol Backend: AnyObject, Sendable {
     /// Bytes that weights and activations share (a GPU's largest device-local heap): a model
     /// whose weights exceed it is refused before any work starts.
     var memoryCapacityBytes: Int { get }
+
+    /// Peak activation bytes (`MemoryPlan.arenaBytes`) of `graph` as this backend would prepare it,
+    /// after any rewrites of its own, without preparing anything: what tiling decisions compare
+    /// with `activationBudgetBytes`.
+    func plannedArenaBytes(_ graph: Graph, outputs: [Tensor]) -> Int
 }
 
 /// A graph ready to run repeatedly with new inputs.

@@ -71,3 +71,13 @@ public struct MemoryPlan: Sendable {
         self.unplannedBytes = sizes.values.reduce(0, +)
     }
 }
+
+extension MemoryPlan {
+    /// How backends plan a graph: everything `outputs` need, in creation order, with weights
+    /// (constants) outside the arena.
+    public init(activationsOf graph: Graph, outputs: [Tensor]) {
+        self.init(graph: graph, order: graph.dependencies(of: outputs), outputs: outputs.map(\.id), inArena: { node in
+            if case .constant = node.operation { false } else { true }
+        })
+    }
+}

@@ -61,9 +61,21 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
     }
 
     private func prepare(_ graph: Graph, outputs: [Tensor], constants: any ConstantValues, profile: Bool) throws -> VulkanPreparedGraph {
+        let (graph, outputs) = rewritten(graph, outputs: outputs)
+        return try VulkanPreparedGraph(device: device, graph: graph, outputs: outputs, constants: constants, variant: kernelVariant, profile: profile)
+    }
+
+    /// The Winograd convolutions' transformed tiles take more memory than the direct kernel's.
+    public func plannedArenaBytes(_ graph: Graph, outputs: [Tensor]) -> Int {
+        let (graph, outputs) = rewritten(graph, outputs: outputs)
+        return MemoryPlan(activationsOf: graph, outputs: outputs).arenaBytes
+    }
+
+    /// `graph` as this backend runs it: residual adds folded, large convolutions as Winograd.
+    private func rewritten(_ graph: Graph, outputs: [Tensor]) -> (Graph, [Tensor]) {
         var (graph, outputs) = fusesAddends ? graph.fusingAddends(outputs: outputs) : (graph, outputs)
         if usesWinograd { (graph, outputs) = graph.winogradConvolutions(outputs: outputs, chosen: Self.winogradPays) }
-        return try VulkanPreparedGraph(device: device, graph: graph, outputs: outputs, constants: constants, variant: kernelVariant, profile: profile)
+        return (graph, outputs)
     }
 }
 

@@ -54,9 +54,7 @@ public final class VulkanPreparedGraph: PreparedGraph, @unchecked Sendable {
         }
         inputNodes = order.map { graph.nodes[$0] }.filter { if case .input = $0.operation { true } else { false } }
 
-        let plan = MemoryPlan(graph: graph, order: order, outputs: outputs.map(\.id), inArena: { node in
-            if case .constant = node.operation { false } else { true }
-        })
+        let plan = MemoryPlan(activationsOf: graph, outputs: outputs)
         memoryPlan = plan
         try Self.checkFits(plan: plan, constants: order.map { graph.nodes[$0] }.filter {
             if case .constant = $0.operation { true } else { false }

@@ -14,6 +14,7 @@ import Testing
         var name: String { inner.name }
         var activationBudgetBytes: Int { inner.activationBudgetBytes }
         var memoryCapacityBytes: Int { inner.memoryCapacityBytes }
+        func plannedArenaBytes(_ graph: Graph, outputs: [Tensor]) -> Int { inner.plannedArenaBytes(graph, outputs: outputs) }
         func prepare(_ graph: Graph, outputs: [Tensor], constants: any ConstantValues) throws -> any PreparedGraph {
             preparedOperations.append(Set(graph.dependencies(of: outputs).map { graph.nodes[$0].operation.name }))
             return try inner.prepare(graph, outputs: outputs, constants: constants)

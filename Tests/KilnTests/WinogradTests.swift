@@ -89,6 +89,19 @@ import Testing
         #expect(TestDevice.validationMessages.isEmpty, "\(TestDevice.validationMessages)")
     }
 
+    /// Tiling decisions (the VAE's) must see the transformed tiles, which need more memory than the
+    /// direct kernel, or a graph planned to fit would fail the device's limit when prepared.
+    @Test func plannedArenaCountsTheTransformedTiles() throws {
+        let winograd = try TestDevice.vulkan()
+        try #require(winograd.usesWinograd, "Winograd is off on this device")
+        let graph = Graph()
+        let x = graph.input("x", [1, 512, 64, 64], dtype: .float16)
+        let y = try graph.conv2d(x, weight: graph.constant("w", [512, 512, 3, 3], dtype: .float16), bias: nil, padding: (1, 1))
+        let direct = MemoryPlan(activationsOf: graph, outputs: [y]).arenaBytes
+        #expect(winograd.plannedArenaBytes(graph, outputs: [y]) > 2 * direct)
+        #expect(VulkanBackend(device: winograd.device, usesWinograd: false).plannedArenaBytes(graph, outputs: [y]) == direct)
+    }
+
     @Test func rewritesOnlyChosenSameConvolutions() throws {
         let graph = Graph()
         let x = graph.input("x", [1, 8, 6, 6])

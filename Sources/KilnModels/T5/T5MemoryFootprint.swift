@@ -24,8 +24,6 @@ public struct T5MemoryFootprint: Sendable, Equatable {
             if case .constant = graph.nodes[id].operation { total + graph.nodes[id].shape.elementCount } else { total }
         }
         weightBytes = parameterCount * dtype.byteCount
-        plannedActivationBytes = MemoryPlan(graph: graph, order: order, outputs: [output.id], inArena: { node in
-            if case .constant = node.operation { false } else { true }
-        }).arenaBytes
+        plannedActivationBytes = MemoryPlan(activationsOf: graph, outputs: [output]).arenaBytes
     }
 }

@@ -174,14 +174,12 @@ public final class TiledAutoencoder {
         return output
     }
 
-    /// Peak activation bytes of the graph `build` makes for `shape`, planned as the backends plan
-    /// it but without loading weights or preparing anything.
+    /// Peak activation bytes of the graph `build` makes for `shape`, planned as the backend will
+    /// prepare it (its rewrites included) but without loading weights or preparing anything.
     private func arenaBytes(_ shape: Shape, build: (Graph, WeightBinder, Shape) throws -> Tensor) throws -> Int {
         let graph = Graph()
         let output = try build(graph, WeightBinder(graph: graph, source: weights, dtype: dtype), shape)
-        return MemoryPlan(graph: graph, order: graph.dependencies(of: [output]), outputs: [output.id], inArena: { node in
-            if case .constant = node.operation { false } else { true }
-        }).arenaBytes
+        return backend.plannedArenaBytes(graph, outputs: [output])
     }
 
     private func choose(
