@@ -76,21 +76,26 @@ extension Graph {
         guard paddedHeight >= kh, paddedWidth >= kw else {
             throw GraphError(op, "kernel \(kh)x\(kw) larger than padded input \(x.shape) with padding \(padding)")
         }
-        var inputs = [x, weight]
-        if let bias {
-            try requireShape(op, bias, [o], "bias")
-            inputs.append(bias)
-        }
         let shape: Shape = [n, o, outHeight, outWidth]
-        if let addend {
-            try requireFloat(op, x, addend)
-            guard addend.shape == shape || addend.shape == [n, o, 1, 1] else {
-                throw GraphError(op, "addend must be \(shape) or [\(n), \(o), 1, 1], got \(addend.shape)")
-            }
-            inputs.append(addend)
-        }
+        let inputs = try [x, weight] + convolutionExtras(op, bias: bias, addend: addend, like: x, output: shape)
         let parameters = Convolution2D(stride: stride, padding: padding, extraPadding: extraPadding, hasBias: bias != nil, hasAddend: addend != nil)
         return append(.conv2d(parameters), inputs, shape: shape, dtype: x.dtype)
+    }
+
+    /// A convolution's optional inputs, checked, in input order: `bias [O]`, then the addend, of
+    /// `output`'s shape (a residual) or `[N, O, 1, 1]` (a per-image channel bias); both in x's type.
+    func convolutionExtras(_ op: String, bias: Tensor?, addend: Tensor?, like x: Tensor, output: Shape) throws -> [Tensor] {
+        if let bias {
+            try requireFloat(op, x, bias)
+            try requireShape(op, bias, [output[1]], "bias")
+        }
+        if let addend {
+            try requireFloat(op, x, addend)
+            guard addend.shape == output || addend.shape == [output[0], output[1], 1, 1] else {
+                throw GraphError(op, "addend must be \(output) or [\(output[0]), \(output[1]), 1, 1], got \(addend.shape)")
+            }
+        }
+        return [bias, addend].compactMap { $0 }
     }
 
     /// Scaled dot-product attention, `q [B, H, Lq, D], k [B, H, Lk, D], v [B, H, Lk, Dv] ->

@@ -47,20 +47,8 @@ extension Graph {
         guard batch > 0, height > 0, width > 0, products.shape == [16, output.tiles, channels] else {
             throw GraphError(op, "products must be [16, \(output.tiles), O] for [\(batch), O, \(height), \(width)], got \(products.shape)")
         }
-        var inputs = [products]
-        if let bias {
-            try requireFloat(op, products, bias)
-            try requireShape(op, bias, [channels], "bias")
-            inputs.append(bias)
-        }
         let shape: Shape = [batch, channels, height, width]
-        if let addend {
-            try requireFloat(op, products, addend)
-            guard addend.shape == shape || addend.shape == [batch, channels, 1, 1] else {
-                throw GraphError(op, "addend must be \(shape) or [\(batch), \(channels), 1, 1], got \(addend.shape)")
-            }
-            inputs.append(addend)
-        }
+        let inputs = try [products] + convolutionExtras(op, bias: bias, addend: addend, like: products, output: shape)
         return append(.winogradOutput(output), inputs, shape: shape, dtype: products.dtype)
     }
 

@@ -60,11 +60,7 @@ public final class EulerAncestralDiscreteScheduler: Scheduler {
 
     /// The schedule index of `timestep`, moving the step index past it as a step does.
     func resolveStep(_ timestep: Double) throws -> Int {
-        let name = "EulerAncestralDiscreteScheduler"
-        guard !timesteps.isEmpty else { throw SchedulerError.timestepsNotSet(name) }
-        let index = try stepIndex.resolve(timestep: timestep, in: timesteps, scheduler: name)
-        stepIndex.current = index + 1
-        return index
+        try stepIndex.advance(past: timestep, in: timesteps, scheduler: "EulerAncestralDiscreteScheduler")
     }
 
     /// The noise added (σ_up) and the level stepped to deterministically (σ_down) from σ to σ_next.

@@ -68,10 +68,7 @@ public final class EulerDiscreteScheduler: Scheduler {
 
     /// The schedule index of `timestep`, moving the step index past it as a step does.
     func resolveStep(_ timestep: Double) throws -> Int {
-        guard !timesteps.isEmpty else { throw SchedulerError.timestepsNotSet("EulerDiscreteScheduler") }
-        let index = try stepIndex.resolve(timestep: timestep, in: timesteps, scheduler: "EulerDiscreteScheduler")
-        stepIndex.current = index + 1
-        return index
+        try stepIndex.advance(past: timestep, in: timesteps, scheduler: "EulerDiscreteScheduler")
     }
 
     public func addNoise(to original: ShapedArray, noise: ShapedArray, timestep: Double) throws -> ShapedArray {

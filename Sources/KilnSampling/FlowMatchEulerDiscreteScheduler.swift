@@ -147,11 +147,7 @@ public final class FlowMatchEulerDiscreteScheduler: Scheduler {
 
     /// The schedule index of `timestep`, moving the step index past it as a step does.
     func resolveStep(_ timestep: Double) throws -> Int {
-        let name = "FlowMatchEulerDiscreteScheduler"
-        guard !timesteps.isEmpty else { throw SchedulerError.timestepsNotSet(name) }
-        let index = try stepIndex.resolve(timestep: timestep, in: timesteps, scheduler: name)
-        stepIndex.current = index + 1
-        return index
+        try stepIndex.advance(past: timestep, in: timesteps, scheduler: "FlowMatchEulerDiscreteScheduler")
     }
 
     /// diffusers' `scale_noise`: σ·noise + (1 - σ)·original at `timestep`'s sigma.

@@ -21,6 +21,14 @@ struct StepIndexTracker: Sendable {
         return index
     }
 
+    /// `resolve`, then past that step: what one call of a single-step sampler's `step` does.
+    mutating func advance(past timestep: Double, in timesteps: [Double], scheduler: String) throws -> Int {
+        guard !timesteps.isEmpty else { throw SchedulerError.timestepsNotSet(scheduler) }
+        let index = try resolve(timestep: timestep, in: timesteps, scheduler: scheduler)
+        current = index + 1
+        return index
+    }
+
     /// The schedule index `add_noise` / `scale_noise` noise to. Without a begin index diffusers
     /// searches for `timestep`; with one (img2img, inpainting) it ignores `timestep` and uses the
     /// current step index, or the begin index before the first step, so inpainting's per-step

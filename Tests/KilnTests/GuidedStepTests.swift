@@ -1,4 +1,4 @@
-import Kiln
+@testable import Kiln
 import Testing
 
 /// `Graph.guidedStep` is one pass for what basic ops spell out: halves by slices, guidance by
@@ -9,15 +9,10 @@ import Testing
         let vulkan = try TestDevice.vulkan()
         try #require(dtype != .float16 || vulkan.device.float16Storage, "device lacks f16 storage")
         let graph = Graph()
-        var random = SeededRandom(name: "guided_step_\(dtype.shortName)_\(withNoise)")
-        var inputs: [String: HostTensor] = [:]
-        func input(_ name: String, _ shape: Shape, _ storage: DType = .float32) -> Tensor {
-            inputs[name] = HostTensor(shape: shape, scalars: random.normals(shape.elementCount, scale: 1), dtype: storage).roundedToStorage()
-            return graph.input(name, shape, dtype: storage)
-        }
-        let prediction = input("prediction", [4, 4, 6, 5], dtype)
-        let sample = input("sample", [2, 4, 6, 5]), coefficients = input("coefficients", [4])
-        let noise = withNoise ? input("noise", [2, 4, 6, 5]) : nil
+        var b = CaseBuilder(graph: graph, dtype: dtype, random: SeededRandom(name: "guided_step_\(dtype.shortName)_\(withNoise)"))
+        let prediction = b.input("prediction", [4, 4, 6, 5])
+        let sample = b.input("sample", [2, 4, 6, 5], storage: .float32), coefficients = b.input("coefficients", [4], storage: .float32)
+        let noise = withNoise ? b.input("noise", [2, 4, 6, 5], storage: .float32) : nil
         let fused = try graph.guidedStep(prediction: prediction, sample: sample, coefficients: coefficients, noise: noise)
 
         let wide = dtype == .float32 ? prediction : try graph.cast(prediction, to: .float32)
@@ -28,7 +23,7 @@ import Testing
         if let noise { plain = try graph.add(plain, graph.mul(noise, coefficient(3))) }
 
         for backend in [CPUBackend(), vulkan] as [Backend] {
-            let results = try backend.run(graph, outputs: [fused, plain], inputs: inputs)
+            let results = try backend.run(graph, outputs: [fused, plain], inputs: b.inputs)
             let error = Verification.compare(results[0], results[1])
             #expect(error.relative < 1e-6, "\(backend.name) \(dtype.shortName): fused and plain differ by \(error.relative)")
         }

@@ -1,5 +1,5 @@
+@testable import Kiln
 @testable import KilnVulkan
-import Kiln
 import Testing
 
 /// Winograd F(2x2, 3x3) is another way to compute a 3x3 "same" convolution: it must give conv2d's
@@ -15,53 +15,42 @@ import Testing
 
     @Test(arguments: [DType.float32, .float16], shapes.indices)
     func matchesDirectConvolution(_ dtype: DType, _ index: Int) throws {
-        let vulkan = try TestDevice.vulkan()
-        try #require(dtype != .float16 || vulkan.device.float16Storage, "device lacks f16 storage")
         let (shape, outputs, hasBias, addendKind) = Self.shapes[index]
         let graph = Graph()
-        var random = SeededRandom(name: "winograd_\(index)_\(dtype.shortName)")
-        var inputs: [String: HostTensor] = [:]
-        func input(_ name: String, _ shape: Shape, scale: Float = 1) -> Tensor {
-            inputs[name] = HostTensor(shape: shape, scalars: random.normals(shape.elementCount, scale: scale), dtype: dtype).roundedToStorage()
-            return graph.input(name, shape, dtype: dtype)
-        }
-        let x = input("x", shape), weight = input("w", [outputs, shape[1], 3, 3], scale: 0.3)
-        let bias = hasBias ? input("bias", [outputs]) : nil
+        var b = CaseBuilder(graph: graph, dtype: dtype, random: SeededRandom(name: "winograd_\(index)_\(dtype.shortName)"))
+        let x = b.input("x", shape), weight = b.input("w", [outputs, shape[1], 3, 3], scale: 0.3)
+        let bias = hasBias ? b.input("bias", [outputs]) : nil
         let addend = addendKind.map { residual in
-            input("addend", residual ? [shape[0], outputs, shape[2], shape[3]] : [shape[0], outputs, 1, 1])
+            b.input("addend", residual ? [shape[0], outputs, shape[2], shape[3]] : [shape[0], outputs, 1, 1])
         }
         let direct = try graph.conv2d(x, weight: weight, bias: bias, addend: addend, padding: (1, 1))
         let winograd = try graph.winogradConvolution(x, weight: weight, bias: bias, addend: addend)
-        // Direct f16 convolutions round once; the transformed tiles and products add two roundings.
-        let tolerance: Float = dtype == .float16 ? 6e-3 : 2e-5
-        for backend in [CPUBackend(), vulkan] as [Backend] {
-            let results = try backend.run(graph, outputs: [direct, winograd], inputs: inputs)
-            let error = Verification.compare(results[1], results[0])
-            #expect(error.relative < tolerance, "\(backend.name) \(dtype.shortName) \(shape): Winograd off by \(error.relative)")
-        }
-        #expect(TestDevice.validationMessages.isEmpty, "\(TestDevice.validationMessages)")
+        try Self.expectAgreement(graph, direct: direct, winograd: winograd, inputs: b.inputs, dtype: dtype, "\(shape)")
     }
 
     /// Reading through the upsampling (the VAE's upsamplers) equals upsampling, then convolving.
     @Test(arguments: [DType.float32, .float16], [Shape([2, 8, 3, 4]), [1, 6, 5, 3]])
     func upsampledInputMatchesUpsampleThenConvolution(_ dtype: DType, _ shape: Shape) throws {
-        let vulkan = try TestDevice.vulkan()
-        try #require(dtype != .float16 || vulkan.device.float16Storage, "device lacks f16 storage")
         let graph = Graph()
-        var random = SeededRandom(name: "winograd_upsampled_\(shape)_\(dtype.shortName)")
-        var inputs: [String: HostTensor] = [:]
-        func input(_ name: String, _ shape: Shape, scale: Float = 1) -> Tensor {
-            inputs[name] = HostTensor(shape: shape, scalars: random.normals(shape.elementCount, scale: scale), dtype: dtype).roundedToStorage()
-            return graph.input(name, shape, dtype: dtype)
-        }
-        let x = input("x", shape), weight = input("w", [12, shape[1], 3, 3], scale: 0.3), bias = input("bias", [12])
+        var b = CaseBuilder(graph: graph, dtype: dtype, random: SeededRandom(name: "winograd_upsampled_\(shape)_\(dtype.shortName)"))
+        let x = b.input("x", shape), weight = b.input("w", [12, shape[1], 3, 3], scale: 0.3), bias = b.input("bias", [12])
         let direct = try graph.conv2d(graph.upsampleNearest2x(x), weight: weight, bias: bias, padding: (1, 1))
         let winograd = try graph.winogradConvolution(x, weight: weight, bias: bias, upsampled: true)
+        try Self.expectAgreement(graph, direct: direct, winograd: winograd, inputs: b.inputs, dtype: dtype, "upsampled \(shape)")
+    }
+
+    /// Both forms on the CPU reference and on the device. Direct f16 convolutions round once; the
+    /// transformed tiles and products add two roundings.
+    static func expectAgreement(
+        _ graph: Graph, direct: Tensor, winograd: Tensor, inputs: [String: HostTensor], dtype: DType, _ label: String
+    ) throws {
+        let vulkan = try TestDevice.vulkan()
+        try #require(dtype != .float16 || vulkan.device.float16Storage, "device lacks f16 storage")
         let tolerance: Float = dtype == .float16 ? 6e-3 : 2e-5
         for backend in [CPUBackend(), vulkan] as [Backend] {
             let results = try backend.run(graph, outputs: [direct, winograd], inputs: inputs)
             let error = Verification.compare(results[1], results[0])
-            #expect(error.relative < tolerance, "\(backend.name) \(dtype.shortName) \(shape): Winograd off by \(error.relative)")
+            #expect(error.relative < tolerance, "\(backend.name) \(dtype.shortName) \(label): Winograd off by \(error.relative)")
         }
         #expect(TestDevice.validationMessages.isEmpty, "\(TestDevice.validationMessages)")
     }
@@ -73,17 +62,12 @@ import Testing
         try #require(winograd.device.float16Storage && winograd.usesWinograd, "Winograd is off on this device")
         let direct = VulkanBackend(device: winograd.device, usesWinograd: false)
         let graph = Graph()
-        var random = SeededRandom(name: "winograd_full_size")
-        var inputs: [String: HostTensor] = [:]
-        func input(_ name: String, _ shape: Shape, scale: Float = 1) -> Tensor {
-            inputs[name] = HostTensor(shape: shape, scalars: random.normals(shape.elementCount, scale: scale), dtype: .float16).roundedToStorage()
-            return graph.input(name, shape, dtype: .float16)
-        }
-        let x = input("x", [1, 512, 64, 64])
-        let output = try graph.conv2d(x, weight: input("w", [512, 512, 3, 3], scale: 0.015), bias: input("b", [512]),
-                                      addend: input("r", [1, 512, 64, 64]), padding: (1, 1))
+        var b = CaseBuilder(graph: graph, dtype: .float16, random: SeededRandom(name: "winograd_full_size"))
+        let x = b.input("x", [1, 512, 64, 64])
+        let output = try graph.conv2d(x, weight: b.input("w", [512, 512, 3, 3], scale: 0.015), bias: b.input("b", [512]),
+                                      addend: b.input("r", [1, 512, 64, 64]), padding: (1, 1))
         #expect(VulkanBackend.winogradPays(input: x.shape, weight: [512, 512, 3, 3]))
-        let results = try [winograd, direct].map { try $0.run(graph, outputs: [output], inputs: inputs)[0] }
+        let results = try [winograd, direct].map { try $0.run(graph, outputs: [output], inputs: b.inputs)[0] }
         let error = Verification.compare(results[0], results[1])
         #expect(error.relative < 6e-3, "Winograd off the direct kernel by \(error.relative)")
         #expect(TestDevice.validationMessages.isEmpty, "\(TestDevice.validationMessages)")
