@@ -13,14 +13,9 @@ extension Graph {
     /// Returns the new graph and `outputs` in it. The values agree with the original up to one
     /// rounding to the storage type fewer (the sum is formed in f32); the CPU backend runs either.
     public func fusingAddends(outputs: [Tensor]) -> (graph: Graph, outputs: [Tensor]) {
-        let order = dependencies(of: outputs)
-        var readers: [Int: Int] = [:]
-        for id in order { for input in nodes[id].inputs { readers[input, default: 0] += 1 } }
-        let outputIDs = Set(outputs.map(\.id))
-        let readOnceByAdd = { (id: Int) in readers[id] == 1 && !outputIDs.contains(id) }
-
+        let readOnceByAdd = readOnce(outputs: outputs)
         var fusions: [Int: AddendFusion] = [:]
-        for id in order {
+        for id in dependencies(of: outputs) {
             guard case .binary(.add) = nodes[id].operation, let fusion = addendFusion(at: id, readOnce: readOnceByAdd) else { continue }
             fusions[id] = fusion
         }

@@ -17,4 +17,13 @@ extension Graph {
         }
         return (copy, outputs.compactMap { mapped[$0.id] })
     }
+
+    /// Whether a node's value is read by exactly one of the nodes `outputs` need and is not itself
+    /// an output: a fusion may then fold it into its reader and never store it.
+    public func readOnce(outputs: [Tensor]) -> (Int) -> Bool {
+        var readers: [Int: Int] = [:]
+        for id in dependencies(of: outputs) { for input in nodes[id].inputs { readers[input, default: 0] += 1 } }
+        let outputIDs = Set(outputs.map(\.id))
+        return { readers[$0] == 1 && !outputIDs.contains($0) }
+    }
 }

@@ -56,9 +56,7 @@ extension Graph {
     /// `winogradConvolution`, reading through a nearest-neighbour upsampling that nothing else reads
     /// instead of running it; returns the new graph and `outputs` in it.
     public func winogradConvolutions(outputs: [Tensor], chosen: (_ input: Shape, _ weight: Shape) -> Bool) -> (graph: Graph, outputs: [Tensor]) {
-        var readers: [Int: Int] = [:]
-        for id in dependencies(of: outputs) { for input in nodes[id].inputs { readers[input, default: 0] += 1 } }
-        let outputIDs = Set(outputs.map(\.id))
+        let foldable = readOnce(outputs: outputs)
         return rewritten(outputs: outputs) { node, mapped, graph in
             guard case .conv2d(let parameters) = node.operation, parameters.strideY == 1, parameters.strideX == 1,
                   parameters.paddingY == 1, parameters.paddingX == 1, parameters.extraPaddingBottom == 0, parameters.extraPaddingRight == 0
@@ -68,7 +66,7 @@ extension Graph {
                   chosen(inputs[0].shape, inputs[1].shape) else { return nil }
             let source = nodes[node.inputs[0]]
             var upsampled = false
-            if case .upsampleNearest2x = source.operation, readers[source.id] == 1, !outputIDs.contains(source.id), let low = mapped(source.inputs[0]) {
+            if case .upsampleNearest2x = source.operation, foldable(source.id), let low = mapped(source.inputs[0]) {
                 (inputs[0], upsampled) = (low, true)
             }
             return try? graph.winogradConvolution(

@@ -63,9 +63,8 @@ final class Denoiser {
     func step(
         _ sample: ShapedArray, latents: ShapedArray, timestep: Double, step: AffineStep, guidanceScale: Float, conditioning: Conditioning
     ) throws -> ShapedArray {
-        let inputs = inputs(sample, timestep: timestep, conditioning: conditioning)
-            .merging(DeviceStep.inputs(latents: latents, step: step, guidanceScale: guidanceScale)) { first, _ in first }
-        return ShapedArray(try graph.run(inputs)[0])
+        try DeviceStep.run(graph, inputs: inputs(sample, timestep: timestep, conditioning: conditioning), latents: latents, step: step,
+                           guidanceScale: guidanceScale)
     }
 
     private func inputs(_ sample: ShapedArray, timestep: Double, conditioning: Conditioning) -> [String: HostTensor] {

@@ -11,10 +11,12 @@ struct DeviceStep: Equatable, CustomStringConvertible {
 
     var description: String { "step\(latentShape)\(hasNoise ? "+noise" : "")" }
 
-    /// The scheduler in its affine form, when `enabled` and every step of its configuration is affine.
-    static func affineScheduler(_ scheduler: any Scheduler, enabled: Bool) -> (any AffineStepScheduler)? {
+    /// The scheduler in its affine form and the step for latents of `latentShape`, when `enabled`
+    /// and every step of the scheduler's configuration is affine; nil keeps the host path.
+    static func chosen(for scheduler: any Scheduler, latentShape: [Int], enabled: Bool)
+        -> (scheduler: any AffineStepScheduler, step: DeviceStep)? {
         guard enabled, let affine = scheduler as? any AffineStepScheduler, affine.stepsAreAffine else { return nil }
-        return affine
+        return (affine, DeviceStep(latentShape: latentShape, hasNoise: affine.isStochastic))
     }
 
     /// The step's inputs (`step_sample`, `step_coefficients`, `step_noise`) after `prediction`
@@ -25,13 +27,15 @@ struct DeviceStep: Equatable, CustomStringConvertible {
             coefficients: graph.input("step_coefficients", [4]), noise: hasNoise ? graph.input("step_noise", Shape(latentShape)) : nil)
     }
 
-    /// Per-run values of the inputs `appended` declares; `guidanceScale` is ignored without guidance.
-    static func inputs(latents: ShapedArray, step: AffineStep, guidanceScale: Float) -> [String: HostTensor] {
-        var inputs = [
-            "step_sample": latents.hostTensor(),
-            "step_coefficients": HostTensor(shape: [4], scalars: [guidanceScale, step.sampleScale, step.outputScale, step.noise?.scale ?? 0]),
-        ]
+    /// Runs `graph` (prepared with the step appended) on the denoiser's `inputs` plus the step's:
+    /// the latents after one step from `latents`. `guidanceScale` is ignored without guidance.
+    static func run(
+        _ graph: any PreparedGraph, inputs: [String: HostTensor], latents: ShapedArray, step: AffineStep, guidanceScale: Float
+    ) throws -> ShapedArray {
+        var inputs = inputs
+        inputs["step_sample"] = latents.hostTensor()
+        inputs["step_coefficients"] = HostTensor(shape: [4], scalars: [guidanceScale, step.sampleScale, step.outputScale, step.noise?.scale ?? 0])
         if let noise = step.noise { inputs["step_noise"] = HostTensor(shape: Shape(latents.shape), scalars: noise.values) }
-        return inputs
+        return ShapedArray(try graph.run(inputs)[0])
     }
 }

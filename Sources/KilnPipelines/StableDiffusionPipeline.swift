@@ -138,9 +138,8 @@ public final class StableDiffusionPipeline {
 
         let generator = TorchGenerator(seed: request.seed)
         var state = try initialState(request, plan: plan, generator: generator)
-        let affine = DeviceStep.affineScheduler(plan.scheduler, enabled: fusesGuidedStep && request.guidanceRescale <= 0)
-        let deviceStep = affine.map { DeviceStep(latentShape: state.latents.shape, hasNoise: $0.isStochastic) }
-        let denoiser = try preparedDenoiser(plan: plan, conditioning: conditioning, deviceStep: deviceStep)
+        let device = DeviceStep.chosen(for: plan.scheduler, latentShape: state.latents.shape, enabled: fusesGuidedStep && request.guidanceRescale <= 0)
+        let denoiser = try preparedDenoiser(plan: plan, conditioning: conditioning, deviceStep: device?.step)
         for (index, timestep) in plan.timesteps.enumerated() {
             if isCancelled() { throw PipelineError.cancelled }
             var input = plan.usesGuidance ? state.latents.repeated(2) : state.latents
@@ -148,7 +147,7 @@ public final class StableDiffusionPipeline {
             if let extra = state.inpaintingChannels {
                 input = ShapedArray.concatenatedChannels([input, extra])
             }
-            if let affine {
+            if let affine = device?.scheduler {
                 let step = try affine.affineStep(timestep: timestep, count: state.latents.scalars.count, noise: generator)
                 state.latents = try denoiser.step(input, latents: state.latents, timestep: timestep, step: step,
                                                   guidanceScale: request.guidanceScale, conditioning: conditioning)

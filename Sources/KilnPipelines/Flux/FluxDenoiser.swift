@@ -61,9 +61,8 @@ final class FluxDenoiser {
 
     /// The packed latents after one step from `latents` (prepared with a device step).
     func step(_ latents: ShapedArray, sigma: Float, step: AffineStep, conditioning: Conditioning) throws -> ShapedArray {
-        let inputs = try inputs(latents, sigma: sigma, conditioning: conditioning)
-            .merging(DeviceStep.inputs(latents: latents, step: step, guidanceScale: 1)) { first, _ in first }
-        return ShapedArray(try graph.run(inputs)[0])
+        try DeviceStep.run(graph, inputs: inputs(latents, sigma: sigma, conditioning: conditioning), latents: latents, step: step,
+                           guidanceScale: 1)
     }
 
     private func inputs(_ latents: ShapedArray, sigma: Float, conditioning: Conditioning) throws -> [String: HostTensor] {

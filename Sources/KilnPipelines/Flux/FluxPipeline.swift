@@ -193,15 +193,14 @@ public final class FluxPipeline {
             latents = generator.normal(shape: latentShape)
         }
         var packed = try FluxLatents.pack(latents)                                                                // [B, Li, 4C]
-        let affine = DeviceStep.affineScheduler(scheduler, enabled: fusesGuidedStep)
-        let deviceStep = affine.map { DeviceStep(latentShape: packed.shape, hasNoise: $0.isStochastic) }
-        let denoiser = try preparedDenoiser(batch: batch, rows: rows, columns: columns, textLength: textStates.shape[1], deviceStep: deviceStep)
+        let device = DeviceStep.chosen(for: scheduler, latentShape: packed.shape, enabled: fusesGuidedStep)
+        let denoiser = try preparedDenoiser(batch: batch, rows: rows, columns: columns, textLength: textStates.shape[1], deviceStep: device?.step)
         let conditioning = FluxDenoiser.Conditioning(textStates: textStates, pooled: pooled,
                                                      guidance: c.guidanceEmbeds ? request.guidance : nil)
         for (index, timestep) in timesteps.enumerated() {
             if isCancelled() { throw PipelineError.cancelled }
             // FluxPipeline passes the f32 timestep divided by 1000 in f32.
-            if let affine {
+            if let affine = device?.scheduler {
                 let step = try affine.affineStep(timestep: timestep, count: packed.scalars.count, noise: generator)
                 packed = try denoiser.step(packed, sigma: Float(timestep) / 1000, step: step, conditioning: conditioning)
             } else {

@@ -42,9 +42,8 @@ final class SD3Denoiser {
         _ latents: ShapedArray, sample: ShapedArray, timestep: Double, step: AffineStep, guidanceScale: Float, context: ShapedArray,
         pooled: ShapedArray
     ) throws -> ShapedArray {
-        let inputs = Self.inputs(latents, timestep: timestep, context: context, pooled: pooled)
-            .merging(DeviceStep.inputs(latents: sample, step: step, guidanceScale: guidanceScale)) { first, _ in first }
-        return ShapedArray(try graph.run(inputs)[0])
+        try DeviceStep.run(graph, inputs: Self.inputs(latents, timestep: timestep, context: context, pooled: pooled), latents: sample,
+                           step: step, guidanceScale: guidanceScale)
     }
 
     private static func inputs(_ latents: ShapedArray, timestep: Double, context: ShapedArray, pooled: ShapedArray) -> [String: HostTensor] {

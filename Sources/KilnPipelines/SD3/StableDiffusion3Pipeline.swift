@@ -134,14 +134,13 @@ public final class StableDiffusion3Pipeline {
         var latents = generator.normal(shape: latentShape)                                              // [N, 16, h, w]
         var modelShape = latentShape
         modelShape[0] *= usesGuidance ? 2 : 1
-        let affine = DeviceStep.affineScheduler(scheduler, enabled: fusesGuidedStep)
-        let deviceStep = affine.map { DeviceStep(latentShape: latentShape, hasNoise: $0.isStochastic) }
-        let denoiser = try preparedDenoiser(sampleShape: modelShape, contextShape: context.shape, pooledWidth: pooled.shape[1], deviceStep: deviceStep)
+        let device = DeviceStep.chosen(for: scheduler, latentShape: latentShape, enabled: fusesGuidedStep)
+        let denoiser = try preparedDenoiser(sampleShape: modelShape, contextShape: context.shape, pooledWidth: pooled.shape[1], deviceStep: device?.step)
         var last = elapsed()
         for (index, timestep) in scheduler.timesteps.enumerated() {
             if isCancelled() { throw PipelineError.cancelled }
             let input = usesGuidance ? latents.repeated(2) : latents
-            if let affine {
+            if let affine = device?.scheduler {
                 let step = try affine.affineStep(timestep: timestep, count: latents.scalars.count, noise: generator)
                 latents = try denoiser.step(input, sample: latents, timestep: timestep, step: step, guidanceScale: request.guidanceScale,
                                             context: context, pooled: pooled)
