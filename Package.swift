@@ -48,6 +48,8 @@ let package = Package(
             name: "kiln",
             dependencies: ["Kiln", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "kiln-kernel-benchmarks", dependencies: ["Kiln"], path: "Benchmarks/KernelBenchmarks"),
+        .executableTarget(
+            name: "kiln-pipeline-benchmarks", dependencies: ["Kiln"], path: "Benchmarks/PipelineBenchmarks", exclude: ["make_random_sd15.py"]),
         .testTarget(
             name: "KilnTests", dependencies: ["Kiln", "KilnGraph", "KilnCPU", "KilnVulkan"],
             resources: [.copy("Fixtures")]),

@@ -9,14 +9,38 @@ import KilnGraph
 /// ```swift
 /// let y = try CPUBackend().run(graph, outputs: [out], inputs: ["x": x], constants: weights)[0]
 /// ```
-public final class CPUBackend: Backend {
+public final class CPUBackend: Backend, @unchecked Sendable {
     public let name = "cpu"
+    private let lock = NSLock()
+    private var constantBytes = 0
 
     public init() {}
 
-    /// Checks `constants` against the graph and plans the run; nothing is computed yet.
+    /// Checks `constants` against the graph, loads them (resident ones once per backend) and
+    /// plans the run; nothing is computed yet.
     public func prepare(_ graph: Graph, outputs: [Tensor], constants: any ConstantValues) throws -> any PreparedGraph {
-        try CPUPreparedGraph(graph: graph, outputs: outputs, constants: constants)
+        try CPUPreparedGraph(graph: graph, outputs: outputs, constants: constants, backend: self)
+    }
+
+    public var uploadedConstantBytes: Int { lock.withLock { constantBytes } }
+
+    func countLoaded(_ bytes: Int) { lock.withLock { constantBytes += bytes } }
+}
+
+/// The f32 values of resident constants, loaded once and shared by every graph over them.
+final class CPUConstantStore: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [String: CPUValue] = [:]
+
+    /// The value filed under `key`, loaded by `load` (and counted by `backend`) the first time.
+    func value(_ key: String, backend: CPUBackend, load: () throws -> (CPUValue, bytes: Int)) rethrows -> CPUValue {
+        try lock.withLock {
+            if let value = values[key] { return value }
+            let (value, bytes) = try load()
+            values[key] = value
+            backend.countLoaded(bytes)
+            return value
+        }
     }
 }
 
@@ -57,15 +81,25 @@ final class CPUPreparedGraph: PreparedGraph {
     /// Step after which each node's value is no longer needed (`order.count` for outputs).
     private let lastUse: [Int: Int]
 
-    init(graph: Graph, outputs: [Tensor], constants: any ConstantValues) throws {
+    init(graph: Graph, outputs: [Tensor], constants: any ConstantValues, backend: CPUBackend) throws {
         self.graph = graph
         self.outputs = outputs
         order = graph.dependencies(of: outputs)
         try validateBindings(graph, nodes: order, supplied: constants, constants: true)
         var values: [String: CPUValue] = [:]
         for id in order {
-            if case .constant(let name) = graph.nodes[id].operation {
-                values[name] = try Self.value(of: constants.value(ofConstant: name), name: name, kind: "constant")
+            let node = graph.nodes[id]
+            guard case .constant(let name) = node.operation else { continue }
+            let load = { () throws -> (CPUValue, bytes: Int) in
+                (try Self.value(of: constants.value(ofConstant: name), name: name, kind: "constant"), node.shape.elementCount * 4)
+            }
+            if let residency = constants.residency(ofConstant: name) {
+                let store = residency.store(for: backend) { CPUConstantStore() }
+                values[name] = try store.value(residentKey(name, node.shape, node.dtype), backend: backend, load: load)
+            } else {
+                let (value, bytes) = try load()
+                values[name] = value
+                backend.countLoaded(bytes)
             }
         }
         self.constants = values

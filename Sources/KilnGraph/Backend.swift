@@ -19,6 +19,11 @@ public protocol Backend: AnyObject, Sendable {
     /// after any rewrites of its own, without preparing anything: what tiling decisions compare
     /// with `activationBudgetBytes`.
     func plannedArenaBytes(_ graph: Graph, outputs: [Tensor]) -> Int
+
+    /// Bytes of graph constants (weights) this backend has copied into its own storage since it
+    /// was created, as stored: uploads to a GPU, f32 copies on the CPU. Constants that a graph
+    /// finds resident (`ConstantValues.residency(ofConstant:)`) cost nothing here.
+    var uploadedConstantBytes: Int { get }
 }
 
 /// A graph ready to run repeatedly with new inputs.

@@ -10,6 +10,13 @@ public protocol ConstantValues {
     func shape(ofConstant name: String) -> (shape: Shape, isInteger: Bool)?
     /// The value itself (floating-point values as f32 in `scalars`, see `HostTensor`).
     func value(ofConstant name: String) throws -> HostTensor
+    /// Where a backend keeps the device copy of `name` for other graphs to reuse, or nil when
+    /// the prepared graph owns its copy.
+    func residency(ofConstant name: String) -> ResidentWeights?
+}
+
+extension ConstantValues {
+    public func residency(ofConstant name: String) -> ResidentWeights? { nil }
 }
 
 extension Dictionary: ConstantValues where Key == String, Value == HostTensor {
@@ -25,14 +32,18 @@ extension Dictionary: ConstantValues where Key == String, Value == HostTensor {
 
 extension ConstantValues {
     /// These values plus `extra` (tables computed on the host beside a model's weights, such as
-    /// DiT's position embedding); names must not clash.
-    public func adding(_ extra: [String: HostTensor]) -> any ConstantValues { CombinedConstantValues(base: self, extra: extra) }
+    /// DiT's position embedding); names must not clash. With `residency` the tables stay on the
+    /// device for other graphs too (a table's name and shape must then decide its values).
+    public func adding(_ extra: [String: HostTensor], residentIn residency: ResidentWeights? = nil) -> any ConstantValues {
+        CombinedConstantValues(base: self, extra: extra, extraResidency: residency)
+    }
 }
 
 /// See `ConstantValues.adding(_:)`.
 struct CombinedConstantValues: ConstantValues {
     let base: any ConstantValues
     let extra: [String: HostTensor]
+    let extraResidency: ResidentWeights?
 
     func shape(ofConstant name: String) -> (shape: Shape, isInteger: Bool)? {
         extra.shape(ofConstant: name) ?? base.shape(ofConstant: name)
@@ -40,5 +51,9 @@ struct CombinedConstantValues: ConstantValues {
 
     func value(ofConstant name: String) throws -> HostTensor {
         try extra[name] ?? base.value(ofConstant: name)
+    }
+
+    func residency(ofConstant name: String) -> ResidentWeights? {
+        extra[name] == nil ? base.residency(ofConstant: name) : extraResidency
     }
 }

@@ -129,3 +129,40 @@ public struct GenerationMetadata: Codable, Sendable, Equatable {
         return "\"\(escaped)\""
     }
 }
+
+extension GenerationMetadata {
+    /// Where an image was made, as front ends know it.
+    public struct Origin: Sendable, Equatable {
+        /// The model's name (its folder or file name) and the SHA-256 of its weights, if known.
+        public var model: String
+        public var modelSHA256: String?
+        /// `vulkan` or `cpu`, the device's name and its driver.
+        public var backend: String
+        public var device: String
+        public var driver: String?
+
+        public init(model: String, modelSHA256: String?, backend: String, device: String, driver: String?) {
+            self.model = model
+            self.modelSHA256 = modelSHA256
+            self.backend = backend
+            self.device = device
+            self.driver = driver
+        }
+    }
+
+    /// What made image `index` of `result` on `pipeline`: the request as it ran, the sampler it
+    /// used and where.
+    public init(result: GenerationResult, index: Int, pipeline: any DiffusionPipeline, origin: Origin) {
+        let request = result.request
+        let labels = request.classLabels?.flatMap { Array(repeating: $0, count: request.batchCount) }
+        self.init(
+            prompt: request.prompt ?? "", negativePrompt: request.negativePrompt, mode: labels == nil ? request.mode.name : "class2img",
+            width: request.width, height: request.height, steps: request.steps, cfgScale: request.guidanceScale,
+            guidanceRescale: request.options.guidanceRescale, sampler: pipeline.samplerName(for: request),
+            scheduler: request.sigmaSpacing?.rawValue ?? "default", seed: result.seeds.indices.contains(index) ? result.seeds[index] : request.seed,
+            rng: "torch", batchCount: result.imageCount, batchIndex: index,
+            strength: request.mode == .textToImage ? nil : request.mode.strength, model: origin.model, modelSHA256: origin.modelSHA256,
+            backend: origin.backend, dtype: pipeline.dtype.shortName, device: origin.device, driver: origin.driver)
+        classLabel = labels.flatMap { $0.indices.contains(index) ? $0[index] : nil }
+    }
+}

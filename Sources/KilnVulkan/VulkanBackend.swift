@@ -21,6 +21,8 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
     /// The arena is one allocation, so it can be no larger than maxMemoryAllocationSize.
     public var activationBudgetBytes: Int { Int(clamping: device.info.maxMemoryAllocationSize) }
 
+    public var uploadedConstantBytes: Int { device.uploadedConstantBytes }
+
     public var memoryCapacityBytes: Int {
         Int(clamping: device.info.memoryHeaps.filter(\.deviceLocal).map(\.bytes).max() ?? 0)
     }

@@ -25,7 +25,12 @@ public final class VulkanPreparedGraph: PreparedGraph, @unchecked Sendable {
     private let outputs: [Tensor]
     private let inputNodes: [Node]
     private let arena: DeviceAllocation?
+    /// Every constant's region, by node id: its own, or a resident copy shared with other graphs.
     private let constantAllocations: [Int: DeviceAllocation]
+    /// The regions this graph owns and releases; resident ones belong to their stores.
+    private let ownedConstants: [DeviceAllocation]
+    /// Stores of resident weights this graph reads from, kept alive with it.
+    private let residentStores: [ResidentConstantStore]
     private let uploadStaging: DeviceAllocation?
     private let readbackStaging: DeviceAllocation?
     private let uploadOffsets: [Int: Int]
@@ -56,22 +61,38 @@ public final class VulkanPreparedGraph: PreparedGraph, @unchecked Sendable {
 
         let plan = MemoryPlan(activationsOf: graph, outputs: outputs)
         memoryPlan = plan
-        try Self.checkFits(plan: plan, constants: order.map { graph.nodes[$0] }.filter {
-            if case .constant = $0.operation { true } else { false }
-        }, device: device.info)
-        let allocator = AllocationScope(device.allocator)
-        let arenaAllocation = plan.arenaBytes > 0 ? try allocator.allocate(bytes: plan.arenaBytes, kind: .deviceLocal) : nil
-        arena = arenaAllocation
 
-        // Constants: one resident region each, uploaded now through a temporary staging area.
+        // Constants: resident ones another graph already uploaded are reused; the rest get a
+        // region each, uploaded below through a temporary staging area.
         var constantAllocations: [Int: DeviceAllocation] = [:]
-        var uploads: [Upload] = []
+        var newConstants: [(node: Node, name: String, resident: (store: ResidentConstantStore, key: String)?)] = []
+        var stores: [ObjectIdentifier: ResidentConstantStore] = [:]
         for id in order {
             let node = graph.nodes[id]
             guard case .constant(let name) = node.operation else { continue }
-            let allocation = try allocator.allocate(bytes: node.shape.elementCount * node.dtype.byteCount, kind: .deviceLocal)
-            constantAllocations[id] = allocation
-            uploads.append(Upload(name: name, target: allocation, dtype: node.dtype))
+            guard let residency = constants.residency(ofConstant: name) else {
+                newConstants.append((node, name, nil))
+                continue
+            }
+            let store = residency.store(for: device) { ResidentConstantStore(device: device) }
+            stores[ObjectIdentifier(store)] = store
+            let key = residentKey(name, node.shape, node.dtype)
+            if let existing = store.allocation(key) {
+                constantAllocations[id] = existing
+            } else {
+                newConstants.append((node, name, (store, key)))
+            }
+        }
+        residentStores = Array(stores.values)
+        try Self.checkFits(plan: plan, constants: newConstants.map(\.node), device: device.info)
+        let allocator = AllocationScope(device.allocator)
+        let arenaAllocation = plan.arenaBytes > 0 ? try allocator.allocate(bytes: plan.arenaBytes, kind: .deviceLocal) : nil
+        arena = arenaAllocation
+        var uploads: [Upload] = []
+        for constant in newConstants {
+            let allocation = try allocator.allocate(bytes: constant.node.shape.elementCount * constant.node.dtype.byteCount, kind: .deviceLocal)
+            constantAllocations[constant.node.id] = allocation
+            uploads.append(Upload(name: constant.name, target: allocation, dtype: constant.node.dtype))
         }
         self.constantAllocations = constantAllocations
 
@@ -116,8 +137,16 @@ public final class VulkanPreparedGraph: PreparedGraph, @unchecked Sendable {
         }
         steps = built
         device.pipelines.save()
-        // Weights go up only once every kernel is known to fit the device's limits.
+        // Weights go up only once every kernel is known to fit the device's limits; resident
+        // ones are filed for other graphs only once they hold their values.
         try Self.upload(uploads, from: constants, device: device)
+        var owned: [DeviceAllocation] = []
+        for constant in newConstants {
+            guard let allocation = constantAllocations[constant.node.id] else { continue }
+            if let (store, key) = constant.resident, store.file(allocation, under: key) { continue }
+            owned.append(allocation)
+        }
+        ownedConstants = owned
 
         if profile && device.info.timestampsSupported {
             var info = VkQueryPoolCreateInfo()
@@ -141,12 +170,13 @@ public final class VulkanPreparedGraph: PreparedGraph, @unchecked Sendable {
         vkDestroyCommandPool(device.handle, commandPool, nil)
         if let queryPool { vkDestroyQueryPool(device.handle, queryPool, nil) }
         let allocator = device.allocator
-        for allocation in [arena, uploadStaging, readbackStaging].compactMap({ $0 }) + Array(constantAllocations.values) {
+        for allocation in [arena, uploadStaging, readbackStaging].compactMap({ $0 }) + ownedConstants {
             allocator.release(allocation)
         }
     }
 
-    /// Total bytes of device memory this graph holds: arena, constants and staging.
+    /// Total bytes of device memory this graph uses: arena, constants (resident ones shared with
+    /// other graphs included) and staging.
     public var deviceBytes: Int {
         ([arena, uploadStaging, readbackStaging].compactMap { $0 } + Array(constantAllocations.values)).reduce(0) { $0 + $1.bytes }
     }
@@ -366,6 +396,7 @@ public final class VulkanPreparedGraph: PreparedGraph, @unchecked Sendable {
                 copies.append((offset, item.target, value.shape.elementCount * item.dtype.byteCount))
                 offset += aligned(item.target.bytes)
             }
+            device.countConstantUpload(copies.reduce(0) { $0 + $1.2 })
             try device.runOnce { commands in
                 for (source, target, size) in copies {
                     var region = VkBufferCopy(srcOffset: VkDeviceSize(staging.offset + source), dstOffset: VkDeviceSize(target.offset), size: VkDeviceSize(size))

@@ -15,13 +15,15 @@ final class ProgressBar {
         switch progress.stage {
         case .encodingText:
             line(String(format: "text encoded in %.2f s", progress.lastSeconds), final: true)
+        case .encodingImage:
+            line(String(format: "init image encoded in %.2f s", progress.lastSeconds), final: true)
         case .denoising:
             let done = progress.step, total = max(progress.stepCount, 1)
             let width = 30
             let filled = width * done / total
             let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
-            let remaining = progress.lastSeconds * Double(total - done)
-            line(String(format: "step %d/%d [%@] %.2f s/step, ETA %@", done, total, bar, progress.lastSeconds, Self.clock(remaining)),
+            line(String(format: "step %d/%d [%@] %.2f s/step, ETA %@", done, total, bar, progress.lastSeconds,
+                        Self.clock(progress.estimatedSecondsLeft)),
                  final: done == total)
         case .decoding:
             line(String(format: "decoded in %.2f s (total %.2f s)", progress.lastSeconds, progress.elapsedSeconds), final: true)

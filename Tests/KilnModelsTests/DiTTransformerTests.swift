@@ -16,7 +16,7 @@ import Testing
     }
 
     /// Runs the transformer over `checkpoint`'s weights on `backend` with the recorded inputs.
-    static func run(_ transformer: StableDiffusionCheckpoint.Component<DiTConfiguration>, model: DiTTransformer2DModel,
+    static func run(_ transformer: ModelComponent<DiTConfiguration>, model: DiTTransformer2DModel,
                     records: SafeTensorsFile, backend: Backend, dtype: DType) throws -> HostTensor {
         let sample = try records.tensor("inputs.sample"), timesteps = try records.tensor("inputs.timesteps")
         let labels = try records.tensor("inputs.class_labels")
@@ -38,7 +38,7 @@ import Testing
         try expectParity(checkpoint.transformer, model: checkpoint.model, records: records(), label: label)
     }
 
-    static func expectParity(_ transformer: StableDiffusionCheckpoint.Component<DiTConfiguration>, model: DiTTransformer2DModel,
+    static func expectParity(_ transformer: ModelComponent<DiTConfiguration>, model: DiTTransformer2DModel,
                              records: SafeTensorsFile, label: String) throws {
         let expected = try records.tensor("outputs.sample")
         let gpu = try vulkan.get()
@@ -74,7 +74,7 @@ import Testing
         let folder = Self.root.appendingPathComponent("variant")
         let configuration = try DiTConfiguration.load(folder.appendingPathComponent("config.json"))
         #expect(!configuration.learnsSigma && configuration.normElementwiseAffine && configuration.activation == "gelu")
-        let transformer = StableDiffusionCheckpoint.Component(
+        let transformer = ModelComponent(
             configuration: configuration, weights: try SafeTensorsSource.component(folder: folder, baseName: "diffusion_pytorch_model") as TensorSource)
         let records = try SafeTensorsFile(url: folder.appendingPathComponent("records.safetensors"))
         try Self.expectParity(transformer, model: DiTTransformer2DModel(configuration: configuration), records: records, label: "variant")

@@ -49,12 +49,10 @@ import Testing
 
     /// The request `kiln generate --class-label ...` builds for `testCase`.
     static func request(_ testCase: Case) throws -> GenerationRequest {
-        var request = GenerationRequest(
-            prompt: "", width: 64, height: 64, steps: testCase.steps, guidanceScale: testCase.cfgScale,
+        GenerationRequest(
+            conditioning: .classLabels(testCase.classLabels), width: 64, height: 64, steps: testCase.steps, guidanceScale: testCase.cfgScale,
             sampler: try testCase.sampler.map(SamplerName.init(parsing:)),
             sigmaSpacing: testCase.scheduler == "default" ? nil : try SigmaSpacing(parsing: testCase.scheduler), seed: testCase.seed)
-        request.classLabels = testCase.classLabels
-        return request
     }
 
     static func latentError(_ result: GenerationResult, _ testCase: Case) throws -> Float {
@@ -74,14 +72,14 @@ import Testing
         try PipelineFixtures.expectPixelsMatch(images, files: testCase.images, in: Self.fixtures)
     }
 
-    @Test("Vulkan f32 and f16: final latents within 2e-2", arguments: cases)
+    @Test("Vulkan: final latents within 1e-3 (f32) and 2e-2 (f16)", arguments: cases)
     func vulkan(_ testCase: Case) throws {
         let gpu = try Self.vulkan.get()
-        for dtype in [DType.float32, .float16] {
+        for (dtype, tolerance) in [(DType.float32, Float(1e-3)), (.float16, 2e-2)] {
             let result = try Self.pipeline(backend: gpu, dtype: dtype).generate(try Self.request(testCase), isCancelled: { false })
             let error = try Self.latentError(result, testCase)
             print("\(testCase.name) vulkan \(dtype.shortName): latent error \(error)")
-            #expect(error <= 2e-2, "\(testCase.name): Vulkan \(dtype.shortName) latents off by \(error)")
+            #expect(error <= tolerance, "\(testCase.name): Vulkan \(dtype.shortName) latents off by \(error)")
         }
         // With KILN_VALIDATE=1 the validation layer watched every Vulkan run: nothing may be reported.
         #expect(gpu.device.instance.validationMessages.all.isEmpty, "validation: \(gpu.device.instance.validationMessages.all.prefix(3))")
@@ -98,14 +96,13 @@ import Testing
 
     @Test func requestsTheModelCannotTakeAreRefused() throws {
         let pipeline = try Self.pipeline(backend: CPUBackend(), dtype: .float32)
-        var request = GenerationRequest(prompt: "", width: 64, height: 64, steps: 2, guidanceScale: 4)
-        #expect { try pipeline.check(request) } throws: { "\($0)".contains("class labels") }
-        request.classLabels = [1000]
+        var request = GenerationRequest(prompt: "a cat", width: 64, height: 64, steps: 2, guidanceScale: 4)
+        #expect { try pipeline.check(request) } throws: { "\($0)".contains("class labels") && "\($0)".contains("not a prompt") }
+        request.conditioning = .classLabels([1000])
         #expect { try pipeline.check(request) } throws: { "\($0)".contains("class label 1000 is outside 0..<1000") }
-        request.classLabels = [3]
-        request.prompt = "a cat"
-        #expect { try pipeline.check(request) } throws: { "\($0)".contains("not a prompt") }
-        request.prompt = ""
+        request.conditioning = .classLabels([])
+        #expect { try pipeline.check(request) } throws: { "\($0)".contains("no class labels") }
+        request.conditioning = .classLabels([3])
         request.width = 128
         #expect { try pipeline.check(request) } throws: { "\($0)".contains("samples at 64x64") }
         request.width = 64
@@ -114,8 +111,7 @@ import Testing
 
     @Test func cancellationStopsBeforeTheFirstStep() throws {
         let pipeline = try Self.pipeline(backend: CPUBackend(), dtype: .float32)
-        var request = GenerationRequest(prompt: "", width: 64, height: 64, steps: 2, guidanceScale: 4)
-        request.classLabels = [3]
+        let request = GenerationRequest(conditioning: .classLabels([3]), width: 64, height: 64, steps: 2, guidanceScale: 4)
         #expect(throws: PipelineError.cancelled) { try pipeline.generate(request, isCancelled: { true }) }
     }
 }

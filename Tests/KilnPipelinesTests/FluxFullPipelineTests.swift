@@ -5,8 +5,8 @@ import Testing
 /// A whole FluxPipeline (dev-style: CLIP pooled + T5 states, embedded guidance, 16-channel VAE
 /// with shift factor) against diffusers' run on the same tiny models
 /// (Tests/Fixtures/generate_flux_pipeline_fixtures.py, case `full`): CLIP and T5 ids, both text
-/// encoders' outputs, the final latents `[B, 16, h, w]` and the decoded images, on the CPU
-/// (1e-3) and on Vulkan with f32 and f16 storage (2e-2), relative to the largest magnitude.
+/// encoders' outputs, the final latents `[B, 16, h, w]` and the decoded images, on the CPU and on
+/// Vulkan with f32 storage (1e-3) and f16 (2e-2), relative to the largest magnitude.
 @Suite(.serialized) struct FluxFullPipelineTests {
     static let fixtures = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("flux/full")
     static let vulkan: Result<VulkanBackend, Error> = Result { try VulkanBackend() }
@@ -76,10 +76,17 @@ import Testing
         #expect(error.relative <= tolerance, "\(label): relative error \(error.relative) > \(tolerance)")
     }
 
+    /// The fixture's settings as a request for its first prompt.
+    static func request(_ settings: Case, steps: Int? = nil, seed: UInt64? = nil, mode: GenerationRequest.Mode = .textToImage) -> GenerationRequest {
+        GenerationRequest(prompt: settings.prompts[0], mode: mode, width: settings.width, height: settings.height, steps: steps ?? settings.steps,
+                          guidanceScale: settings.guidance, seed: seed ?? settings.seed, batchCount: 2,
+                          options: .init(maxSequenceLength: settings.maxSequenceLength))
+    }
+
     @Test func tokenIDsMatchTransformers() throws {
         let (settings, records) = try Self.fixture()
-        let encoder = try FluxPromptEncoder(folder: Self.modelFolder(), backend: CPUBackend(), dtype: .float32)
-        let ids = try encoder.tokenize(settings.prompts, maxSequenceLength: settings.maxSequenceLength)
+        let pipeline = try FluxPipeline(folder: Self.modelFolder(), backend: CPUBackend(), dtype: .float32)
+        let ids = try pipeline.tokenIDs(settings.prompts, maxSequenceLength: settings.maxSequenceLength)
         #expect(ids.clip == (try records.tensor("clip_ids")).integers)
         // The second prompt is longer than 16 T5 tokens: truncated with </s> kept.
         #expect(ids.t5 == (try records.tensor("t5_ids")).integers)
@@ -91,11 +98,7 @@ import Testing
         let gpu = try Self.vulkan.get()
         for (backend, dtype, tolerance) in [(CPUBackend() as Backend, DType.float32, Float(1e-3)), (gpu, .float16, 2e-2)] {
             let pipeline = try FluxPipeline(folder: folder, backend: backend, dtype: dtype)
-            let request = FluxGenerationRequest(prompt: settings.prompts[0], width: settings.width, height: settings.height, steps: settings.steps,
-                                                guidance: settings.guidance, seed: settings.seed, batchCount: 2,
-                                                maxSequenceLength: settings.maxSequenceLength)
-            let result = try pipeline.generate(request, promptEncoder: FluxPromptEncoder(folder: folder, backend: backend, dtype: dtype),
-                                               autoencoder: FluxAutoencoder(folder: folder, backend: backend, dtype: dtype))
+            let result = try pipeline.generate(Self.request(settings))
             Self.expectClose(result.latents, try records.tensor("single_prompt_final_latents"), tolerance, "\(backend.name) \(dtype.shortName) one prompt x2")
             #expect(result.images.shape == [2, 3, settings.height, settings.width])
         }
@@ -111,20 +114,17 @@ import Testing
         let gpu = try Self.vulkan.get()
         for (backend, dtype, tolerance) in [(CPUBackend() as Backend, DType.float32, Float(1e-3)), (gpu, .float16, 2e-2)] {
             let pipeline = try FluxPipeline(folder: folder, backend: backend, dtype: dtype)
-            let request = FluxGenerationRequest(prompt: settings.prompts[0], width: settings.width, height: settings.height,
-                                                steps: settings.img2imgSteps, guidance: settings.guidance, seed: settings.seed, batchCount: 2,
-                                                maxSequenceLength: settings.maxSequenceLength, initImage: initImage, strength: settings.img2imgStrength)
-            let result = try pipeline.generate(request, promptEncoder: FluxPromptEncoder(folder: folder, backend: backend, dtype: dtype),
-                                               autoencoder: FluxAutoencoder(folder: folder, backend: backend, dtype: dtype))
-            #expect(result.stepCount == 3, "int(4 - 4 * 0.6) = 1 step skipped")
+            let request = Self.request(settings, steps: settings.img2imgSteps,
+                                       mode: .imageToImage(image: initImage, strength: settings.img2imgStrength))
+            let result = try pipeline.generate(request)
+            #expect(result.timesteps.count == 3, "int(4 - 4 * 0.6) = 1 step skipped")
             Self.expectClose(result.latents, try records.tensor("img2img_final_latents"), tolerance, "\(backend.name) \(dtype.shortName) img2img")
         }
         #expect(gpu.device.instance.validationMessages.all.isEmpty)
         let pipeline = try FluxPipeline(folder: folder, backend: CPUBackend(), dtype: .float32)
         for strength: Float in [0, -0.5, 1.5] {
-            #expect(throws: FluxPipelineError.self, "strength \(strength)") {
-                try pipeline.check(FluxGenerationRequest(prompt: "x", width: settings.width, height: settings.height, steps: 4, seed: 0,
-                                                         initImage: initImage, strength: strength))
+            #expect(throws: PipelineError.self, "strength \(strength)") {
+                try pipeline.check(Self.request(settings, steps: 4, mode: .imageToImage(image: initImage, strength: strength)))
             }
         }
     }
@@ -139,60 +139,46 @@ import Testing
         let gpu = try Self.vulkan.get()
         for (backend, dtype, tolerance) in [(CPUBackend() as Backend, DType.float32, Float(1e-3)), (gpu, .float16, 2e-2)] {
             let pipeline = try FluxPipeline(folder: folder, backend: backend, dtype: dtype)
-            let request = FluxGenerationRequest(prompt: settings.prompts[0], width: settings.width, height: settings.height,
-                                                steps: settings.inpaintSteps, guidance: settings.guidance, seed: settings.seed, batchCount: 2,
-                                                maxSequenceLength: settings.maxSequenceLength, initImage: initImage, mask: mask,
-                                                strength: settings.inpaintStrength)
-            let result = try pipeline.generate(request, promptEncoder: FluxPromptEncoder(folder: folder, backend: backend, dtype: dtype),
-                                               autoencoder: FluxAutoencoder(folder: folder, backend: backend, dtype: dtype))
+            let request = Self.request(settings, steps: settings.inpaintSteps,
+                                       mode: .inpainting(image: initImage, mask: mask, strength: settings.inpaintStrength))
+            let result = try pipeline.generate(request)
             Self.expectClose(result.latents, try records.tensor("inpaint_final_latents"), tolerance, "\(backend.name) \(dtype.shortName) inpaint")
         }
         #expect(gpu.device.instance.validationMessages.all.isEmpty)
         // Without the mask it is image-to-image, a different result.
         let pipeline = try FluxPipeline(folder: folder, backend: CPUBackend(), dtype: .float32)
-        let plain = try pipeline.generate(
-            FluxGenerationRequest(prompt: settings.prompts[0], width: settings.width, height: settings.height, steps: settings.inpaintSteps,
-                                  guidance: settings.guidance, seed: settings.seed, batchCount: 2, maxSequenceLength: settings.maxSequenceLength,
-                                  initImage: initImage, strength: settings.inpaintStrength),
-            promptEncoder: FluxPromptEncoder(folder: folder, backend: CPUBackend(), dtype: .float32),
-            autoencoder: FluxAutoencoder(folder: folder, backend: CPUBackend(), dtype: .float32))
+        let plain = try pipeline.generate(Self.request(settings, steps: settings.inpaintSteps,
+                                                       mode: .imageToImage(image: initImage, strength: settings.inpaintStrength)))
         #expect(Verification.compare(HostTensor(shape: Shape(plain.latents.shape), scalars: plain.latents.scalars),
                                      try records.tensor("inpaint_final_latents")).relative > 1e-2)
     }
 
     /// Python multiplies the strength's decimal value in f64: 5 x 0.6 = 3.0 skips 2 steps (f32's
     /// 0.6000000238 would give 3.0000001 and skip 1); 4 x 0.6 = 2.4 skips 1.
-    @Test func strengthCutsTheScheduleAsPythonDoes() {
-        #expect(FluxPipeline.skippedSteps(steps: 5, strength: 0.6) == 2)
-        #expect(FluxPipeline.skippedSteps(steps: 4, strength: 0.6) == 1)
-        #expect(FluxPipeline.skippedSteps(steps: 10, strength: 0.3) == 7)
-        #expect(FluxPipeline.skippedSteps(steps: 28, strength: 1) == 0)
-        #expect(FluxPipeline.skippedSteps(steps: 3, strength: 0.1) == 2)
+    @Test func strengthCutsTheScheduleAsPythonDoes() throws {
+        let (settings, _) = try Self.fixture()
+        let pipeline = try FluxPipeline(folder: Self.modelFolder(), backend: CPUBackend(), dtype: .float32)
+        let image = ShapedArray(repeating: 0, shape: [1, 3, settings.height, settings.width])
+        for (steps, strength, skipped) in [(5, Float(0.6), 2), (4, 0.6, 1), (10, 0.3, 7), (28, 1, 0), (3, 0.1, 2)] {
+            var reports = 0
+            _ = try pipeline.generate(Self.request(settings, steps: steps, mode: .imageToImage(image: image, strength: strength)),
+                                      progress: { if $0.stage == .denoising { reports += 1 } }, isCancelled: { false })
+            #expect(reports == steps - skipped, "\(steps) steps at strength \(strength)")
+        }
     }
 
     @Test func weightsThatCannotFitAreRefusedBeforeAnyWork() throws {
         let folder = try Self.modelFolder()
-        let open = { (capacity: Int) throws -> (FluxPipeline, FluxPromptEncoder, FluxAutoencoder) in
-            let backend = PipelineBehaviourTests.SmallBackend(capacity: capacity)
-            return (try FluxPipeline(folder: folder, backend: backend, dtype: .float16),
-                    try FluxPromptEncoder(folder: folder, backend: backend, dtype: .float16),
-                    try FluxAutoencoder(folder: folder, backend: backend, dtype: .float16))
-        }
-        let (small, encoder, decoder) = try open(300_000)
-        #expect(throws: PipelineError.self) {
-            _ = try small.generate(FluxGenerationRequest(prompt: "x", width: 64, height: 48, steps: 1, seed: 0),
-                                   promptEncoder: encoder, autoencoder: decoder)
-        }
+        let open = { (capacity: Int) in try FluxPipeline(folder: folder, backend: PipelineBehaviourTests.SmallBackend(capacity: capacity), dtype: .float16) }
         do {
-            try small.checkMemory(promptEncoder: encoder, autoencoder: decoder)
+            _ = try open(300_000)
             Issue.record("a 300 kB device accepted the model")
         } catch let PipelineError.insufficientMemory(message) {
             for part in ["transformer", "text encoders", "vae", "300000-byte test device"] { #expect(message.contains(part), "\(message)") }
         }
         // Sequential encoders and transformer fit where keeping both resident does not.
-        let (large, encoder2, decoder2) = try open(1 << 20)
-        try large.checkMemory(promptEncoder: encoder2, autoencoder: decoder2)
-        #expect(throws: PipelineError.self) { try large.checkMemory(promptEncoder: encoder2, autoencoder: decoder2, keepTextEncoders: true) }
+        #expect(try open(1 << 20).keepsTextEncodersResident == false)
+        #expect(try open(1 << 30).keepsTextEncodersResident)
     }
 
     @Test func reportsEveryStageAndStopsWhenCancelled() throws {
@@ -200,20 +186,16 @@ import Testing
         let folder = try Self.modelFolder()
         let backend = CPUBackend()
         let pipeline = try FluxPipeline(folder: folder, backend: backend, dtype: .float32)
-        let encoder = try FluxPromptEncoder(folder: folder, backend: backend, dtype: .float32)
-        let decoder = try FluxAutoencoder(folder: folder, backend: backend, dtype: .float32)
-        let request = FluxGenerationRequest(prompt: settings.prompts[0], width: settings.width, height: settings.height, steps: 3, seed: 1,
-                                            maxSequenceLength: settings.maxSequenceLength)
+        let request = Self.request(settings, steps: 3, seed: 1)
         var reports: [GenerationProgress] = []
-        _ = try pipeline.generate(request, promptEncoder: encoder, autoencoder: decoder, progress: { reports.append($0) })
+        _ = try pipeline.generate(request, progress: { reports.append($0) }, isCancelled: { false })
         #expect(reports.map(\.stage) == [.encodingText, .denoising, .denoising, .denoising, .decoding])
         #expect(reports.filter { $0.stage == .denoising }.map(\.step) == [1, 2, 3])
         #expect(reports.allSatisfy { $0.stepCount == 3 })
 
         var steps = 0
         #expect(throws: PipelineError.cancelled) {
-            _ = try pipeline.generate(request, promptEncoder: encoder, autoencoder: decoder,
-                                      progress: { if $0.stage == .denoising { steps += 1 } }, isCancelled: { steps >= 2 })
+            _ = try pipeline.generate(request, progress: { if $0.stage == .denoising { steps += 1 } }, isCancelled: { steps >= 2 })
         }
         #expect(steps == 2)
     }
@@ -221,10 +203,10 @@ import Testing
     @Test func aTransformerFileDecidesItsOwnConfiguration() throws {
         let folder = try Self.modelFolder()
         let schnell = Self.fixtures.deletingLastPathComponent().appendingPathComponent("schnell/transformer/diffusion_pytorch_model.safetensors")
-        let pipeline = try FluxPipeline(folder: folder, singleFile: FluxSingleFile(url: schnell), backend: CPUBackend(), dtype: .float32)
+        let pipeline = try FluxPipeline(folder: folder, singleFile: schnell, backend: CPUBackend(), dtype: .float32)
         #expect(!pipeline.model.configuration.guidanceEmbeds)
         #expect(pipeline.model.configuration.pooledProjectionDimension == 16)
-        let original = try FluxPipeline(folder: folder, singleFile: FluxSingleFile(url: folder.appendingPathComponent("all_in_one.safetensors")),
+        let original = try FluxPipeline(folder: folder, singleFile: folder.appendingPathComponent("all_in_one.safetensors"),
                                         backend: CPUBackend(), dtype: .float32)
         #expect(try original.model.configuration == FluxTransformerConfiguration.load(folder.appendingPathComponent("transformer/config.json")))
     }
@@ -272,31 +254,34 @@ import Testing
     @Test func defaultSequenceLengthFollowsTheVariant() throws {
         let folder = try Self.modelFolder()
         let pipeline = try FluxPipeline(folder: folder, backend: CPUBackend(), dtype: .float32)
-        #expect(pipeline.maxSequenceLength(FluxGenerationRequest(prompt: "x", seed: 0)) == 512)
-        #expect(pipeline.maxSequenceLength(FluxGenerationRequest(prompt: "x", seed: 0, maxSequenceLength: 77)) == 77)
-        #expect(throws: FluxPipelineError.self) { try pipeline.check(FluxGenerationRequest(prompt: "x", seed: 0, maxSequenceLength: 513)) }
-        #expect(throws: FluxPipelineError.self) { try pipeline.check(FluxGenerationRequest(prompt: "x", width: 1000, seed: 0)) }
+        #expect(pipeline.defaults.maxSequenceLength == 512)
+        var request = pipeline.defaults.request(.prompt("x", negative: nil))
+        request.options.maxSequenceLength = 513
+        #expect(throws: PipelineError.self) { try pipeline.check(request) }
+        request.options.maxSequenceLength = nil
+        request.width = 1000
+        #expect(throws: PipelineError.self) { try pipeline.check(request) }
+        request.width = 1024
+        request.conditioning = .prompt("x", negative: "y")
+        #expect(throws: PipelineError.self) { try pipeline.check(request) }
     }
 
     @Test func textEncodersLoopAndDecoderMatchFluxPipeline() throws {
         let (settings, records) = try Self.fixture()
         let folder = try Self.modelFolder()
         let gpu = try Self.vulkan.get()
-        for (backend, dtype, tolerance) in [(CPUBackend() as Backend, DType.float32, Float(1e-3)), (gpu, .float32, 2e-2), (gpu, .float16, 2e-2)] {
+        for (backend, dtype, tolerance) in [(CPUBackend() as Backend, DType.float32, Float(1e-3)), (gpu, .float32, 1e-3), (gpu, .float16, 2e-2)] {
             let label = "\(backend.name) \(dtype.shortName)"
-            let (states, pooled) = try FluxPromptEncoder(folder: folder, backend: backend, dtype: dtype)
-                .encode(settings.prompts, maxSequenceLength: settings.maxSequenceLength)
+            let pipeline = try FluxPipeline(folder: folder, backend: backend, dtype: dtype)
+            let (states, pooled) = try pipeline.encode(settings.prompts, maxSequenceLength: settings.maxSequenceLength)
             Self.expectClose(pooled, try records.tensor("pooled_prompt_embeds"), tolerance, "\(label) pooled")
             Self.expectClose(states, try records.tensor("prompt_embeds"), tolerance, "\(label) T5 states")
 
-            let pipeline = try FluxPipeline(folder: folder, backend: backend, dtype: dtype)
-            let request = FluxPipeline.Request(width: settings.width, height: settings.height, steps: settings.steps,
-                                               guidance: settings.guidance, seed: settings.seed)
-            let latents = try pipeline.denoise(request, textStates: states, pooled: pooled)
+            let latents = try pipeline.denoise(Self.request(settings), textStates: states, pooled: pooled)
             Self.expectClose(latents, try records.tensor("final_latents"), tolerance, "\(label) final latents")
 
             // diffusers' "pt" output: [-1, 1] mapped to [0, 1] and clamped.
-            let images = try FluxAutoencoder(folder: folder, backend: backend, dtype: dtype).decode(latents).map { min(max($0 / 2 + 0.5, 0), 1) }
+            let images = try pipeline.decode(latents).map { min(max($0 / 2 + 0.5, 0), 1) }
             Self.expectClose(images, try records.tensor("images"), tolerance, "\(label) images")
         }
         #expect(gpu.device.instance.validationMessages.all.isEmpty)

@@ -96,15 +96,17 @@ import Testing
 
     /// Each bad input: exit code 2, a message naming the problem, and no file written.
     @Test(arguments: [
-        (["--steps", "0"], "--steps 0"),
-        (["--strength", "1.5", "--init-image", "INIT"], "--strength 1.5"),
+        (["--steps", "0"], "steps 0"),
+        (["--strength", "1.5", "--init-image", "INIT"], "strength 1.5"),
         (["--sampler", "euler_b"], "--sampler 'euler_b'"),
         (["--sampler", "flow_euler"], "flow-matching model"),
         (["--sampler", "ddim", "--scheduler", "karras"], "karras"),
         (["--width", "60"], "multiples of 8"),
         (["--init-image", "NOTPNG"], "--init-image"),
         (["--init-image", "MISSING"], "--init-image"),
-        (["--init-image", "INIT", "--mask", "SMALLMASK"], "--mask"),
+        (["--init-image", "INIT", "--mask", "SMALLMASK"], "mask is 32x24"),
+        (["--class-label", "3"], "give --prompt or --class-label, not both"),
+        (["--max-sequence-length", "77"], "no T5 encoder"),
         (["--scheduler", "cosine"], "--scheduler"),
         (["--backend", "metal"], "--backend"),
         (["--init-image", "INIT", "--strength", "0.1", "--steps", "4"], "no denoising step"),

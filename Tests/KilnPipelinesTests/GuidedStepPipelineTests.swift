@@ -13,6 +13,7 @@ import Testing
         init(_ inner: Backend) { self.inner = inner }
         var name: String { inner.name }
         var activationBudgetBytes: Int { inner.activationBudgetBytes }
+        var uploadedConstantBytes: Int { inner.uploadedConstantBytes }
         var memoryCapacityBytes: Int { inner.memoryCapacityBytes }
         func plannedArenaBytes(_ graph: Graph, outputs: [Tensor]) -> Int { inner.plannedArenaBytes(graph, outputs: outputs) }
         func prepare(_ graph: Graph, outputs: [Tensor], constants: any ConstantValues) throws -> any PreparedGraph {
@@ -46,14 +47,15 @@ import Testing
     /// SD3's flow-matching Euler steps always take the device pass.
     @Test(arguments: [Float(4), 1])
     func sd3FusedAndHostStepsAgree(_ guidanceScale: Float) throws {
-        let request = GenerationRequest(prompt: "a lighthouse", width: 32, height: 24, steps: 3, guidanceScale: guidanceScale, seed: 5)
+        let request = GenerationRequest(prompt: "a lighthouse", width: 32, height: 24, steps: 3, guidanceScale: guidanceScale, seed: 5,
+                                        options: .init(maxSequenceLength: 8, withoutT5: true))
         for backend in [CPUBackend(), try SD3PipelineParityTests.vulkan.get()] as [Backend] {
             let recorder = RecordingBackend(backend)
-            let fused = try StableDiffusion3Pipeline(url: try SD3PipelineParityTests.modelFolder(), backend: recorder, dtype: .float32, withoutT5: true)
-            let host = try StableDiffusion3Pipeline(url: try SD3PipelineParityTests.modelFolder(), backend: backend, dtype: .float32, withoutT5: true)
+            let fused = try StableDiffusion3Pipeline(url: try SD3PipelineParityTests.modelFolder(), backend: recorder, dtype: .float32)
+            let host = try StableDiffusion3Pipeline(url: try SD3PipelineParityTests.modelFolder(), backend: backend, dtype: .float32)
             host.fusesGuidedStep = false
-            let expected = try host.generate(request, maxSequenceLength: 8, isCancelled: { false }).latents
-            let actual = try fused.generate(request, maxSequenceLength: 8, isCancelled: { false }).latents
+            let expected = try host.generate(request, isCancelled: { false }).latents
+            let actual = try fused.generate(request, isCancelled: { false }).latents
             #expect(recorder.preparedOperations.contains { $0.contains("guided_step") }, "\(backend.name)")
             Self.expectClose(actual, expected, "SD3 guidance \(guidanceScale) on \(backend.name)")
         }
@@ -64,15 +66,14 @@ import Testing
         let (settings, records, folder) = try FluxPipelineTests.fixture("dev")
         let textStates = FluxPipelineTests.array(try records.tensor("prompt_embeds"))
         let pooled = FluxPipelineTests.array(try records.tensor("pooled_prompt_embeds"))
-        let request = FluxPipeline.Request(width: settings.width, height: settings.height, steps: settings.steps,
-                                           guidance: settings.guidance ?? 3.5, seed: settings.seed)
+        let request = FluxPipelineTests.request(settings, batch: textStates.shape[0])
         for backend in [CPUBackend(), try FluxPipelineTests.vulkan.get()] as [Backend] {
             let recorder = RecordingBackend(backend)
             let fused = try FluxPipeline(folder: folder, backend: recorder, dtype: .float32)
             let host = try FluxPipeline(folder: folder, backend: backend, dtype: .float32)
             host.fusesGuidedStep = false
-            let expected = try host.denoise(request, textStates: textStates, pooled: pooled, progress: { _, _ in })
-            let actual = try fused.denoise(request, textStates: textStates, pooled: pooled, progress: { _, _ in })
+            let expected = try host.denoise(request, textStates: textStates, pooled: pooled)
+            let actual = try fused.denoise(request, textStates: textStates, pooled: pooled)
             #expect(recorder.preparedOperations.contains { $0.contains("guided_step") }, "\(backend.name)")
             Self.expectClose(actual, expected, "FLUX on \(backend.name)")
         }

@@ -55,23 +55,24 @@ import Testing
     }
 
     @Test func badRequestsAreRefusedBeforeWork() throws {
+        let image = ShapedArray(repeating: 0, shape: [1, 3, 48, 64])
         let cases: [(String, (inout GenerationRequest) -> Void)] = [
             ("multiples of 8", { $0.width = 60 }),
             ("steps 0", { $0.steps = 0 }),
-            ("strength 1.5", { $0.strength = 1.5 }),
+            ("steps 1000000000", { $0.steps = 1_000_000_000 }),
+            ("training timesteps", { $0.steps = 1001 }),
+            ("at most 16384 pixels", { $0.width = 1_000_000_000 }),
+            ("strength 1.5", { $0.mode = .imageToImage(image: image, strength: 1.5) }),
             ("batch count 0", { $0.batchCount = 0 }),
-            ("needs an init image", { $0.mode = .imageToImage }),
-            ("guidance rescale", { $0.guidanceRescale = 2 }),
-            ("mask is 32x24", {
-                $0.mode = .inpainting
-                $0.initImage = ShapedArray(repeating: 0, shape: [1, 3, 48, 64])
-                $0.mask = ShapedArray(repeating: 1, shape: [1, 1, 24, 32])
-            }),
-            ("leaves no denoising step", {
-                $0.mode = .imageToImage
-                $0.initImage = ShapedArray(repeating: 0, shape: [1, 3, 48, 64])
-                $0.strength = 0.1
-            }),
+            ("at most 256", { $0.batchCount = 1_000_000 }),
+            ("guidance rescale", { $0.options.guidanceRescale = 2 }),
+            ("init image is 32x24", { $0.mode = .imageToImage(image: ShapedArray(repeating: 0, shape: [1, 3, 24, 32]), strength: 0.5) }),
+            ("mask is 32x24", { $0.mode = .inpainting(image: image, mask: ShapedArray(repeating: 1, shape: [1, 1, 24, 32]), strength: 1) }),
+            ("leaves no denoising step", { $0.mode = .imageToImage(image: image, strength: 0.1) }),
+            ("class labels are for class-conditional models", { $0.conditioning = .classLabels([3]) }),
+            ("no T5 encoder", { $0.options.maxSequenceLength = 77 }),
+            ("SDXL's", { $0.options.originalSize = [64, 64] }),
+            ("flow_euler sampler needs a flow-matching model", { $0.sampler = .flowEuler }),
         ]
         let pipeline = try Self.pipeline()
         for (message, change) in cases {
@@ -80,8 +81,9 @@ import Testing
             do {
                 try pipeline.check(request)
                 Issue.record("accepted: \(message)")
-            } catch {
+            } catch let error as PipelineError {
                 #expect("\(error)".contains(message), "\(error)")
+                #expect(error.isBadInput, "\(error)")
             }
         }
     }
@@ -92,6 +94,7 @@ import Testing
         let memoryCapacityBytes: Int
         init(capacity: Int) { memoryCapacityBytes = capacity }
         var name: String { "a \(memoryCapacityBytes)-byte test device" }
+        var uploadedConstantBytes: Int { cpu.uploadedConstantBytes }
         func prepare(_ graph: Graph, outputs: [Tensor], constants: any ConstantValues) throws -> any PreparedGraph {
             try cpu.prepare(graph, outputs: outputs, constants: constants)
         }
@@ -112,9 +115,7 @@ import Testing
     /// `int(10 * 0.7)` is 7 in Python, 6 in f32 (0.7f is 0.699999988): the cut follows Python.
     @Test func strengthCutsTheScheduleAsPythonDoes() throws {
         var request = Self.request(steps: 10)
-        request.mode = .imageToImage
-        request.strength = 0.7
-        request.initImage = ShapedArray(repeating: 0.25, shape: [1, 3, 48, 64])
+        request.mode = .imageToImage(image: ShapedArray(repeating: 0.25, shape: [1, 3, 48, 64]), strength: 0.7)
         var denoisingSteps = 0
         _ = try Self.pipeline().generate(request, progress: { if $0.stage == .denoising { denoisingSteps += 1 } }, isCancelled: { false })
         #expect(denoisingSteps == 7)

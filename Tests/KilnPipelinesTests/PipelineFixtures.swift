@@ -110,16 +110,18 @@ enum PipelineFixtures {
     /// The request `kiln generate` would build for `testCase`.
     static func request(_ testCase: Case) throws -> GenerationRequest {
         let records = try records()
-        let mode = GenerationRequest.Mode(rawValue: testCase.mode)!
-        var request = GenerationRequest(
-            prompt: testCase.prompt, negativePrompt: testCase.negativePrompt, width: testCase.width, height: testCase.height,
-            steps: testCase.steps, guidanceScale: testCase.cfgScale, guidanceRescale: testCase.guidanceRescale,
-            sampler: try testCase.sampler.map(SamplerName.init(parsing:)),
-            sigmaSpacing: testCase.scheduler == "default" ? nil : try SigmaSpacing(parsing: testCase.scheduler), seed: testCase.seed, batchCount: testCase.batchCount,
-            mode: mode, strength: testCase.strength)
-        if testCase.initImage != nil { request.initImage = ShapedArray(try records.tensor("inputs.init_image")) }
-        if testCase.mask != nil { request.mask = ShapedArray(try records.tensor("inputs.mask")) }
-        return request
+        var mode = GenerationRequest.Mode.textToImage
+        if testCase.mode != "txt2img" {
+            let image = ShapedArray(try records.tensor("inputs.init_image"))
+            mode = testCase.mode == "inpaint"
+                ? .inpainting(image: image, mask: ShapedArray(try records.tensor("inputs.mask")), strength: testCase.strength ?? 1)
+                : .imageToImage(image: image, strength: testCase.strength ?? 0.8)
+        }
+        return GenerationRequest(
+            prompt: testCase.prompt, negativePrompt: testCase.negativePrompt, mode: mode, width: testCase.width, height: testCase.height,
+            steps: testCase.steps, guidanceScale: testCase.cfgScale, sampler: try testCase.sampler.map(SamplerName.init(parsing:)),
+            sigmaSpacing: testCase.scheduler == "default" ? nil : try SigmaSpacing(parsing: testCase.scheduler), seed: testCase.seed,
+            batchCount: testCase.batchCount, options: .init(guidanceRescale: testCase.guidanceRescale))
     }
 }
 

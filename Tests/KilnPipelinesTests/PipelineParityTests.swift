@@ -44,17 +44,19 @@ import Testing
         try PipelineFixtures.expectPixelsMatch(images, files: testCase.images, in: PipelineFixtures.folder)
     }
 
-    /// 2e-2 of the largest magnitude. One exception, f16 storage with DDPM and DDIM: these
+    /// f32 storage: 1e-3 of the largest magnitude (measured 1.5e-5 at worst, so a real regression
+    /// shows). f16: 2e-2, with one exception, DDPM and DDIM: these
     /// predict x0 = (x - sqrt(1 - a) eps) / sqrt(a), which at the first steps (sqrt(a) = 0.07)
     /// multiplies f16's rounding of the noise prediction by 14, and they clip x0 to [-1, 1], so
     /// their final latents are small (largest magnitude ~1) against that error. Measured: 3.1e-2
     /// (DDIM) and 5.4e-2 (DDPM) in f16 against 1.5e-5 in f32 for the same runs.
     static func vulkanTolerance(_ testCase: PipelineFixtures.Case, _ dtype: DType) -> Float {
         let clipsX0 = testCase.sampler == "ddpm" || testCase.sampler == "ddim"
-        return dtype == .float16 && clipsX0 ? 6e-2 : 2e-2
+        guard dtype == .float16 else { return 1e-3 }
+        return clipsX0 ? 6e-2 : 2e-2
     }
 
-    @Test("Vulkan f32 and f16: final latents within 2e-2", arguments: PipelineFixtures.cases)
+    @Test("Vulkan: final latents within 1e-3 (f32) and 2e-2 (f16)", arguments: PipelineFixtures.cases)
     func vulkanLatents(_ testCase: PipelineFixtures.Case) throws {
         let gpu = try Self.vulkan.get()
         for dtype in [DType.float32, .float16] {

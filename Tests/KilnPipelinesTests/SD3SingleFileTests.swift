@@ -12,9 +12,8 @@ import Testing
     static func expectRecordedLatents(file: URL, caseName: String = "sd3_negative") throws {
         let testCase = try #require(SD3PipelineParityTests.cases.first { $0.name == caseName })
         let pipeline = try StableDiffusion3Pipeline(
-            url: file, configFolder: try SD3PipelineParityTests.modelFolder(), backend: CPUBackend(), dtype: .float32,
-            withoutT5: !testCase.t5)
-        let result = try pipeline.generate(testCase.request, maxSequenceLength: testCase.maxSequenceLength, isCancelled: { false })
+            url: file, configFolder: try SD3PipelineParityTests.modelFolder(), backend: CPUBackend(), dtype: .float32)
+        let result = try pipeline.generate(testCase.request, isCancelled: { false })
         let expected = try SafeTensorsFile(url: SD3PipelineParityTests.fixtures.appendingPathComponent("latents.safetensors"))
             .tensor("\(caseName).latents")
         let error = Verification.compare(HostTensor(shape: expected.shape, scalars: result.latents.scalars), expected).relative

@@ -13,16 +13,16 @@ struct DiffusersFolder {
     func vaeConfiguration() throws -> AutoencoderKLConfiguration { try AutoencoderKLConfiguration.load(config("vae")) }
     func textConfiguration(_ component: String) throws -> CLIPTextConfiguration { try CLIPTextConfiguration.load(config(component)) }
 
-    func unet() throws -> StableDiffusionCheckpoint.Component<UNetConfiguration> {
+    func unet() throws -> ModelComponent<UNetConfiguration> {
         .init(configuration: try unetConfiguration(), weights: try weights("unet", baseName: "diffusion_pytorch_model"))
     }
 
-    func vae() throws -> StableDiffusionCheckpoint.Component<AutoencoderKLConfiguration> {
+    func vae() throws -> ModelComponent<AutoencoderKLConfiguration> {
         .init(configuration: try vaeConfiguration(), weights: try weights("vae", baseName: "diffusion_pytorch_model"))
     }
 
     /// transformers names its weights `model.safetensors`, diffusers `diffusion_pytorch_model`.
-    func textEncoder(_ component: String) throws -> StableDiffusionCheckpoint.Component<CLIPTextConfiguration> {
+    func textEncoder(_ component: String) throws -> ModelComponent<CLIPTextConfiguration> {
         .init(configuration: try textConfiguration(component), weights: try weights(component, baseName: "model"))
     }
 
@@ -35,17 +35,11 @@ extension StableDiffusionCheckpoint {
     /// The family of a diffusers folder: SDXL when the pipeline class says so or a second text
     /// encoder is present; otherwise SD2 when the text encoder uses exact GELU (OpenCLIP), SD1
     /// with CLIP's quick GELU. The refiner (second encoder only) is recognised and refused.
-    static func family(ofFolder url: URL) throws -> StableDiffusionFamily {
+    public static func family(ofFolder url: URL) throws -> StableDiffusionFamily {
         let folder = DiffusersFolder(url: url)
         let manager = FileManager.default
-        let index = url.appendingPathComponent("model_index.json")
-        var className = ""
-        if manager.fileExists(atPath: index.path) {
-            guard let json = try? JSONSerialization.jsonObject(with: Data(contentsOf: index)) as? [String: Any] else {
-                throw ConfigurationError(file: index.path, message: "not a JSON object")
-            }
-            className = json["_class_name"] as? String ?? ""
-        } else if !manager.fileExists(atPath: folder.config("unet").path) {
+        let className = try ModelIndex.load(folder: url)?.className ?? ""
+        if className.isEmpty && !manager.fileExists(atPath: folder.config("unet").path) {
             throw ConfigurationError(file: url.path, message: "not a diffusers pipeline folder: no model_index.json or unet/config.json")
         }
         let hasFirstEncoder = manager.fileExists(atPath: folder.config("text_encoder").path)

@@ -18,17 +18,7 @@ public typealias StableDiffusionFamily = SingleFileCheckpoint.Family
 /// let noise = try checkpoint.unet.model(sample: latents, timesteps: t, text: context, weights: WeightScope(binder))
 /// ```
 public struct StableDiffusionCheckpoint: Sendable {
-    /// One model of the pipeline: what shapes it (its config.json) and where its weights are.
-    public struct Component<Configuration: Sendable>: Sendable {
-        public let configuration: Configuration
-        /// Tensors under diffusers' (U-Net, VAE) or transformers' (CLIP) key names.
-        public let weights: TensorSource
-
-        public init(configuration: Configuration, weights: TensorSource) {
-            self.configuration = configuration
-            self.weights = weights
-        }
-    }
+    public typealias Component = ModelComponent
 
     /// The folder or file the checkpoint was opened from.
     public let url: URL
@@ -125,17 +115,3 @@ public struct StableDiffusionCheckpoint: Sendable {
     }
 }
 
-extension StableDiffusionCheckpoint.Component where Configuration == UNetConfiguration {
-    public var model: UNet2DConditionModel { UNet2DConditionModel(configuration: configuration) }
-}
-
-extension StableDiffusionCheckpoint.Component where Configuration == AutoencoderKLConfiguration {
-    public var model: AutoencoderKL { AutoencoderKL(configuration: configuration) }
-}
-
-extension StableDiffusionCheckpoint.Component where Configuration == CLIPTextConfiguration {
-    /// The key prefix of the transformer in `weights`: `text_model.`, or none in files saved without it.
-    public var prefix: String { CLIPTextModel.detectPrefix(in: weights) }
-    /// The encoder reading `weights` under `prefix`.
-    public var model: CLIPTextModel { CLIPTextModel(configuration: configuration, prefix: prefix) }
-}

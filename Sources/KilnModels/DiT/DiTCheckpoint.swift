@@ -14,9 +14,9 @@ public struct DiTCheckpoint: Sendable {
     /// The folder holding `scheduler/` and `model_index.json`.
     public let folder: URL
     /// Latents `[B, C, H, W]`, timesteps `[B]`, labels `[B]` -> `[B, C_out, H, W]`.
-    public let transformer: StableDiffusionCheckpoint.Component<DiTConfiguration>
+    public let transformer: ModelComponent<DiTConfiguration>
     /// AutoencoderKL: latents `[B, 4, h, w]` -> images `[B, 3, 8h, 8w]`.
-    public let vae: StableDiffusionCheckpoint.Component<AutoencoderKLConfiguration>
+    public let vae: ModelComponent<AutoencoderKLConfiguration>
     /// True when the weights were read under the original facebookresearch names.
     public let usesOriginalNames: Bool
 
@@ -76,10 +76,7 @@ public struct DiTCheckpoint: Sendable {
 
     /// True for a folder whose model_index.json names DiTPipeline.
     public static func isDiTFolder(_ folder: URL) -> Bool {
-        let index = folder.appendingPathComponent("model_index.json")
-        guard let data = try? Data(contentsOf: index),
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
-        return json["_class_name"] as? String == pipelineClassName
+        (try? ModelIndex.load(folder: folder))??.className == pipelineClassName
     }
 
     /// The scheduler's config file.

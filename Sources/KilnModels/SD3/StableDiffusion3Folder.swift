@@ -11,7 +11,7 @@ import KilnGraph
 /// transformer, VAE and CLIP encoders the file carries under their original names replace the
 /// config folder's.
 public struct StableDiffusion3Folder: Sendable {
-    public typealias Component = StableDiffusionCheckpoint.Component
+    public typealias Component = ModelComponent
 
     public let url: URL
     public let textEncoder: Component<CLIPTextConfiguration>
@@ -27,13 +27,6 @@ public struct StableDiffusion3Folder: Sendable {
     public let tokenizer3: T5Tokenizer?
     /// `scheduler/scheduler_config.json`.
     public var schedulerConfigurationURL: URL { url.appendingPathComponent("scheduler/scheduler_config.json") }
-
-    /// The pipeline class a diffusers folder declares, or nil when it has no readable model_index.json.
-    public static func pipelineClass(of folder: URL) -> String? {
-        guard let data = try? Data(contentsOf: folder.appendingPathComponent("model_index.json")),
-              let index = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
-        return index["_class_name"] as? String
-    }
 
     /// `loadingT5: false` leaves a folder's T5 encoder unopened (T5's states are then zeros).
     public init(url: URL, loadingT5: Bool = true) throws {
@@ -91,24 +84,13 @@ public struct StableDiffusion3Folder: Sendable {
         transformer: Component<SD3TransformerConfiguration>, vae: Component<AutoencoderKLConfiguration>,
         tokenizer: CLIPTokenizer, tokenizer2: CLIPTokenizer
     ) {
-        let indexURL = url.appendingPathComponent("model_index.json")
-        let index: [String: Any]
-        do {
-            guard let object = try JSONSerialization.jsonObject(with: Data(contentsOf: indexURL)) as? [String: Any] else {
-                throw ConfigurationError(file: indexURL.path, message: "not a JSON object")
-            }
-            index = object
-        } catch let error as ConfigurationError {
-            throw error
-        } catch {
-            throw ConfigurationError(file: indexURL.path, message: "\(error)")
+        guard let index = try ModelIndex.load(folder: url) else {
+            throw ConfigurationError(file: url.appendingPathComponent("model_index.json").path, message: "missing: not a diffusers pipeline folder")
         }
-        guard let className = index["_class_name"] as? String, className.hasPrefix("StableDiffusion3") else {
-            throw ConfigurationError(file: indexURL.path, message: "_class_name is \(index["_class_name"] ?? "missing"), expected StableDiffusion3Pipeline")
+        guard index.className.hasPrefix("StableDiffusion3") else {
+            throw ConfigurationError(file: index.url.path, message: "_class_name is \(index.className), expected StableDiffusion3Pipeline")
         }
-        // A null component is saved as [null, null].
-        let t5 = index["text_encoder_3"] as? [Any]
-        let hasT5Encoder = t5.map { $0.contains { !($0 is NSNull) } } ?? false
+        let hasT5Encoder = index.has("text_encoder_3")
 
         func folder(_ name: String) -> URL { url.appendingPathComponent(name) }
         func clip(_ name: String) throws -> Component<CLIPTextConfiguration> {

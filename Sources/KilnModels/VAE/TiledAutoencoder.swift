@@ -18,8 +18,8 @@ public enum VAETilingMode: Sendable, Equatable {
 ///
 /// Shapes: latents `[B, L, h, w]` -> image `[B, out, h*f, w*f]`; image `[B, 3, H, W]` -> mean and
 /// log-variance `[B, L, H/f, W/f]`. One prepared graph per distinct tile shape (at most four: the
-/// full tile and the smaller right, bottom and corner edges), cached and reused across calls.
-/// Each prepared graph holds its own copy of the weights on the device.
+/// full tile and the smaller right, bottom and corner edges), cached and reused across calls;
+/// every graph reads the same resident copy of the weights (`residency`).
 public final class TiledAutoencoder {
     public let model: AutoencoderKL
     public let backend: Backend
@@ -40,9 +40,11 @@ public final class TiledAutoencoder {
     /// Prepares a graph; replace it to profile (e.g. `VulkanBackend.prepareProfiled`).
     public typealias Preparer = (_ backend: Backend, _ graph: Graph, _ outputs: [Tensor], _ constants: any ConstantValues) throws -> any PreparedGraph
 
+    /// The device copies of the weights, shared by every graph this autoencoder prepares.
+    public let residency: ResidentWeights
     private let preparer: Preparer
-    private var decoders: [Shape: Prepared] = [:]
-    private var encoders: [Shape: Prepared] = [:]
+    private let decoders: PreparedGraphCache<Shape, Prepared>
+    private let encoders: PreparedGraphCache<Shape, Prepared>
     /// Tiling decisions per input shape: planning the untiled graph costs a graph build each time.
     private var decodeChoices: [Shape: VAETiling?] = [:]
     private var encodeChoices: [Shape: VAETiling?] = [:]
@@ -51,9 +53,13 @@ public final class TiledAutoencoder {
 
     public init(
         model: AutoencoderKL, backend: Backend, weights: TensorSource, dtype: DType, mode: VAETilingMode = .automatic(),
-        prefix: String = "", preparer: Preparer? = nil
+        prefix: String = "", residency: ResidentWeights = ResidentWeights(label: "vae"), preparer: Preparer? = nil
     ) {
         self.model = model
+        self.residency = residency
+        // A tiled decode uses up to four tile shapes at once; a few image sizes stay prepared.
+        decoders = PreparedGraphCache(capacity: 8, byteBudget: backend.activationBudgetBytes.multipliedReportingOverflow(by: 2).partialValue)
+        encoders = PreparedGraphCache(capacity: 4, byteBudget: backend.activationBudgetBytes)
         self.backend = backend
         self.weights = weights
         self.dtype = dtype
@@ -62,8 +68,8 @@ public final class TiledAutoencoder {
         self.preparer = preparer ?? { backend, graph, outputs, constants in try backend.prepare(graph, outputs: outputs, constants: constants) }
     }
 
-    /// Every graph prepared so far (decoders, then encoders).
-    public var preparedGraphs: [Prepared] { Array(decoders.values) + Array(encoders.values) }
+    /// Every graph still held (decoders, then encoders).
+    public var preparedGraphs: [Prepared] { decoders.values + encoders.values }
 
     // MARK: Decoding
 
@@ -145,22 +151,16 @@ public final class TiledAutoencoder {
     }
 
     private func decoder(for shape: Shape) throws -> Prepared {
-        if let cached = decoders[shape] { return cached }
-        let prepared = try prepare(shape, build: buildDecoder)
-        decoders[shape] = prepared
-        return prepared
+        try decoders.value(for: shape, bytes: { $0.graph.memoryPlan.arenaBytes }) { try prepare(shape, build: buildDecoder) }
     }
 
     private func encoder(for shape: Shape) throws -> Prepared {
-        if let cached = encoders[shape] { return cached }
-        let prepared = try prepare(shape, build: buildEncoder)
-        encoders[shape] = prepared
-        return prepared
+        try encoders.value(for: shape, bytes: { $0.graph.memoryPlan.arenaBytes }) { try prepare(shape, build: buildEncoder) }
     }
 
     private func prepare(_ shape: Shape, build: (Graph, WeightBinder, Shape) throws -> Tensor) throws -> Prepared {
         let graph = Graph()
-        let binder = WeightBinder(graph: graph, source: weights, dtype: dtype)
+        let binder = WeightBinder(graph: graph, source: weights, dtype: dtype, residency: residency)
         let output = try build(graph, binder, shape)
         return Prepared(graph: try preparer(backend, graph, [output], binder.constants()), flops: graph.flops(of: [output]))
     }

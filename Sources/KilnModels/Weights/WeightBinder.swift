@@ -8,12 +8,16 @@ public final class WeightBinder: @unchecked Sendable {
     public let source: TensorSource
     /// Storage type of the weights on the device (f16 by default on GPUs, f32 on the CPU).
     public let dtype: DType
+    /// Where backends keep the device copies for every graph bound to the same weights; nil
+    /// gives each prepared graph its own copy.
+    public let residency: ResidentWeights?
     private var bound: [String: Tensor] = [:]
 
-    public init(graph: Graph, source: TensorSource, dtype: DType) {
+    public init(graph: Graph, source: TensorSource, dtype: DType, residency: ResidentWeights? = nil) {
         self.graph = graph
         self.source = source
         self.dtype = dtype
+        self.residency = residency
     }
 
     /// The constant for checkpoint key `name`, which must have shape `expected`.
@@ -36,7 +40,7 @@ public final class WeightBinder: @unchecked Sendable {
     /// Every bound weight, keyed as the graph's constants are, read from the source only when a
     /// backend asks for it (see `ConstantValues`).
     public func constants() -> BoundWeights {
-        BoundWeights(source: source, shapes: bound.mapValues(\.shape), dtype: dtype)
+        BoundWeights(source: source, shapes: bound.mapValues(\.shape), dtype: dtype, residency: residency)
     }
 
     /// Keys in the checkpoint that no bound weight used, among those starting with `prefix`.
@@ -73,6 +77,8 @@ public struct BoundWeights: ConstantValues, Sendable {
     public let shapes: [String: Shape]
     /// Storage type the weights take on the device.
     public let dtype: DType
+    /// Shared device copies, when the weights stay resident between graphs.
+    public let residency: ResidentWeights?
 
     public func shape(ofConstant name: String) -> (shape: Shape, isInteger: Bool)? {
         shapes[name].map { ($0, false) }
@@ -84,6 +90,8 @@ public struct BoundWeights: ConstantValues, Sendable {
         tensor.dtype = dtype
         return tensor
     }
+
+    public func residency(ofConstant name: String) -> ResidentWeights? { residency }
 
     /// Bytes the weights take on the device in `dtype`.
     public var deviceBytes: Int { shapes.values.reduce(0) { $0 + $1.elementCount * dtype.byteCount } }

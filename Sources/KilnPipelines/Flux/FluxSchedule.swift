@@ -22,9 +22,9 @@ public enum FluxSchedule {
     /// Sets `scheduler`'s timesteps as FluxPipeline's `retrieve_timesteps(sigmas=..., mu=...)` does.
     /// A scheduler that takes no custom sigmas is refused: FLUX's schedule is defined by them.
     public static func apply(to scheduler: any Scheduler, steps: Int, imageSequenceLength: Int) throws {
-        guard steps >= 1 else { throw FluxPipelineError.invalidRequest("steps must be at least 1, got \(steps)") }
+        guard steps >= 1 else { throw PipelineError.invalidRequest("steps must be at least 1, got \(steps)") }
         guard let flow = scheduler as? FlowMatchEulerDiscreteScheduler else {
-            throw FluxPipelineError.invalidRequest("FLUX needs a flow-matching scheduler that takes custom sigmas (flow_euler), not \(type(of: scheduler))")
+            throw PipelineError.unsupported("FLUX needs a flow-matching scheduler that takes custom sigmas (flow_euler), not \(type(of: scheduler))")
         }
         try flow.setTimesteps(sigmas: sigmas(steps: steps), mu: mu(imageSequenceLength: imageSequenceLength, configuration: flow.configuration))
     }

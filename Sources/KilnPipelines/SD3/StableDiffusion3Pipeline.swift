@@ -3,21 +3,18 @@ import KilnGraph
 import KilnModels
 import KilnSampling
 
-/// Text-to-image with Stable Diffusion 3 / 3.5 on any backend, step for step as diffusers'
-/// `StableDiffusion3Pipeline` computes it: CLIP-L + CLIP-G + T5 prompt encoding (T5's states
-/// zeros without a T5 encoder, as diffusers' `text_encoder_3=None`), unit Gaussian latents
-/// `[N, 16, H/8, W/8]` from the seed, classifier-free guidance batched `[uncond; cond]`,
-/// FlowMatchEuler with the scheduler config's shift, then the 16-channel VAE after
-/// `latents / scaling_factor + shift_factor`.
+/// Text-to-image with Stable Diffusion 3 / 3.5, step for step as diffusers'
+/// `StableDiffusion3Pipeline` computes it: CLIP-L + CLIP-G + T5 prompt encoding, unit Gaussian
+/// latents `[N, 16, H/8, W/8]` from the seed, classifier-free guidance batched `[uncond; cond]`,
+/// FlowMatchEuler with the scheduler config's shift (or the resolution's, with dynamic
+/// shifting), then the 16-channel VAE after `latents / scaling_factor + shift_factor`.
 ///
-/// ```swift
-/// let pipeline = try StableDiffusion3Pipeline(url: sd3Folder, backend: try VulkanBackend())
-/// let result = try await pipeline.generate(GenerationRequest(prompt: "a lighthouse", width: 1024, height: 1024, steps: 28, guidanceScale: 7))
-/// ```
-public final class StableDiffusion3Pipeline {
+/// Opens a diffusers SD3 folder, or Stability's single file with a diffusers SD3 folder as its
+/// config folder (configs, tokenizers, scheduler, and whatever the file lacks).
+public final class StableDiffusion3Pipeline: DiffusionPipeline, GenerationStages {
     public let folder: StableDiffusion3Folder
+    public let modelURL: URL
     public let backend: Backend
-    /// Storage type of weights and activations on the backend (the CPU backend computes in f32).
     public let dtype: DType
     public let schedulerConfiguration: SchedulerConfiguration
     /// Whether guidance and the flow-matching Euler step run in the backend's pass after the
@@ -26,162 +23,155 @@ public final class StableDiffusion3Pipeline {
     /// diffusers' default `max_sequence_length`: the T5 part of the context.
     public static let defaultMaxSequenceLength = 256
 
-    private let promptEncoder: SD3PromptEncoder
-    private var denoiser: (key: String, value: SD3Denoiser)?
-    private lazy var autoencoder = TiledAutoencoder(
-        model: AutoencoderKL(configuration: folder.vae.configuration), backend: backend, weights: folder.vae.weights, dtype: dtype)
+    public var family: ModelFamily { .stableDiffusion3 }
+    public let defaults: GenerationDefaults
+    public let weightBytes: Int
 
-    /// Opens a diffusers SD3 folder. Its T5 encoder runs unless `withoutT5` is set; then, as
-    /// for folders without one, T5's states are zeros (diffusers' `text_encoder_3=None`).
-    ///
-    /// `url` may also be Stability's single file; `configFolder` (a diffusers SD3 folder) then
-    /// supplies the configs, tokenizers, scheduler and whatever components the file lacks.
-    public init(url: URL, configFolder: URL? = nil, backend: Backend, dtype: DType = .float16, withoutT5: Bool = false) throws {
-        if StableDiffusionPipeline.isFolder(url) {
-            folder = try StableDiffusion3Folder(url: url, loadingT5: !withoutT5)
-        } else {
+    let generationLock = NSLock()
+    var autoencoder: LatentAutoencoder? { vae }
+    private let vae: LatentAutoencoder
+    var previewProjection: LatentRGBProjection? { .stableDiffusion3 }
+    private let promptEncoder: SD3PromptEncoder
+    /// Whether the T5 encoder fits the device beside everything else.
+    private let t5Fits: Bool
+    /// Why the T5 encoder the model names could not be opened, if it could not.
+    private let t5Problem: String?
+    private let transformerResidency = ResidentWeights(label: "transformer")
+    private let denoisers = PreparedGraphCache<String, any PreparedGraph>(capacity: 4)
+
+    public init(url: URL, configFolder: URL? = nil, backend: Backend, dtype: DType = .float16) throws {
+        // A T5 the folder names but cannot provide leaves the model usable without T5.
+        func open(loadingT5: Bool) throws -> StableDiffusion3Folder {
+            if url.isExistingFolder { return try StableDiffusion3Folder(url: url, loadingT5: loadingT5) }
             guard let configFolder else {
-                throw PipelineError.unsupported(
+                throw PipelineError.invalidModel(
                     "\(url.path) is a single file without tokenizers or scheduler: pass a diffusers SD3 folder as its config folder")
             }
-            folder = try StableDiffusion3Folder(singleFile: url, configFolder: configFolder, loadingT5: !withoutT5)
+            return try StableDiffusion3Folder(singleFile: url, configFolder: configFolder, loadingT5: loadingT5)
         }
+        do {
+            folder = try open(loadingT5: true)
+            t5Problem = nil
+        } catch let error as PipelineError {
+            throw error
+        } catch {
+            folder = try open(loadingT5: false)
+            t5Problem = "\(error)"
+        }
+        modelURL = url
         self.backend = backend
         self.dtype = dtype
         schedulerConfiguration = try SchedulerConfiguration.load(from: folder.schedulerConfigurationURL)
         promptEncoder = try SD3PromptEncoder(folder: folder, backend: backend, dtype: dtype)
+        vae = LatentAutoencoder(folder.vae, backend: backend, dtype: dtype)
         var footprint = WeightFootprint()
-        footprint.add("text_encoder", folder.textEncoder.weights, dtype: dtype)
-        footprint.add("text_encoder_2", folder.textEncoder2.weights, dtype: dtype)
-        if let t5 = folder.textEncoder3 { footprint.add("text_encoder_3", t5.weights, dtype: dtype) }
+        promptEncoder.addCLIPWeights(to: &footprint)
         footprint.add("transformer", folder.transformer.weights, dtype: dtype)
         footprint.add("vae", folder.vae.weights, dtype: dtype)
         try footprint.check(on: backend)
+        // T5 is optional: a model that fits only without it still opens, and refuses requests
+        // that would run it.
+        if let t5 = promptEncoder.t5 { footprint.add(t5.residency.label, t5.component.weights, dtype: t5.dtype) }
+        t5Fits = (try? footprint.check(on: backend)) != nil
+        weightBytes = footprint.totalBytes
+        // diffusers' default size: the transformer's sample_size latent pixels.
+        let nativeSize = folder.transformer.configuration.sampleSize * folder.vae.configuration.downscaleFactor
+        defaults = GenerationDefaults(
+            width: nativeSize, height: nativeSize, steps: 28, guidanceScale: 7.0, sampler: SamplerName.flowEuler.rawValue,
+            imageToImageStrength: 0.6, inpaintingStrength: 0.6, maxSequenceLength: Self.defaultMaxSequenceLength)
     }
 
-    /// Pixels per latent pixel (8 for SD3's VAE).
-    public var downscaleFactor: Int { folder.vae.configuration.downscaleFactor }
+    // MARK: DiffusionPipeline
 
-    /// Checks `request` against this model without running anything.
-    public func check(_ request: GenerationRequest, maxSequenceLength: Int = defaultMaxSequenceLength) throws {
+    public func check(_ request: GenerationRequest) throws {
+        _ = try plan(request)
+    }
+
+    public func samplerName(for request: GenerationRequest) -> String { SamplerName.flowEuler.rawValue }
+
+    public func generate(
+        _ request: GenerationRequest, progress: (GenerationProgress) -> Void, isCancelled: () -> Bool
+    ) throws -> GenerationResult {
+        try GenerationRunner.generate(self, request, progress: progress, isCancelled: isCancelled)
+    }
+
+    // MARK: Stages
+
+    private var patchSize: Int { folder.transformer.configuration.patchSize }
+
+    func plan(_ request: GenerationRequest) throws -> DenoisingPlan {
+        func fail(_ message: String) throws -> Never { throw PipelineError.invalidRequest(message) }
         // Sizes must split into whole patches of whole latent pixels, as diffusers' check_inputs asks.
-        try request.validate(downscaleFactor: downscaleFactor * folder.transformer.configuration.patchSize)
+        let factor = vae.downscaleFactor
+        guard case .prompt = request.conditioning else { try fail("class labels are for class-conditional models (DiT); SD3 takes a prompt") }
         guard request.mode == .textToImage else {
-            throw PipelineError.unsupported("\(request.mode.rawValue) with SD3 models (text-to-image only so far)")
-        }
-        if let sampler = request.sampler, sampler != .flowEuler {
-            throw PipelineError.unsupported("the \(sampler.rawValue) sampler with SD3: it predicts a flow velocity, use flow_euler (the default)")
+            throw PipelineError.unsupported("\(request.mode.name) with SD3 models (text-to-image only so far)")
         }
         if request.sigmaSpacing != nil {
-            throw PipelineError.unsupported("--scheduler with SD3: the sigma spacing comes from the model's scheduler config")
+            throw PipelineError.unsupported("a sigma spacing (--scheduler) with SD3: it comes from the model's scheduler config")
         }
-        if request.guidanceRescale > 0 {
-            throw PipelineError.invalidRequest("guidance rescale is not part of diffusers' StableDiffusion3Pipeline")
+        if request.options.guidanceRescale > 0 { try fail("guidance rescale is not part of diffusers' StableDiffusion3Pipeline") }
+        if let t5Problem, !request.options.withoutT5 {
+            throw PipelineError.invalidModel("the model's T5 encoder (text_encoder_3) cannot be opened: \(t5Problem); ask for the request without T5")
         }
-        guard maxSequenceLength > 0 else {
-            throw PipelineError.invalidRequest("max sequence length \(maxSequenceLength): must be at least 1")
+        if !t5Fits && promptEncoder.t5 != nil && !request.options.withoutT5 {
+            throw PipelineError.insufficientMemory("the T5 encoder does not fit \(backend.name) beside the rest of the model: ask for the request without T5")
         }
+        if [request.options.originalSize, request.options.cropTopLeft, request.options.targetSize].contains(where: { $0 != nil }) {
+            throw PipelineError.unsupported("size micro-conditioning is SDXL's, not SD3's")
+        }
+        try request.validate(sizeMultiple: factor * patchSize)
         if let grid = folder.transformer.configuration.positionEmbeddingMaxSize {
-            let patch = downscaleFactor * folder.transformer.configuration.patchSize
+            let patch = factor * patchSize
             if request.width / patch > grid || request.height / patch > grid {
-                throw PipelineError.invalidRequest(
-                    "size \(request.width)x\(request.height) exceeds the transformer's position grid of \(grid)x\(grid) patches (\(grid * patch) pixels)")
+                try fail("size \(request.width)x\(request.height) exceeds the transformer's position grid of \(grid)x\(grid) patches (\(grid * patch) pixels)")
             }
         }
-    }
-
-    /// Runs `request`, reporting each stage and step to `progress`; stops with
-    /// `PipelineError.cancelled` at the next step boundary once the task is cancelled.
-    /// `maxSequenceLength` is diffusers' `max_sequence_length` (T5 tokens).
-    public func generate(
-        _ request: GenerationRequest, maxSequenceLength: Int = defaultMaxSequenceLength,
-        progress: (GenerationProgress) -> Void = { _ in }
-    ) async throws -> GenerationResult {
-        try generate(request, maxSequenceLength: maxSequenceLength, progress: progress, isCancelled: { Task.isCancelled })
-    }
-
-    /// The synchronous form; `isCancelled` is polled between steps.
-    public func generate(
-        _ request: GenerationRequest, maxSequenceLength: Int = defaultMaxSequenceLength,
-        progress: (GenerationProgress) -> Void = { _ in }, isCancelled: () -> Bool
-    ) throws -> GenerationResult {
-        try check(request, maxSequenceLength: maxSequenceLength)
-        let start = DispatchTime.now().uptimeNanoseconds
-        func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
-        var stageSeconds: [GenerationProgress.Stage: Double] = [:]
-
-        // Text: [uncond x N; cond x N] under guidance, as diffusers batches it.
-        let usesGuidance = request.guidanceScale > 1
-        let count = request.batchCount
-        let prompts = usesGuidance ? [request.negativePrompt ?? "", request.prompt] : [request.prompt]
-        let encoded = try promptEncoder.encode(prompts, maxSequenceLength: maxSequenceLength)
-        guard let pooledRows = encoded.pooled else { throw PipelineError.unsupported("SD3 prompt encoding gave no pooled embedding") }
-        let context = ShapedArray.concatenated((0..<prompts.count).map { encoded.context.rows($0..<($0 + 1)).repeated(count) })
-        let pooled = ShapedArray.concatenated((0..<prompts.count).map { pooledRows.rows($0..<($0 + 1)).repeated(count) })
-        stageSeconds[.encodingText] = elapsed()
-
-        // Scheduler: the config's shift, or the resolution-dependent one where the config asks for it.
-        let scheduler = try FlowMatchEulerDiscreteScheduler(configuration: schedulerConfiguration)
-        let latentShape = [count, folder.vae.configuration.latentChannels, request.height / downscaleFactor, request.width / downscaleFactor]
-        let patch = folder.transformer.configuration.patchSize
-        let mu = (schedulerConfiguration.useDynamicShifting ?? false)
-            ? schedulerConfiguration.dynamicShift(imageSequenceLength: (latentShape[2] / patch) * (latentShape[3] / patch)) : nil
+        let scheduler = try SchedulerChoice.make(for: request, configuration: schedulerConfiguration, flowMatching: true)
+        let latentShape = [request.batchCount, vae.latentChannels, request.height / factor, request.width / factor]
+        // The resolution-dependent shift, where the config asks for it.
+        let tokens = (latentShape[2] / patchSize) * (latentShape[3] / patchSize)
+        let mu = (schedulerConfiguration.useDynamicShifting ?? false) ? schedulerConfiguration.dynamicShift(imageSequenceLength: tokens) : nil
         try scheduler.setTimesteps(request.steps, mu: mu)
-        progress(GenerationProgress(stage: .encodingText, step: 0, stepCount: scheduler.timesteps.count,
-                                    lastSeconds: stageSeconds[.encodingText] ?? 0, elapsedSeconds: elapsed()))
+        var plan = DenoisingPlan(
+            request: request, scheduler: scheduler, timesteps: scheduler.timesteps, latentShape: latentShape,
+            guidance: request.guidanceScale > 1 ? .classifierFree(scale: request.guidanceScale, rescale: 0) : .none)
+        plan.scalesModelInput = false
+        return plan
+    }
 
-        let generator = TorchGenerator(seed: request.seed)
-        var latents = generator.normal(shape: latentShape)                                              // [N, 16, h, w]
-        var modelShape = latentShape
-        modelShape[0] *= usesGuidance ? 2 : 1
-        let device = DeviceStep.chosen(for: scheduler, latentShape: latentShape, enabled: fusesGuidedStep)
-        let denoiser = try preparedDenoiser(sampleShape: modelShape, contextShape: context.shape, pooledWidth: pooled.shape[1], deviceStep: device?.step)
-        var last = elapsed()
-        for (index, timestep) in scheduler.timesteps.enumerated() {
-            if isCancelled() { throw PipelineError.cancelled }
-            let input = usesGuidance ? latents.repeated(2) : latents
-            if let affine = device?.scheduler {
-                let step = try affine.affineStep(timestep: timestep, count: latents.scalars.count, noise: generator)
-                latents = try denoiser.step(input, sample: latents, timestep: timestep, step: step, guidanceScale: request.guidanceScale,
-                                            context: context, pooled: pooled)
-            } else {
-                var velocity = try denoiser.predict(input, timestep: timestep, context: context, pooled: pooled)
-                if usesGuidance { velocity = ClassifierFreeGuidance.combine(velocity, scale: request.guidanceScale, rescale: 0) }
-                latents = try scheduler.step(modelOutput: velocity, timestep: timestep, sample: latents, noise: generator)
-            }
-            try StableDiffusionPipeline.requireFinite(latents, "the latents after step \(index + 1) of \(scheduler.timesteps.count)")
-            let now = elapsed()
-            progress(GenerationProgress(stage: .denoising, step: index + 1, stepCount: scheduler.timesteps.count,
-                                        lastSeconds: now - last, elapsedSeconds: now))
-            last = now
+    /// `[uncond × N; cond × N]` under guidance, as diffusers batches it.
+    func conditioning(for plan: DenoisingPlan) throws -> [String: HostTensor] {
+        let request = plan.request
+        let prompts = plan.guidance == .none ? [request.prompt ?? ""] : [request.negativePrompt ?? "", request.prompt ?? ""]
+        let encoded = try promptEncoder.encode(
+            prompts, maxSequenceLength: request.options.maxSequenceLength ?? Self.defaultMaxSequenceLength, withoutT5: request.options.withoutT5)
+        guard let pooled = encoded.pooled else { throw PipelineError.failed("SD3 prompt encoding gave no pooled embedding") }
+        let count = request.batchCount
+        return [
+            "context": ShapedArray.concatenated(prompts.indices.map { encoded.context.rows($0..<($0 + 1)).repeated(count) }).hostTensor(),
+            "pooled": ShapedArray.concatenated(prompts.indices.map { pooled.rows($0..<($0 + 1)).repeated(count) }).hostTensor(),
+        ]
+    }
+
+    func denoiser(for plan: DenoisingPlan, conditioning: [String: HostTensor], deviceStep: DeviceStep?) throws -> PreparedDenoiser {
+        guard let context = conditioning["context"], let pooled = conditioning["pooled"] else {
+            throw PipelineError.failed("the transformer's conditioning is incomplete")
         }
-        stageSeconds[.denoising] = elapsed() - (stageSeconds[.encodingText] ?? 0)
-        if isCancelled() { throw PipelineError.cancelled }
-
-        let images = try decode(latents)
-        stageSeconds[.decoding] = elapsed() - last
-        progress(GenerationProgress(stage: .decoding, step: scheduler.timesteps.count, stepCount: scheduler.timesteps.count,
-                                    lastSeconds: stageSeconds[.decoding] ?? 0, elapsedSeconds: elapsed()))
-        return GenerationResult(latents: latents, images: images, stageSeconds: stageSeconds, timesteps: scheduler.timesteps)
-    }
-
-    /// Latents `[N, 16, h, w]` -> images `[N, 3, H, W]`, nominally in [-1, 1].
-    func decode(_ latents: ShapedArray) throws -> ShapedArray {
-        let configuration = folder.vae.configuration
-        let unscaled = latents.map { $0 / configuration.scalingFactor + (configuration.shiftFactor ?? 0) }
-        let decoded = ShapedArray(try autoencoder.decode(unscaled.hostTensor()))
-        try StableDiffusionPipeline.requireFinite(decoded, "the decoded image")
-        return decoded
-    }
-
-    private func preparedDenoiser(sampleShape: [Int], contextShape: [Int], pooledWidth: Int, deviceStep: DeviceStep?) throws -> SD3Denoiser {
-        let key = "\(sampleShape)-\(contextShape)-\(deviceStep?.description ?? "prediction")"
-        if let denoiser, denoiser.key == key { return denoiser.value }
-        denoiser = nil
-        let prepared = try SD3Denoiser(
-            transformer: folder.transformer, sampleShape: sampleShape, contextShape: contextShape, pooledWidth: pooledWidth,
-            backend: backend, dtype: dtype, deviceStep: deviceStep)
-        denoiser = (key, prepared)
-        return prepared
+        let sampleShape = [plan.modelBatch] + plan.latentShape.dropFirst()
+        let key = "\(sampleShape)-\(context.shape)-\(pooled.shape)-\(deviceStep?.description ?? "prediction")"
+        let graph = try denoisers.graph(for: key) {
+            let graph = Graph()
+            let binder = WeightBinder(graph: graph, source: folder.transformer.weights, dtype: dtype, residency: transformerResidency)
+            let model = SD3Transformer2DModel(configuration: folder.transformer.configuration)
+            var result = try model(
+                hiddenStates: graph.input("sample", Shape(sampleShape), dtype: dtype),
+                encoderHiddenStates: graph.input("context", context.shape, dtype: dtype),
+                pooledProjections: graph.input("pooled", pooled.shape, dtype: dtype),
+                timesteps: graph.input("timesteps", [sampleShape[0]], dtype: .float32), weights: WeightScope(binder))
+            if let deviceStep { result = try deviceStep.appended(to: graph, prediction: result) }
+            return try backend.prepare(graph, outputs: [result], constants: binder.constants())
+        }
+        return PreparedDenoiser(graph: graph, fixedInputs: conditioning)
     }
 }

@@ -16,10 +16,17 @@ public final class VulkanDevice: @unchecked Sendable {
     private let commandPool: VkCommandPool
     private let poolLock = NSLock()
     private let submitLock = NSLock()
+    private let countLock = NSLock()
+    private var constantUploadBytes = 0
     public let allocator: MemoryAllocator
     public let pipelines: PipelineStore
 
     public var info: DeviceInfo { physical.info }
+
+    /// Bytes of graph constants uploaded to this device so far (see `Backend.uploadedConstantBytes`).
+    public var uploadedConstantBytes: Int { countLock.withLock { constantUploadBytes } }
+
+    func countConstantUpload(_ bytes: Int) { countLock.withLock { constantUploadBytes += bytes } }
 
     /// Opens the device chosen by `selector` (index, UUID or name substring), or by KILN_DEVICE,
     /// or the default preference order.

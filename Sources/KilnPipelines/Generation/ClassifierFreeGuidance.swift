@@ -25,6 +25,25 @@ enum ClassifierFreeGuidance {
         return guided
     }
 
+    /// DiTPipeline's guidance over `[2N, C_out, ...]` (conditional half first): the first
+    /// `channels` of both halves become `uncond + scale (cond - uncond)`; the rest are kept.
+    static func combineClassConditional(_ prediction: ShapedArray, channels: Int, scale: Float) -> ShapedArray {
+        let half = prediction.shape[0] / 2
+        let perImage = prediction.scalars.count / prediction.shape[0]
+        let noiseValues = channels * prediction.shape.dropFirst(2).reduce(1, *)
+        var result = prediction
+        for image in 0..<half {
+            for offset in 0..<noiseValues {
+                let conditional = prediction.scalars[image * perImage + offset]
+                let unconditional = prediction.scalars[(half + image) * perImage + offset]
+                let mixed = unconditional + scale * (conditional - unconditional)
+                result.scalars[image * perImage + offset] = mixed
+                result.scalars[(half + image) * perImage + offset] = mixed
+            }
+        }
+        return result
+    }
+
     /// The guidance-scale embedding LCM-distilled U-Nets take instead of running an
     /// unconditional branch (Meng et al., https://arxiv.org/abs/2210.03142; diffusers'
     /// `get_guidance_scale_embedding`): sinusoids of (scale - 1) * 1000, sines then cosines,

@@ -4,7 +4,7 @@ import Kiln
 /// SHA-256 of model weights for image metadata, remembered per file (path, size, modification
 /// time) in `$KILN_CACHE_DIR/model-hashes.json` (default `~/.cache/kiln`), since hashing a
 /// multi-gigabyte checkpoint takes seconds and a render farm opens the same model all day.
-enum ModelHashCache {
+public enum ModelHashCache {
     private struct Entry: Codable {
         let size: UInt64
         let modified: Double
@@ -17,9 +17,9 @@ enum ModelHashCache {
         return base.appendingPathComponent("model-hashes.json")
     }
 
-    /// The hash of a single file, or of a diffusers folder's U-Net weights (the part that makes
-    /// the model what it is).
-    static func sha256(of model: URL) throws -> String {
+    /// The hash of a single file, or of a diffusers folder's denoiser weights (the U-Net or
+    /// transformer: the part that makes the model what it is).
+    public static func sha256(of model: URL) throws -> String {
         let target = try weightsFile(for: model)
         let attributes = try FileManager.default.attributesOfItem(atPath: target.path)
         let size = (attributes[.size] as? NSNumber)?.uint64Value ?? 0
@@ -34,13 +34,13 @@ enum ModelHashCache {
     }
 
     private static func weightsFile(for model: URL) throws -> URL {
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: model.path, isDirectory: &isFolder), isFolder.boolValue else { return model }
-        let unet = model.appendingPathComponent("unet")
-        for name in ["diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors", "diffusion_pytorch_model.safetensors.index.json"] {
-            let candidate = unet.appendingPathComponent(name)
-            if FileManager.default.fileExists(atPath: candidate.path) { return candidate }
+        guard model.isExistingFolder else { return model }
+        for component in ["unet", "transformer"] {
+            for name in ["diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors", "diffusion_pytorch_model.safetensors.index.json"] {
+                let candidate = model.appendingPathComponent(component).appendingPathComponent(name)
+                if FileManager.default.fileExists(atPath: candidate.path) { return candidate }
+            }
         }
-        throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: unet.path])
+        throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: model.appendingPathComponent("unet").path])
     }
 }

@@ -1,0 +1,110 @@
+import Foundation
+import KilnGraph
+import KilnSampling
+
+/// The parts of a generation that differ between families. `GenerationRunner` runs them in
+/// diffusers' order around the one denoising loop, so every family gets the same cancellation,
+/// finiteness checks, progress, timing and errors.
+protocol GenerationStages: AnyObject {
+    var backend: Backend { get }
+    /// Serialises generations on one pipeline (its caches and resident weights are shared).
+    var generationLock: NSLock { get }
+    /// Whether guidance and an affine scheduler step may run in the denoiser's graph.
+    var fusesGuidedStep: Bool { get }
+    /// The VAE; nil for a model folder without one, which can only denoise.
+    var autoencoder: LatentAutoencoder? { get }
+    /// The family's latent-to-RGB preview projection.
+    var previewProjection: LatentRGBProjection? { get }
+
+    /// Checks `request` against the model and resolves it; throws before any work.
+    func plan(_ request: GenerationRequest) throws -> DenoisingPlan
+    /// The denoiser's inputs that stay fixed through the loop, from the text encoders (or the
+    /// class labels), in the model batch's order.
+    func conditioning(for plan: DenoisingPlan) throws -> [String: HostTensor]
+    /// The denoiser for the plan's model batch, prepared or taken from the cache.
+    func denoiser(for plan: DenoisingPlan, conditioning: [String: HostTensor], deviceStep: DeviceStep?) throws -> PreparedDenoiser
+}
+
+/// Runs one generation through a family's stages: conditioning, initial latents, the loop, the
+/// VAE. Errors other than `PipelineError` become `.failed`, naming the stage.
+enum GenerationRunner {
+    static func generate(
+        _ stages: some GenerationStages, _ request: GenerationRequest, progress: (GenerationProgress) -> Void, isCancelled: () -> Bool
+    ) throws -> GenerationResult {
+        stages.generationLock.lock()
+        defer { stages.generationLock.unlock() }
+        return try run(stages, plan: stages.plan(request), progress: progress, isCancelled: isCancelled)
+    }
+
+    /// The final latents `[N, C, h, w]` of `request` from conditioning computed elsewhere (a
+    /// caller's own text states), without decoding.
+    static func latents(
+        _ stages: some GenerationStages, _ request: GenerationRequest, conditioning: [String: HostTensor],
+        progress: (GenerationProgress) -> Void = { _ in }, isCancelled: () -> Bool = { false }
+    ) throws -> ShapedArray {
+        stages.generationLock.lock()
+        defer { stages.generationLock.unlock() }
+        return try run(stages, plan: stages.plan(request), conditioning: conditioning, decodes: false, progress: progress,
+                       isCancelled: isCancelled).latents
+    }
+
+    private static func run(
+        _ stages: some GenerationStages, plan: DenoisingPlan, conditioning given: [String: HostTensor]? = nil, decodes: Bool = true,
+        progress: (GenerationProgress) -> Void, isCancelled: () -> Bool
+    ) throws -> GenerationResult {
+        let request = plan.request
+        let clock = StageClock()
+        var seconds: [GenerationProgress.Stage: Double] = [:]
+        var stage = GenerationProgress.Stage.encodingText
+        func finish(_ finished: GenerationProgress.Stage, step: Int = 0) {
+            seconds[finished] = clock.lap()
+            progress(GenerationProgress(stage: finished, step: step, stepCount: plan.timesteps.count,
+                                        lastSeconds: seconds[finished] ?? 0, elapsedSeconds: clock.elapsed))
+        }
+        do {
+            let conditioning = try given ?? stages.conditioning(for: plan)
+            try Finiteness.require(conditioning, stage: .encodingText, "the text encoders' outputs")
+            finish(.encodingText)
+            if isCancelled() { throw PipelineError.cancelled }
+
+            stage = .encodingImage
+            let generator = TorchGenerator(seed: request.seed)
+            let initial = try InitialState(plan: plan, generator: generator) { image, generator in
+                guard let autoencoder = stages.autoencoder else { throw PipelineError.invalidModel("the model has no VAE to encode the init image") }
+                return try autoencoder.encode(image, generator: generator)
+            }
+            try Finiteness.require(initial.latents, stage: .encodingImage, "the initial latents")
+            if request.mode != .textToImage { finish(.encodingImage) }
+
+            stage = .denoising
+            let device = DeviceStep.chosen(
+                for: plan.scheduler, latentShape: plan.stateShape, enabled: stages.fusesGuidedStep && plan.allowsDeviceStep)
+            let denoiser = try stages.denoiser(for: plan, conditioning: conditioning, deviceStep: device?.step)
+            let loop = DenoisingLoop(
+                plan: plan, denoiser: denoiser, deviceScheduler: device?.scheduler, inpaintingChannels: initial.inpaintingChannels,
+                blend: initial.blend?.arranged(plan.layout), projection: stages.previewProjection)
+            let loopStart = clock.elapsed
+            let state = try loop.run(from: plan.guidance.state(from: plan.layout.arranged(initial.latents)), generator: generator,
+                                     clock: clock, progress: progress, isCancelled: isCancelled)
+            seconds[.denoising] = clock.elapsed - loopStart
+            if isCancelled() { throw PipelineError.cancelled }
+
+            stage = .decoding
+            _ = clock.lap()
+            let latents = plan.layout.spatial(plan.guidance.latents(from: state))
+            var images = ShapedArray(shape: [0], scalars: [])
+            if decodes {
+                guard let autoencoder = stages.autoencoder else { throw PipelineError.invalidModel("the model has no VAE to decode the latents") }
+                images = try autoencoder.decode(latents)
+                finish(.decoding, step: plan.timesteps.count)
+            }
+            return GenerationResult(
+                request: request, latents: latents, images: images, seeds: Array(repeating: request.seed, count: latents.shape[0]),
+                timesteps: plan.timesteps, stageSeconds: seconds)
+        } catch let error as PipelineError {
+            throw error
+        } catch {
+            throw PipelineError.failed("while \(stage.activity): \(error)")
+        }
+    }
+}
