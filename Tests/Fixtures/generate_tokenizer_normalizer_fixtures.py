@@ -35,6 +35,15 @@ Output, in Tests/KilnModelsTests/Fixtures/tokenizer_components/:
       The `Precompiled` normalizer uses a small charsmap that sentencepiece
       builds from the rules in PRECOMPILED_RULES below.
 
+  unicode_classes.json
+      {"versions": {...}, "classes": {name: ranges}, "lowercase": mappings}
+      Every scalar (surrogates excepted) run through one component each, to pin
+      the library's character classes and their Unicode versions:
+        classes    ranges ("0041-005A 00AA ...", hex) of the scalars c for which
+                   the probe named holds (see CLASS_PROBES)
+        lowercase  "0041:0061 0130:0069,0307 ...": normalizers.Lowercase on every
+                   scalar it changes
+
   t5_nmt/         a T5TokenizerFast folder (tokenizer.json, tokenizer_config.json,
                   special_tokens_map.json): the committed spiece.model converted by
                   transformers (`T5TokenizerFast(from_slow=True)`), with the
@@ -422,6 +431,62 @@ def pipeline_pieces(normalizer, pre_tokenizer, texts):
     return result
 
 
+def class_probes():
+    """Per-scalar tests, each through one tokenizers component."""
+    n, p = normalizers, pre_tokenizers
+    whitespace_split, digits, punctuation = p.WhitespaceSplit(), p.Digits(individual_digits=True), p.Punctuation()
+    whitespace, byte_level = p.Whitespace(), p.ByteLevel(add_prefix_space=False)
+    clean = n.BertNormalizer(clean_text=True, handle_chinese_chars=False, strip_accents=False, lowercase=False)
+    chinese = n.BertNormalizer(clean_text=False, handle_chinese_chars=True, strip_accents=False, lowercase=False)
+    bert_strip = n.BertNormalizer(clean_text=False, handle_chinese_chars=False, strip_accents=True, lowercase=False)
+    strip_accents, nmt = n.StripAccents(), n.Nmt()
+
+    def pieces(pre_tokenizer, text):
+        return len(pre_tokenizer.pre_tokenize_str(text))
+
+    return {
+        "WhitespaceSplit splits on it": lambda c: pieces(whitespace_split, "a" + c + "a") == 2,
+        "Digits isolates it": lambda c: pieces(digits, "a" + c + "a") == 3,
+        "Punctuation isolates it": lambda c: pieces(punctuation, "a" + c + "a") == 3,
+        "Whitespace keeps it in a word": lambda c: [x for x, _ in whitespace.pre_tokenize_str("a" + c)] == ["a" + c],
+        "ByteLevel takes it as a letter": lambda c: pieces(byte_level, "x" + c) == 1,
+        "ByteLevel takes it as a number": lambda c: pieces(byte_level, "1" + c) == 1,
+        "ByteLevel takes it as other": lambda c: pieces(byte_level, "!" + c) == 1,
+        "BertNormalizer clean_text removes it": lambda c: clean.normalize_str(c) == "",
+        "BertNormalizer clean_text spaces it": lambda c: c != " " and clean.normalize_str(c) == " ",
+        "BertNormalizer spaces it as Chinese": lambda c: chinese.normalize_str(c) == " " + c + " ",
+        "BertNormalizer strip_accents removes it": lambda c: bert_strip.normalize_str(c) == "",
+        "StripAccents removes it": lambda c: strip_accents.normalize_str(c) == "",
+        "Nmt removes it": lambda c: nmt.normalize_str(c) == "",
+        "Nmt spaces it": lambda c: c != " " and nmt.normalize_str(c) == " ",
+    }
+
+
+def unicode_class_fixture(versions):
+    """Every scalar through each class probe, and Lowercase on every scalar."""
+    scalars = [value for value in range(0x110000) if not 0xD800 <= value <= 0xDFFF]
+    classes = {}
+    for name, probe in class_probes().items():
+        ranges = []
+        for value in scalars:
+            if probe(chr(value)):
+                if ranges and ranges[-1][1] == value - 1:
+                    ranges[-1][1] = value
+                else:
+                    ranges.append([value, value])
+        classes[name] = " ".join(f"{a:04X}" if a == b else f"{a:04X}-{b:04X}" for a, b in ranges)
+    lowercase = normalizers.Lowercase()
+    mappings = []
+    for value in scalars:
+        mapped = lowercase.normalize_str(chr(value))
+        if mapped != chr(value):
+            mappings.append(f"{value:04X}:" + ",".join(f"{ord(c):04X}" for c in mapped))
+    fixture = {"versions": versions, "classes": classes, "lowercase": " ".join(mappings)}
+    text = json.dumps(fixture, ensure_ascii=True, indent=1)
+    (OUTPUT / "unicode_classes.json").write_text(text + "\n", encoding="utf-8")
+    return len(classes)
+
+
 def t5_nmt_fixture(versions):
     """The T5 tokenizer folder with tokenizers' SentencePiece Unigram normalizer, and its ids."""
     output = OUTPUT / "t5_nmt"
@@ -515,9 +580,11 @@ def main():
     text = text.replace(',{"name"', ',\n{"name"')
     (OUTPUT / "components.json").write_text(text + "\n", encoding="utf-8")
     t5_cases = t5_nmt_fixture(versions)
+    class_count = unicode_class_fixture(versions)
     print(
         f"wrote {len(normalizer_entries)} normalizers, {len(pre_tokenizer_entries)} pre-tokenizers, "
-        f"{len(pipeline_entries)} pipelines on {len(TEXTS)} texts and {t5_cases} T5 cases to {OUTPUT}")
+        f"{len(pipeline_entries)} pipelines on {len(TEXTS)} texts, {t5_cases} T5 cases and "
+        f"{class_count} character classes to {OUTPUT}")
 
 
 if __name__ == "__main__":

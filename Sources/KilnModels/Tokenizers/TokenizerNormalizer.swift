@@ -183,14 +183,16 @@ public indirect enum TokenizerNormalizer: Sendable {
         text.scalarsAtOrigin = atOrigin.prefix { $0 }.count
     }
 
-    private static func isKeptByNmt(_ scalar: Unicode.Scalar) -> Bool {
+    /// Whether the `nmt` rules keep a scalar.
+    static func isKeptByNmt(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
         case 0x01...0x08, 0x0B, 0x0E...0x1F, 0x7F, 0x8F, 0x9F: false
         default: true
         }
     }
 
-    private static func isSpaceToNmt(_ scalar: Unicode.Scalar) -> Bool {
+    /// Whether the `nmt` rules turn a scalar into a space.
+    static func isSpaceToNmt(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
         case 0x09, 0x0A, 0x0C, 0x0D, 0x1680, 0x200B...0x200F, 0x2028, 0x2029, 0x2581, 0xFEFF, 0xFFFD: true
         default: false
