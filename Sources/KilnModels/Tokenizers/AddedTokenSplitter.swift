@@ -100,23 +100,12 @@ struct AddedTokenSplitter: Sendable {
         String(decoding: bytes, as: UTF8.self).unicodeScalars
     }
 
-    /// A `\w` character of Rust's regex: alphabetic, mark, decimal digit, connector
-    /// punctuation or join control.
-    private static func isWordCharacter(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.properties.isAlphabetic || scalar.properties.generalCategory == .decimalNumber
-            || scalar.properties.generalCategory == .connectorPunctuation
-            || scalar.properties.generalCategory == .nonspacingMark
-            || scalar.properties.generalCategory == .spacingMark
-            || scalar.properties.generalCategory == .enclosingMark
-            || scalar.properties.isJoinControl
-    }
-
     private static func endsWithWordCharacter(_ bytes: ArraySlice<UInt8>) -> Bool {
-        scalars(bytes).last.map(isWordCharacter) ?? false
+        scalars(bytes).last.map(TokenizerCharacterClass.isWordCharacter) ?? false
     }
 
     private static func startsWithWordCharacter(_ bytes: ArraySlice<UInt8>) -> Bool {
-        scalars(bytes).first.map(isWordCharacter) ?? false
+        scalars(bytes).first.map(TokenizerCharacterClass.isWordCharacter) ?? false
     }
 
     /// Byte index where the whitespace at the end of `bytes` begins.

@@ -71,8 +71,7 @@ enum CLIPTextNormalizer {
     /// Characters assigned after ``referenceUnicodeVersion`` are unassigned ("Cn") to the
     /// reference and so removed as control characters; newer Swift runtimes know them.
     static func isNewerThanReferenceUnicode(_ scalar: Unicode.Scalar) -> Bool {
-        guard let age = scalar.properties.age else { return false }
-        return (age.major, age.minor) > (referenceUnicodeVersion.major, referenceUnicodeVersion.minor)
+        UnicodeVersionCheck.isNewer(scalar, than: referenceUnicodeVersion)
     }
 
     /// Whitespace in the BERT sense, which becomes a plain space: space, tab, newline, return and
@@ -106,22 +105,10 @@ enum CLIPTextNormalizer {
         }
     }
 
-    /// Canonical composition (NFC), scalar-exact with Python's `unicodedata.normalize("NFC")`.
+    /// Canonical composition (NFC), scalar-exact with Python's `unicodedata.normalize("NFC")`
+    /// (characters newer than the reference's Unicode version are gone by now).
     static func nfc(_ text: String) -> String {
-        // Foundation's precomposedStringWithCanonicalMapping corrupts some variation-selector
-        // sequences, so the standard library's normalizer is used. It mishandles the three
-        // Tibetan vowel signs whose decomposition starts with a non-starter, so those are
-        // decomposed first; they are composition exclusions, so NFC leaves them decomposed.
-        var predecomposed = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars {
-            switch scalar.value {
-            case 0x0F73: predecomposed.append(contentsOf: ["\u{0F71}", "\u{0F72}"])
-            case 0x0F75: predecomposed.append(contentsOf: ["\u{0F71}", "\u{0F74}"])
-            case 0x0F81: predecomposed.append(contentsOf: ["\u{0F71}", "\u{0F80}"])
-            default: predecomposed.append(scalar)
-            }
-        }
-        return String(decoding: String(predecomposed)._nfcCodeUnits, as: UTF8.self)
+        UnicodeNormalization.normalize(text, form: .nfc)
     }
 
     /// Python's `str.lower()`: full lower-case mappings (İ becomes i + U+0307) and the

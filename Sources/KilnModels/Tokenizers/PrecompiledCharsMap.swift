@@ -42,27 +42,50 @@ public struct PrecompiledCharsMap: Sendable {
 
     /// The text with every grapheme cluster mapped (see the type's description).
     public func normalize(_ text: String) -> String {
-        var output: [UInt8] = []
-        output.reserveCapacity(text.utf8.count)
-        var changed = false
-        for cluster in text {
+        guard let changes = transformations(of: Array(text.unicodeScalars)) else { return text }
+        return String(String.UnicodeScalarView(changes.map(\.scalar)))
+    }
+
+    /// The mapped text as tokenizers' `transform` changes (see ``AlignedText/transform(_:initialOffset:)``),
+    /// or nil when nothing is mapped.
+    ///
+    /// A replacement's scalars each take the place of one scalar it replaces; extra ones are
+    /// insertions, and a shorter replacement makes the entry before it absorb the difference, as
+    /// tokenizers lists them. (A first cluster mapped to nothing has no entry before it, so in
+    /// tokenizers the next scalar inherits its alignment.)
+    func transformations(of scalars: [Unicode.Scalar]) -> [(scalar: Unicode.Scalar, change: Int)]? {
+        var changes: [(scalar: Unicode.Scalar, change: Int)] = []
+        changes.reserveCapacity(scalars.count)
+        var modified = false
+        func replace(_ originalCount: Int, by replacement: ArraySlice<UInt8>) {
+            let newScalars = Array(String(decoding: replacement, as: UTF8.self).unicodeScalars)
+            changes += newScalars.map { ($0, 0) }
+            let difference = newScalars.count - originalCount
+            if difference > 0 {
+                for index in (changes.count - difference)..<changes.count {
+                    changes[index].change = 1
+                }
+            } else if difference < 0, !changes.isEmpty {
+                changes[changes.count - 1].change += difference
+            }
+            modified = true
+        }
+        for cluster in String(String.UnicodeScalarView(scalars)) {
             let bytes = Array(cluster.utf8)
             if bytes.count < 6, let replacement = replacement(for: bytes[...]) {
-                output += replacement
-                changed = true
+                replace(cluster.unicodeScalars.count, by: replacement)
                 continue
             }
             for scalar in cluster.unicodeScalars {
                 let scalarBytes = Array(String(scalar).utf8)
                 if let replacement = replacement(for: scalarBytes[...]) {
-                    output += replacement
-                    changed = true
+                    replace(1, by: replacement)
                 } else {
-                    output += scalarBytes
+                    changes.append((scalar, 0))
                 }
             }
         }
-        return changed ? String(decoding: output, as: UTF8.self) : text
+        return modified ? changes : nil
     }
 
     /// The replacement of the shortest prefix of `key` that the trie holds, if any.

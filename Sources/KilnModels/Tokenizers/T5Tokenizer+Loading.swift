@@ -51,10 +51,10 @@ extension T5Tokenizer {
         let model = try Unigram(pieces: pieces, unknownID: unknownID, byteFallback: byteFallback, source: path)
 
         let normalizer = try TokenizerFile.nonNull(root["normalizer"]).map {
-            try Self.normalizer(from: $0, field: "normalizer", in: field)
+            try TokenizerNormalizer(json: $0, field: "normalizer", in: field)
         }
         let preTokenizer = try TokenizerFile.nonNull(root["pre_tokenizer"]).map {
-            try Self.preTokenizer(from: $0, field: "pre_tokenizer", in: field)
+            try PreTokenizer(json: $0, field: "pre_tokenizer", in: field)
         }
 
         var addedTokens: [AddedToken] = []
@@ -90,97 +90,7 @@ extension T5Tokenizer {
             prefixIDs: prefixIDs, suffixIDs: suffixIDs, padID: padID)
     }
 
-    // MARK: - tokenizer.json components
-
-    private static func normalizer(
-        from value: Any, field name: String, in field: TokenizerFile.Fields
-    ) throws -> SentencePieceNormalizer {
-        guard let object = value as? [String: Any] else {
-            throw T5TokenizerError.malformedField(path: field.path, field: name, reason: "expected an object")
-        }
-        let type = try field.string(object, "\(name).type")
-        switch type {
-        case "Sequence":
-            let steps = try field.array(object, "\(name).normalizers")
-            return .sequence(try steps.enumerated().map {
-                try normalizer(from: $0.element, field: "\(name).normalizers[\($0.offset)]", in: field)
-            })
-        case "Precompiled":
-            guard let encoded = TokenizerFile.nonNull(object["precompiled_charsmap"]) else {
-                return .sequence([])
-            }
-            guard let text = encoded as? String, let blob = Data(base64Encoded: text) else {
-                throw T5TokenizerError.malformedField(
-                    path: field.path, field: "\(name).precompiled_charsmap", reason: "expected a base64 string")
-            }
-            if blob.isEmpty { return .sequence([]) }
-            return .precompiled(try PrecompiledCharsMap(blob: Array(blob), source: field.path))
-        case "Strip":
-            return .strip(
-                left: try field.optionalBool(object, "\(name).strip_left") ?? false,
-                right: try field.optionalBool(object, "\(name).strip_right") ?? false)
-        case "Replace":
-            let pattern = try field.object(object, "\(name).pattern")
-            let content = try field.string(object, "\(name).content")
-            if let literal = pattern["String"] as? String {
-                return .replace(.string(literal), content: content)
-            }
-            if let regex = pattern["Regex"] as? String {
-                return .replace(try .regex(regex), content: content)
-            }
-            throw T5TokenizerError.malformedField(
-                path: field.path, field: "\(name).pattern", reason: "expected {\"String\": …} or {\"Regex\": …}")
-        case "NFKC": return .nfkc
-        case "NFC": return .nfc
-        case "NFD": return .nfd
-        case "NFKD": return .nfkd
-        case "Lowercase": return .lowercase
-        case "Prepend": return .prepend(try field.string(object, "\(name).prepend"))
-        default:
-            throw T5TokenizerError.unsupportedComponent(path: field.path, component: name, type: type)
-        }
-    }
-
-    private static func preTokenizer(
-        from value: Any, field name: String, in field: TokenizerFile.Fields
-    ) throws -> MetaspacePreTokenizer {
-        guard let object = value as? [String: Any] else {
-            throw T5TokenizerError.malformedField(path: field.path, field: name, reason: "expected an object")
-        }
-        let type = try field.string(object, "\(name).type")
-        switch type {
-        case "Sequence":
-            let steps = try field.array(object, "\(name).pretokenizers")
-            return .sequence(try steps.enumerated().map {
-                try preTokenizer(from: $0.element, field: "\(name).pretokenizers[\($0.offset)]", in: field)
-            })
-        case "WhitespaceSplit":
-            return .whitespaceSplit
-        case "Metaspace":
-            let replacementText = try field.string(object, "\(name).replacement")
-            guard replacementText.count == 1, let replacement = replacementText.first else {
-                throw T5TokenizerError.malformedField(
-                    path: field.path, field: "\(name).replacement",
-                    reason: "expected one character, found \(replacementText.debugDescription)")
-            }
-            let scheme: MetaspacePreTokenizer.PrependScheme
-            if let schemeName = try field.optionalString(object, "\(name).prepend_scheme") {
-                guard let parsed = MetaspacePreTokenizer.PrependScheme(rawValue: schemeName) else {
-                    throw T5TokenizerError.malformedField(
-                        path: field.path, field: "\(name).prepend_scheme",
-                        reason: "expected always, first or never, found \(schemeName.debugDescription)")
-                }
-                scheme = parsed
-            } else {
-                // Files written before tokenizers 0.14 have only a flag.
-                scheme = try field.optionalBool(object, "\(name).add_prefix_space") ?? true ? .always : .never
-            }
-            let split = try field.optionalBool(object, "\(name).split") ?? true
-            return .metaspace(replacement: replacement, prependScheme: scheme, split: split)
-        default:
-            throw T5TokenizerError.unsupportedComponent(path: field.path, component: name, type: type)
-        }
-    }
+    // MARK: - Post-processor
 
     /// The ids a `TemplateProcessing` post-processor's `single` template puts before and after
     /// the sequence.

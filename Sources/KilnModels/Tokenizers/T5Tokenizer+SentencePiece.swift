@@ -34,14 +34,14 @@ extension T5Tokenizer {
         pieces += (0..<extraIDCount).reversed().map { (text: "<extra_id_\($0)>", score: 0.0) }
         let unigram = try Unigram(pieces: pieces, unknownID: model.unknownID, byteFallback: false, source: source)
 
-        var normalizerSteps: [SentencePieceNormalizer] = []
+        var normalizerSteps: [TokenizerNormalizer] = []
         if !model.precompiledCharsMap.isEmpty {
             normalizerSteps.append(.precompiled(try PrecompiledCharsMap(blob: model.precompiledCharsMap, source: source)))
         }
         normalizerSteps.append(.strip(left: false, right: true))
         normalizerSteps.append(.replace(try .regex(" {2,}"), content: "\u{2581}"))
 
-        let prependScheme: MetaspacePreTokenizer.PrependScheme =
+        let prependScheme: PreTokenizer.PrependScheme =
             configuration.addPrefixSpace == false ? .never : (configuration.legacy == false ? .first : .always)
 
         let addedTokens = try Self.sentencePieceAddedTokens(

@@ -5,9 +5,11 @@ import Foundation
 ///
 /// Encoding, as tokenizers does it: added tokens (`<pad>`, `</s>`, `<unk>`, `<extra_id_N>`) are
 /// cut out of the raw text first and map straight to their ids; each stretch between them is
-/// normalized (SentencePiece's precompiled NFKC map, trailing whitespace stripped, runs of
-/// spaces collapsed), split into words by the Metaspace pre-tokenizer (`▁` marks each word
-/// start) and segmented by the ``Unigram`` model; the post-processor then appends `</s>`.
+/// normalized by the file's ``TokenizerNormalizer`` (for transformers' T5 conversion
+/// SentencePiece's precompiled NFKC map, trailing whitespace stripped, runs of spaces collapsed;
+/// for tokenizers' own SentencePiece layout Nmt, NFKC and the same collapsing), split into words
+/// by its ``PreTokenizer`` (Metaspace: `▁` marks each word start) and segmented by the
+/// ``Unigram`` model; the post-processor then appends `</s>`.
 ///
 /// Load it with ``init(folder:)`` from a transformers tokenizer folder (`tokenizer.json`, or
 /// `spiece.model` when there is no `tokenizer.json`).
@@ -27,9 +29,9 @@ public struct T5Tokenizer: Sendable {
     /// The segmentation model.
     public let model: Unigram
     /// Text normalization, applied between added tokens.
-    public let normalizer: SentencePieceNormalizer?
+    public let normalizer: TokenizerNormalizer?
     /// Word splitting after normalization.
-    public let preTokenizer: MetaspacePreTokenizer?
+    public let preTokenizer: PreTokenizer?
     /// Tokens matched whole before normalization (or, when `normalized`, after it).
     public let addedTokens: [AddedToken]
     /// Ids the post-processor puts before the text (none for T5).
@@ -44,7 +46,7 @@ public struct T5Tokenizer: Sendable {
 
     /// Builds a tokenizer from its parts; ``init(folder:)`` reads them from files.
     public init(
-        model: Unigram, normalizer: SentencePieceNormalizer?, preTokenizer: MetaspacePreTokenizer?,
+        model: Unigram, normalizer: TokenizerNormalizer?, preTokenizer: PreTokenizer?,
         addedTokens: [AddedToken], prefixIDs: [Int], suffixIDs: [Int], padID: Int
     ) {
         self.model = model
@@ -89,29 +91,48 @@ public struct T5Tokenizer: Sendable {
     /// Ids of the text's tokens alone, without `</s>`.
     public func tokenIDs(_ text: String) -> [Int] {
         var ids: [Int] = []
-        for segment in rawSplitter.split(text, startsInput: true) {
+        for segment in segments(of: text) {
             switch segment {
-            case .token(let id):
-                ids.append(id)
-            case .text(let raw, let startsInput):
-                let normalized = normalizer?.normalize(raw) ?? raw
-                for piece in normalizedSplitter.split(normalized, startsInput: startsInput) {
-                    switch piece {
-                    case .token(let id):
-                        ids.append(id)
-                    case .text(let text, let startsInput):
-                        appendModelIDs(of: MetaspacePreTokenizer.Piece(text: text, startsInput: startsInput), to: &ids)
-                    }
-                }
+            case .token(let id): ids.append(id)
+            case .word(let word): ids += model.ids(forWord: word.text)
             }
         }
         return ids
     }
 
-    private func appendModelIDs(of piece: MetaspacePreTokenizer.Piece, to ids: inout [Int]) {
-        let words = preTokenizer?.split(piece) ?? [piece]
-        for word in words {
-            ids += model.ids(forWord: word.text)
+    /// What the model is given: an added token's id, or a word to segment.
+    enum Segment: Equatable {
+        case token(Int)
+        case word(AlignedText)
+    }
+
+    /// The text cut as tokenizers cuts it before the model: raw added tokens first, each stretch
+    /// between them normalized, normalized added tokens next, then the pre-tokenizer's words.
+    func segments(of text: String) -> [Segment] {
+        var segments: [Segment] = []
+        for segment in rawSplitter.split(text, startsInput: true) {
+            switch segment {
+            case .token(let id):
+                segments.append(.token(id))
+            case .text(let raw, let startsInput):
+                var normalized = AlignedText(raw, startsInput: startsInput)
+                normalizer?.normalize(&normalized)
+                for piece in normalizedSplitter.split(normalized.text, startsInput: normalized.startsInput) {
+                    switch piece {
+                    case .token(let id):
+                        segments.append(.token(id))
+                    case .text(let text, let startsInput):
+                        // tokenizers slices the normalized text here, so a piece's origin is
+                        // where its first scalar came from: the input start only if the
+                        // normalizer kept it there.
+                        let aligned = startsInput
+                            ? normalized.slice(0..<text.unicodeScalars.count) : AlignedText(text, startsInput: false)
+                        let words = preTokenizer?.split(aligned) ?? [aligned]
+                        segments += words.map(Segment.word)
+                    }
+                }
+            }
         }
+        return segments
     }
 }
