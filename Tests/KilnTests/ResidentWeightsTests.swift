@@ -2,8 +2,11 @@ import Kiln
 import Testing
 
 /// Weights bound with one `ResidentWeights` are uploaded once per backend and shared by every
-/// graph prepared over them; graphs without it own their copies. Both backends.
-@Suite struct ResidentWeightsTests {
+/// graph prepared over them; graphs without it own their copies. Both backends, the Vulkan one
+/// a device of the suite's own so other suites' uploads do not count.
+@Suite(.serialized) struct ResidentWeightsTests {
+    static let vulkan: Result<VulkanBackend, Error> = Result { try VulkanBackend() }
+
     static let weights = InMemoryTensors([
         "w": HostTensor(shape: [5, 3], scalars: (0..<15).map { Float($0) / 7 - 1 }),
         "b": HostTensor(shape: [5], scalars: [0.5, -1, 2, 0, 0.25]),
@@ -18,7 +21,7 @@ import Testing
         return (try backend.prepare(graph, outputs: [y], constants: binder.constants()), y)
     }
 
-    static func backends() throws -> [Backend] { [CPUBackend(), try TestDevice.vulkan()] }
+    static func backends() throws -> [Backend] { [CPUBackend(), try vulkan.get()] }
 
     @Test func residentWeightsAreUploadedOncePerBackend() throws {
         for backend in try Self.backends() {
