@@ -32,6 +32,14 @@ public enum GeneratedImages {
     }
 }
 
+extension GeneratedImages {
+    /// A progress preview as an 8-bit RGB PNG (no metadata), `scale` times its size.
+    public static func pngData(_ preview: PreviewImage, scale: Int = 1) throws -> Data {
+        let enlarged = preview.enlarged(by: scale)
+        return try PNGImage(width: enlarged.width, height: enlarged.height, layout: .rgb, pixels: enlarged.pixels).pngData()
+    }
+}
+
 /// Images read as inputs of a request, as diffusers' processors prepare them.
 public enum InputImages {
     /// An init image `[1, 3, H, W]` in [-1, 1] (Pillow's `convert("RGB")`, then `x / 127.5 - 1`).

@@ -82,7 +82,7 @@ struct GenerateCommand: ParsableCommand {
 
     private func generate() throws {
         let settings = try resolvedSettings()
-        let device = try DeviceChoice.open(backend: backend, selector: deviceOptions.device)
+        let device = try CommandFailure.mapping { try BackendChoice.open(backend, device: deviceOptions.device) }
         let pipeline = try CommandFailure.mapping {
             try Pipelines.open(
                 URL(fileURLWithPath: model), config: config.map(URL.init(fileURLWithPath:)), vae: vae.map(URL.init(fileURLWithPath:)),
@@ -94,9 +94,7 @@ struct GenerateCommand: ParsableCommand {
             throw CommandFailure.badInput("--output '\(output)' needs %d (the image's index) for \(request.imageCount) images")
         }
         let outputs = (0..<request.imageCount).map { outputPath(index: $0) }
-        let origin = GenerationMetadata.Origin(
-            model: pipeline.modelURL.deletingPathExtension().lastPathComponent, modelSHA256: try? ModelHashCache.sha256(of: pipeline.modelURL),
-            backend: backend, device: device.name, driver: device.driver)
+        let origin = GenerationMetadata.Origin(pipeline: pipeline, device: device)
 
         let bar = ProgressBar(enabled: !quiet)
         let result = try CommandFailure.mapping {
@@ -111,7 +109,7 @@ struct GenerateCommand: ParsableCommand {
             let metadata = GenerationMetadata(result: result, index: index, pipeline: pipeline, origin: origin)
             try GeneratedImages.write(result, index: index, metadata: metadata, to: URL(fileURLWithPath: path))
         }
-        try summarise(outputs: outputs, result: result, sampler: pipeline.samplerName(for: result.request), device: device.name)
+        try summarise(outputs: outputs, result: result, sampler: pipeline.samplerName(for: result.request), device: device.deviceName)
     }
 
     // MARK: Settings
