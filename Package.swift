@@ -44,9 +44,10 @@ let package = Package(
         .target(name: "KilnSampling"),
         .target(name: "KilnPipelines", dependencies: ["KilnGraph", "KilnModels", "KilnSampling"]),
         .target(name: "Kiln", dependencies: ["KilnGraph", "KilnCPU", "KilnVulkan", "KilnModels", "KilnSampling", "KilnPipelines", "KilnImage"]),
+        .target(name: "KilnRender", dependencies: ["Kiln"]),
         .executableTarget(
             name: "kiln",
-            dependencies: ["Kiln", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Kiln", "KilnRender", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "kiln-kernel-benchmarks", dependencies: ["Kiln"], path: "Benchmarks/KernelBenchmarks"),
         .executableTarget(
             name: "kiln-pipeline-benchmarks", dependencies: ["Kiln"], path: "Benchmarks/PipelineBenchmarks", exclude: ["make_random_sd15.py"]),
@@ -56,6 +57,6 @@ let package = Package(
         .testTarget(name: "KilnModelsTests", dependencies: ["Kiln"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnSamplingTests", dependencies: ["KilnSampling"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnImageTests", dependencies: ["KilnImage"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "KilnPipelinesTests", dependencies: ["Kiln"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "KilnPipelinesTests", dependencies: ["Kiln", "KilnRender"], resources: [.copy("Fixtures")]),
     ]
 )
