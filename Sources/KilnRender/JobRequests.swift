@@ -63,7 +63,8 @@ enum JobRequests {
         do {
             return try convert(PNGImage(contentsOf: url))
         } catch {
-            throw ManifestError(file: manifest.path, line: job.line, field: field, message: "\(url.path): \(error)")
+            let message = "\(error)"
+            throw ManifestError(file: manifest.path, line: job.line, field: field, message: message.contains(url.path) ? message : "\(url.path): \(message)")
         }
     }
 }

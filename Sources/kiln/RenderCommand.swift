@@ -92,13 +92,24 @@ struct RenderRunCommand: ParsableCommand {
         }
         if grid != nil && shard.count > 1 { throw CommandFailure.badInput("--grid needs the whole manifest in one process (no shards)") }
         let manifest = try files.load()
-        let gridLayout = try grid.map { _ in try CommandFailure.mapping { try ComparisonGrid(manifest: manifest) } }
+        let gridLayout: ComparisonGrid?
+        do {
+            gridLayout = try grid.map { _ in try ComparisonGrid(manifest: manifest) }
+        } catch {
+            throw CommandFailure.badInput("\(error)")
+        }
         let options = RenderRunner.Options(
             outputFolder: URL(fileURLWithPath: files.out), shard: shard, retries: retries, defaultModel: model.map(URL.init(fileURLWithPath:)),
             configFolder: config.map(URL.init(fileURLWithPath:)), backend: backend,
             devices: devices.map { $0.split(separator: ",").map { String($0) } } ?? [nil], dtype: dtype == "f32" ? .float32 : .float16)
         let runner = RenderRunner(manifest: manifest, options: options)
-        try CommandFailure.mapping { try runner.validate() }
+        do {
+            try runner.validate()
+        } catch RenderError.badInput(let message) {
+            throw CommandFailure.badInput(message)
+        } catch let error as PipelineError {
+            throw CommandFailure(error)
+        }
 
         let stop = StopSignal.install()
         let reporter = RenderProgress(total: runner.shardJobs.count, mode: quiet ? .quiet : log == "jsonl" ? .jsonLines : .text)

@@ -151,6 +151,23 @@ import Testing
         #expect(try Self.runner(manifest, out: out).run(events: { _ in }, stopRequested: { false }).alreadyDone == 6)
     }
 
+    /// `--devices a,b`: a worker per device, each with its own resident model, the same files.
+    @Test func twoWorkersMakeTheSameFilesAsOne() throws {
+        let folder = try GenerateCommandTests.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let manifest = try Self.manifest(Self.lines, in: folder)
+        let one = folder.appendingPathComponent("one"), two = folder.appendingPathComponent("two")
+        _ = try Self.runner(manifest, out: one).run(events: { _ in }, stopRequested: { false })
+        let events = Events()
+        let runner = RenderRunner(manifest: manifest, options: .init(
+            outputFolder: two, defaultModel: try PipelineFixtures.modelFolder("sd1"), backend: "cpu", devices: ["a", "b"]))
+        let summary = try runner.run(events: events.record, stopRequested: { false })
+        #expect(summary.done == 6)
+        let workers = Set(events.all.compactMap { if case .started(_, _, let worker) = $0 { worker } else { nil } })
+        #expect(workers == [0, 1], "both workers took jobs")
+        #expect(try Self.images(in: two) == Self.images(in: one))
+    }
+
     @Test func aSecondProcessCannotTakeTheSameShard() throws {
         let folder = try GenerateCommandTests.scratch()
         defer { try? FileManager.default.removeItem(at: folder) }
