@@ -2,7 +2,7 @@
 /// output shape are documented here; `Graph`'s builder methods check them.
 ///
 /// Adding an op: a case here, a builder with its shape check (Graph+*.swift), a CPU reference
-/// (KilnCPU), a kernel-table entry (KilnVulkan/Kernels) and a line in the op-case table (Kiln).
+/// (KilnCPU), a kernel-table entry (KilnVulkan/Kernels) and a line in the op-case table (KilnVerification).
 public enum Operation: Hashable, Sendable {
     /// Per-run data supplied by the caller. No inputs.
     case input(name: String)

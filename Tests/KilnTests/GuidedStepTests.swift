@@ -1,4 +1,5 @@
-@testable import Kiln
+import Kiln
+@testable import KilnVerification
 import Testing
 
 /// `Graph.guidedStep` is one pass for what basic ops spell out: halves by slices, guidance by

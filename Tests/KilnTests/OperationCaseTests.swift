@@ -1,4 +1,5 @@
 import Kiln
+import KilnVerification
 import Testing
 
 /// The shared op-case table on the Vulkan backend, compared with the CPU reference.

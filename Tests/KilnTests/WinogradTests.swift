@@ -1,4 +1,5 @@
-@testable import Kiln
+import Kiln
+@testable import KilnVerification
 @testable import KilnVulkan
 import Testing
 

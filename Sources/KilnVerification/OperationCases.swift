@@ -1,3 +1,5 @@
+import KilnGraph
+
 /// One entry of the shared op-case table: a small graph around one op, with its inputs.
 /// The same table drives `swift test` (both backends), `kiln verify` and the kernel benchmarks.
 public struct OperationCase: Sendable, CustomStringConvertible {

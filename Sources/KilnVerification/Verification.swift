@@ -1,4 +1,6 @@
 import Foundation
+import KilnCPU
+import KilnGraph
 
 /// The outcome of running one op case on a device against the CPU reference.
 public struct VerificationResult: Codable, Sendable {
