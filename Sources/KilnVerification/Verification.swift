@@ -45,12 +45,12 @@ public enum Verification {
                 worst = (max(worst.absolute, error.absolute), max(worst.relative, error.relative))
             }
             return VerificationResult(
-                name: testCase.name, operation: testCase.operation, dtype: testCase.dtype.shortName,
+                name: testCase.name, operation: testCase.operation.rawValue, dtype: testCase.dtype.shortName,
                 passed: worst.relative <= testCase.tolerance, maxRelativeError: worst.relative, maxAbsoluteError: worst.absolute,
                 tolerance: testCase.tolerance, seconds: Date().timeIntervalSince(start), error: nil)
         } catch {
             return VerificationResult(
-                name: testCase.name, operation: testCase.operation, dtype: testCase.dtype.shortName, passed: false,
+                name: testCase.name, operation: testCase.operation.rawValue, dtype: testCase.dtype.shortName, passed: false,
                 maxRelativeError: .infinity, maxAbsoluteError: .infinity, tolerance: testCase.tolerance,
                 seconds: Date().timeIntervalSince(start), error: "\(error)")
         }
