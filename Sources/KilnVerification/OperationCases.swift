@@ -4,8 +4,9 @@ import KilnGraph
 public enum OperationCases {
     public static let all: [OperationCase] = standard + large
 
-    /// Everything except the tensors larger than a storage-buffer binding.
-    public static let standard: [OperationCase] = [DType.float32, .float16].flatMap(cases)
+    /// Everything except the tensors larger than a storage-buffer binding: the finite cases, then the
+    /// non-finite ones (OperationCases+NonFinite.swift), in f32 and f16.
+    public static let standard: [OperationCase] = [DType.float32, .float16].flatMap { cases($0) + nonFiniteCases($0) }
 
     /// A tensor over 128 MiB (lavapipe's maxStorageBufferRange): proves kernels address it whole.
     public static let large: [OperationCase] = [
