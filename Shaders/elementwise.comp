@@ -150,7 +150,7 @@ void main() {
         float value = Float32Buffer(p.x).v[i];
 #endif
 #if TARGET_F16
-        Float16Buffer(p.y).v[i] = float16_t(value);
+        Float16Buffer(p.y).v[i] = float16_t(halfRange(value));
 #else
         Float32Buffer(p.y).v[i] = value;
 #endif
