@@ -99,6 +99,12 @@ extension OperationCases {
             OperationCase("upsample_nearest_2x_non_finite", .upsampleNearest2x, t) { b in
                 try b.graph.upsampleNearest2x(b.input("x", [2, 3, 5, 7], replacing: poisoned([104: nan])))
             },
+            OperationCase("concat_non_finite", .concat, t) { b in
+                try b.graph.concat([b.input("a", [2, 3, 4, 5], replacing: poisoned()), b.input("b", [2, 1, 4, 5], replacing: [19: nan, 39: -inf])], axis: 1)
+            },
+            OperationCase("slice_non_finite", .slice, t) { b in
+                try b.graph.chunk(b.input("x", [2, 9, 14], replacing: [7: nan, 13: inf, 251: -inf]), 2, axis: 2)[1]
+            },
             OperationCase("permute_non_finite", .permute, t) { b in
                 try b.graph.permute(b.input("x", [2, 11, 3, 8], replacing: poisoned([527: nan])), [0, 2, 1, 3])
             },
