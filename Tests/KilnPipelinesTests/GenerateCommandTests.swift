@@ -1,5 +1,6 @@
 import Foundation
 import Kiln
+import KilnVerification
 import Testing
 
 /// `kiln generate` and `kiln info` as a user runs them: the built executable on the tiny SD1
