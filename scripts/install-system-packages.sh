@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages Kiln needs, only if something is missing.
+#   --test-tools  also what the tests outside `swift test` use (CI): a real Slurm (slurm-wlm, munge).
 set -euo pipefail
 packages=(libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers glslang-dev spirv-tools libpng-dev pkg-config)
+if [ "${1:-}" = "--test-tools" ]; then
+    packages+=(slurm-wlm munge)
+fi
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -42,7 +42,8 @@ public final class RenderRunner: @unchecked Sendable {
         case alreadyDone(RenderJob)
         case started(RenderJob, attempt: Int, worker: Int)
         case progress(RenderJob, GenerationProgress)
-        case done(RenderJob, outputs: [LedgerRecord.Output], seconds: Double)
+        /// `memory`: the process and its worker's device after the job, for leak checks.
+        case done(RenderJob, outputs: [LedgerRecord.Output], seconds: Double, memory: MemoryUse)
         case failed(RenderJob, error: String, retryable: Bool, willRetry: Bool)
         case interrupted(RenderJob)
     }

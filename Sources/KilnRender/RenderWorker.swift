@@ -49,7 +49,7 @@ final class Worker: @unchecked Sendable {
                 let seconds = Date().timeIntervalSince(start)
                 try ledger.append(LedgerRecord(event: .done, id: job.id, shard: shard, attempt: attempt, outputs: outputs, seconds: seconds))
                 outcome.recordDone(images: outputs.count)
-                events(.done(job, outputs: outputs, seconds: seconds))
+                events(.done(job, outputs: outputs, seconds: seconds, memory: MemoryUse.current(device?.backend)))
                 return
             } catch PipelineError.cancelled {
                 try? ledger.append(LedgerRecord(event: .interrupted, id: job.id, shard: shard, attempt: attempt))

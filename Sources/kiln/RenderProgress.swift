@@ -41,10 +41,11 @@ final class RenderProgress: @unchecked Sendable {
         case .progress(let job, let progress):
             guard progress.stage == .denoising, mode == .text, interactive else { return }
             draw("\(summary()) — \(job.id) step \(progress.step)/\(progress.stepCount)")
-        case .done(let job, let outputs, let seconds):
+        case .done(let job, let outputs, let seconds, let memory):
             finished += 1
             images += outputs.count
-            emit(job, "done", ["seconds": seconds, "files": outputs.map(\.file), "sha256": outputs.map(\.sha256)],
+            emit(job, "done", ["seconds": seconds, "files": outputs.map(\.file), "sha256": outputs.map(\.sha256),
+                               "resident_bytes": memory.residentBytes, "device_bytes": memory.deviceBytes],
                  text: String(format: "done %@ (%.1f s)", job.id, seconds))
         case .failed(let job, let error, let retryable, let willRetry):
             if !willRetry { finished += 1 }

@@ -98,6 +98,11 @@ class Cluster:
     def run(self, arguments):
         return subprocess.run(arguments, env=self.environment, check=True, capture_output=True, text=True).stdout
 
+    def queued(self, job_id):
+        """The array's tasks still pending or running (squeue forgets a finished job after a while)."""
+        listed = subprocess.run(["squeue", "-h", "-j", job_id], env=self.environment, capture_output=True, text=True)
+        return listed.stdout.strip() if listed.returncode == 0 else ""
+
     def stop(self):
         for pid_file in reversed(self.pid_files):
             try:
@@ -165,11 +170,9 @@ def main():
             time.sleep(0.2)
         check(interrupted_task is not None, "a running shard was interrupted")
 
-        while time.time() < deadline:
-            if not cluster.run(["squeue", "-h", "-j", job_id]).strip():
-                break
+        while time.time() < deadline and cluster.queued(job_id):
             time.sleep(2)
-        check(not cluster.run(["squeue", "-h", "-j", job_id]).strip(), "every array task finished within the time limit")
+        check(not cluster.queued(job_id), "every array task finished within the time limit")
 
         made = sorted(name for name in os.listdir(out) if name.endswith(".png"))
         check(made == expected, f"every job has exactly one PNG ({len(made)} of {len(expected)})")
