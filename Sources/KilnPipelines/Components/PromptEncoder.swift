@@ -37,7 +37,7 @@ final class PromptEncoder {
     let encoders: [Encoder]
     let backend: Backend
     let dtype: DType
-    private let graphs = PreparedGraphCache<String, any PreparedGraph>(capacity: 8)
+    private lazy var graphs = PreparedGraphCache<String, any PreparedGraph>(capacity: 8, byteBudget: backend.activationBudgetBytes)
 
     init(encoders: [Encoder], backend: Backend, dtype: DType) {
         self.encoders = encoders

@@ -14,7 +14,7 @@ final class T5PromptEncoder {
     let backend: Backend
     let dtype: DType
     private let model: T5EncoderModel
-    private let graphs = PreparedGraphCache<String, any PreparedGraph>(capacity: 4)
+    private lazy var graphs = PreparedGraphCache<String, any PreparedGraph>(capacity: 4, byteBudget: backend.activationBudgetBytes)
 
     init(tokenizer: T5Tokenizer, component: ModelComponent<T5Configuration>, label: String, backend: Backend, dtype: DType) {
         self.tokenizer = tokenizer

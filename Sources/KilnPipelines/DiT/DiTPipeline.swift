@@ -37,7 +37,8 @@ public final class DiTPipeline: DiffusionPipeline, GenerationStages {
     private let transformerResidency = ResidentWeights(label: "transformer")
     /// The sin-cos position table: computed on the host, resident like the weights.
     private let tableResidency = ResidentWeights(label: "position table")
-    private let denoisers = PreparedGraphCache<String, any PreparedGraph>(capacity: 4)
+    /// A few shapes stay prepared, their activations together within what one graph may take.
+    private lazy var denoisers = PreparedGraphCache<String, any PreparedGraph>(capacity: 4, byteBudget: backend.activationBudgetBytes)
 
     /// Opens a diffusers DiT folder, or a single transformer `.safetensors` (diffusers or original
     /// facebookresearch names) with `configFolder` a DiT folder for its config, VAE and scheduler.

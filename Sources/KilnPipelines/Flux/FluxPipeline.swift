@@ -38,7 +38,8 @@ public final class FluxPipeline: DiffusionPipeline, GenerationStages {
     private let clip: PromptEncoder?
     private let t5: T5PromptEncoder?
     private let transformerResidency = ResidentWeights(label: "transformer")
-    private let denoisers = PreparedGraphCache<String, any PreparedGraph>(capacity: 4)
+    /// A few shapes stay prepared, their activations together within what one graph may take.
+    private lazy var denoisers = PreparedGraphCache<String, any PreparedGraph>(capacity: 4, byteBudget: backend.activationBudgetBytes)
 
     /// Opens the FluxPipeline folder `folder`; `singleFile`, when given, supplies the transformer
     /// (its configuration inferred from its weights) and whatever else it carries.

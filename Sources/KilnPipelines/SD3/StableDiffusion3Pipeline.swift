@@ -37,7 +37,8 @@ public final class StableDiffusion3Pipeline: DiffusionPipeline, GenerationStages
     /// Why the T5 encoder the model names could not be opened, if it could not.
     private let t5Problem: String?
     private let transformerResidency = ResidentWeights(label: "transformer")
-    private let denoisers = PreparedGraphCache<String, any PreparedGraph>(capacity: 4)
+    /// A few shapes stay prepared, their activations together within what one graph may take.
+    private lazy var denoisers = PreparedGraphCache<String, any PreparedGraph>(capacity: 4, byteBudget: backend.activationBudgetBytes)
 
     public init(url: URL, configFolder: URL? = nil, backend: Backend, dtype: DType = .float16) throws {
         // A T5 the folder names but cannot provide leaves the model usable without T5.

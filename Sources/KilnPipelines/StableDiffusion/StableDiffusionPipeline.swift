@@ -44,7 +44,8 @@ public final class StableDiffusionPipeline: DiffusionPipeline, GenerationStages 
     private let promptEncoder: PromptEncoder
     private let unetResidency = ResidentWeights(label: "unet")
     private let inpaintingResidency = ResidentWeights(label: "inpainting unet")
-    private let denoisers = PreparedGraphCache<String, any PreparedGraph>(capacity: 4)
+    /// A few shapes stay prepared, their activations together within what one graph may take.
+    private lazy var denoisers = PreparedGraphCache<String, any PreparedGraph>(capacity: 4, byteBudget: backend.activationBudgetBytes)
 
     /// Opens a diffusers folder (or a single file with a diffusers `configFolder` for its configs,
     /// tokenizers and scheduler).
