@@ -20,6 +20,10 @@ let package = Package(
     products: [
         .library(name: "Kiln", targets: ["Kiln"]),
         .executable(name: "kiln", targets: ["kiln"]),
+        // Kiln's stable C interface (include/kiln.h) as a shared library. The file is
+        // libKilnC.so (SwiftPM names it after the product, and `kiln` is the executable's name);
+        // scripts/build-libkiln.sh installs it as libkiln.so, optionally self-contained.
+        .library(name: "KilnC", type: .dynamic, targets: ["KilnC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -44,6 +48,8 @@ let package = Package(
         .target(name: "KilnSampling"),
         .target(name: "KilnPipelines", dependencies: ["KilnGraph", "KilnModels", "KilnSampling"]),
         .target(name: "Kiln", dependencies: ["KilnGraph", "KilnCPU", "KilnVulkan", "KilnModels", "KilnSampling", "KilnPipelines", "KilnImage"]),
+        .systemLibrary(name: "CKiln", path: "Sources/CKiln"),
+        .target(name: "KilnC", dependencies: ["Kiln", "CKiln"]),
         .executableTarget(
             name: "kiln",
             dependencies: ["Kiln", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
