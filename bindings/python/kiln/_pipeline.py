@@ -79,9 +79,11 @@ class Pipeline:
             handle, self._handle = self._handle, None
             if handle is None:
                 return
-            self._library.kiln_cancel(handle)
+            # A call that got its handle just before this one may enter kiln_generate after the
+            # first cancel (which reaches only generations already begun): cancel until all end.
             while self._active:
-                self._condition.wait()
+                self._library.kiln_cancel(handle)
+                self._condition.wait(0.05)
         self._library.kiln_close(handle)
 
     def __enter__(self):

@@ -85,3 +85,11 @@ def test_close_cancels_a_running_generation(tiny_model):
     thread.join()
     assert pipe.closed
     assert len(outcome) == 1 and isinstance(outcome[0], kiln.Cancelled)
+
+
+def test_generating_from_inside_a_progress_callback_is_refused(pipeline):
+    def progress(step, total, seconds):
+        pipeline.generate_png(prompt="a blue boat", seed=2, **SMALL)
+
+    with pytest.raises(kiln.BadInput, match="inside a progress callback"):
+        pipeline.generate_png(progress=progress, **LONG)
