@@ -2,6 +2,8 @@
 # Installs the Debian/Ubuntu packages Kiln needs, only if something is missing.
 set -euo pipefail
 packages=(libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers glslang-dev spirv-tools libpng-dev pkg-config)
+# scripts/check-embedding.sh: the C++ header check, valgrind, and a venv for the Python package's tests.
+packages+=(g++ valgrind python3-venv)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
