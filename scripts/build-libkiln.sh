@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds Kiln's C library, libkiln.so, with its header beside it:
 #
-#     scripts/build-libkiln.sh [--release] [--self-contained] [--output DIR]   (default DIR: .build/libkiln)
+#     scripts/build-libkiln.sh [--release] [--self-contained] [--strip] [--output DIR]   (default DIR: .build/libkiln)
 #
 # gives DIR/libkiln.so and DIR/kiln.h. SwiftPM builds the KilnC product (libKilnC.so: it names
 # the file after the product, and `kiln` is taken by the executable); this installs it under the
@@ -13,18 +13,22 @@
 # exports only the functions kiln.h declares. SwiftPM does not link dynamic libraries statically
 # (--static-swift-stdlib applies to executables), so this relinks SwiftPM's own objects with its
 # own link command plus `-static-stdlib` and a version script; nothing in Package.swift changes.
+#
+# --strip removes the debug information (SwiftPM builds both configurations with -g).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 configuration=debug
 self_contained=0
+strip_symbols=0
 output=.build/libkiln
 while [ $# -gt 0 ]; do
     case "$1" in
         --release) configuration=release ;;
         --self-contained) self_contained=1 ;;
+        --strip) strip_symbols=1 ;;
         --output) output="$2"; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "build-libkiln.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -75,5 +79,6 @@ else
         exit 1
     fi
 fi
+[ "$strip_symbols" = 0 ] || strip --strip-unneeded "$output/libkiln.so"
 cp include/kiln.h "$output/kiln.h"
 echo "$output/libkiln.so ($(du -h "$output/libkiln.so" | cut -f1), $configuration$([ "$self_contained" = 1 ] && echo ", self-contained"))"
