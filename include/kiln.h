@@ -168,7 +168,7 @@ kiln_status kiln_generate(kiln_context *ctx, const kiln_request *request, kiln_p
 
 /* Stops every kiln_generate on ctx that began before this call (running, or waiting for the
  * context) at its next step boundary; it then returns KILN_CANCELLED. Generations begun later
- * are not affected. Thread-safe; never blocks. NULL is ignored. */
+ * are not affected. Thread-safe, and returns at once. NULL is ignored. */
 void kiln_cancel(kiln_context *ctx);
 
 /* The message of the calling thread's last failed call on ctx ("" after a success), or, for
