@@ -186,26 +186,34 @@ class Pipeline:
         if threading.current_thread() is not threading.main_thread():
             return self._generate(request, progress)
         outcome = {}
+        # Waiting on an Event, not Thread.join: a join interrupted by Ctrl-C can leave the thread
+        # looking finished while it still runs (CPython before 3.13), and the caller must never
+        # get control back while the generation is still going.
+        finished = threading.Event()
 
         def work():
             try:
                 outcome["images"] = self._generate(request, progress)
             except BaseException as error:  # handed to the calling thread below
                 outcome["error"] = error
+            finally:
+                finished.set()
 
         worker = threading.Thread(target=work, name="kiln-generate", daemon=True)
         worker.start()
         try:
-            while worker.is_alive():
-                worker.join(0.05)
+            while not finished.wait(0.05):
+                pass
         except KeyboardInterrupt:
             self.cancel()
-            while worker.is_alive():
+            while True:
                 try:
-                    worker.join()
+                    if finished.wait(0.05):
+                        break
                 except KeyboardInterrupt:
-                    continue
+                    self.cancel()
             raise
+        worker.join()
         if "error" in outcome:
             raise outcome["error"]
         return outcome["images"]

@@ -46,8 +46,44 @@ def test_ctrl_c_cancels_and_raises_keyboard_interrupt(pipeline):
 
     with pytest.raises(KeyboardInterrupt):
         pipeline.generate_png(progress=progress, **LONG)
+    # KeyboardInterrupt comes only once the generation has stopped: no step after it.
+    steps_when_raised = len(steps)
+    for thread in threading.enumerate():
+        if thread.name == "kiln-generate":
+            thread.join(30)
+    assert len(steps) == steps_when_raised
     assert 1 <= len(steps) < 200
     assert len(pipeline.generate_png(prompt="a red car", seed=1, **SMALL)) == 1
+
+
+def test_sigint_in_a_script_cancels_and_the_pipeline_goes_on(tiny_model, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    script = tmp_path / "interrupted.py"
+    script.write_text(
+        "import signal, sys, kiln\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"   # a background job starts with SIGINT ignored
+        f"pipe = kiln.Pipeline({str(tiny_model)!r}, backend='cpu')\n"
+        "try:\n"
+        "    pipe.generate_png(prompt='a red car', width=64, height=64, steps=1000, sampler='euler', seed=1,\n"
+        "                      progress=lambda step, steps, seconds: print('step', step, flush=True))\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', flush=True)\n"
+        "print(len(pipe.generate_png(prompt='a red car', width=64, height=64, steps=1, seed=1)), 'image', flush=True)\n")
+    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=dict(os.environ))
+    lines = []
+    for line in process.stdout:
+        lines.append(line.strip())
+        if line.startswith("step 3"):
+            process.send_signal(signal.SIGINT)
+            break
+    lines += [line.strip() for line in process.stdout]
+    assert process.wait(120) == 0
+    interrupted = lines.index("interrupted")
+    assert all(not line.startswith("step") for line in lines[interrupted:])
+    assert lines[-1] == "1 image"
 
 
 def test_an_exception_in_progress_stops_the_run_and_is_raised(pipeline):
