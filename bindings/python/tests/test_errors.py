@@ -167,3 +167,11 @@ def test_status_names_and_versions():
         b"KILN_OK", b"KILN_FAILED", b"KILN_BAD_INPUT", b"KILN_CANCELLED", b"KILN_UNKNOWN"]
     assert kiln.api_version() == 1
     assert kiln.version().count(".") == 2
+
+
+def test_the_ctypes_structs_have_the_headers_sizes():
+    library = kiln._load()
+    for struct, initialise in ((_structs.Request, library.kiln_request_init), (_structs.OpenOptions, library.kiln_open_options_init)):
+        buffer = (ctypes.c_uint8 * 512)()
+        initialise(ctypes.cast(buffer, ctypes.POINTER(struct)))   # the library's own sizeof
+        assert ctypes.c_size_t.from_buffer(buffer).value == ctypes.sizeof(struct), struct.__name__
