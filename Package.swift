@@ -48,21 +48,26 @@ let package = Package(
         .target(name: "KilnSampling"),
         .target(name: "KilnPipelines", dependencies: ["KilnGraph", "KilnModels", "KilnSampling"]),
         .target(name: "Kiln", dependencies: ["KilnGraph", "KilnCPU", "KilnVulkan", "KilnModels", "KilnSampling", "KilnPipelines", "KilnImage"]),
+        // The op-case table, its verification against the CPU reference and the benchmark tables: what
+        // `kiln verify`, `kiln bench`, the kernel benchmarks and the tests share. Not a product: programs
+        // that embed Kiln never link it.
+        .target(name: "KilnVerification", dependencies: ["KilnGraph", "KilnCPU", "KilnVulkan", "KilnModels"]),
+        .target(name: "KilnRender", dependencies: ["Kiln"]),
         .systemLibrary(name: "CKiln", path: "Sources/CKiln"),
         .target(name: "KilnC", dependencies: ["Kiln", "CKiln"]),
         .executableTarget(
             name: "kiln",
-            dependencies: ["Kiln", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "kiln-kernel-benchmarks", dependencies: ["Kiln"], path: "Benchmarks/KernelBenchmarks"),
+            dependencies: ["Kiln", "KilnRender", "KilnVerification", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "kiln-kernel-benchmarks", dependencies: ["Kiln", "KilnVerification"], path: "Benchmarks/KernelBenchmarks"),
         .executableTarget(
             name: "kiln-pipeline-benchmarks", dependencies: ["Kiln"], path: "Benchmarks/PipelineBenchmarks", exclude: ["make_random_sd15.py"]),
         .testTarget(
-            name: "KilnTests", dependencies: ["Kiln", "KilnGraph", "KilnCPU", "KilnVulkan"],
+            name: "KilnTests", dependencies: ["Kiln", "KilnGraph", "KilnCPU", "KilnVulkan", "KilnVerification"],
             resources: [.copy("Fixtures")]),
-        .testTarget(name: "KilnModelsTests", dependencies: ["Kiln"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "KilnModelsTests", dependencies: ["Kiln", "KilnVerification"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnSamplingTests", dependencies: ["KilnSampling"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnImageTests", dependencies: ["KilnImage"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "KilnPipelinesTests", dependencies: ["Kiln"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "KilnPipelinesTests", dependencies: ["Kiln", "KilnRender", "KilnVerification"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnCTests", dependencies: ["KilnC", "CKiln", "Kiln"]),
     ]
 )

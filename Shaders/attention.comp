@@ -16,6 +16,8 @@
 //   HAS_BIAS            0/1  additive bias input; adds `bias` after `o` and `biasHeads` after `causal` to the
 //                       push constants (default 0: the plain kernel, untouched).
 //   TOKEN_MAJOR         0/1  the layout above; adds `heads` as the last push constant (default 0).
+//   CAUSAL              0/1  must be 1 when causal != 0: keys a query cannot see then add nothing to its output
+//                       rather than weight 0 times their value (NaN for an infinite value). Default 0.
 //   MAX_VALUE_DIM       >= valueDim. Register path: use valueDim rounded up to a multiple of SUBGROUP_SIZE
 //                       (e.g. 40, 64, 80, 128) -- the accumulator is MAX_VALUE_DIM / SUBGROUP_SIZE per lane and
 //                       larger values waste work. Default 128. headDim is unrestricted in the register path.
@@ -53,6 +55,9 @@
 #endif
 #ifndef SHARED_MEMORY_TILES
 #define SHARED_MEMORY_TILES 0
+#endif
+#ifndef CAUSAL
+#define CAUSAL 0
 #endif
 #ifndef SUBGROUP_SIZE
 #define SUBGROUP_SIZE 8
@@ -164,7 +169,12 @@ void main() {
             [[unroll]] for (uint j = 0; j < SM_KEYS; j++) {
                 float pj = exp(sc[j] - mSafe);
                 l += pj;
+#if CAUSAL
+                // A hidden key's value takes no part (0 * inf would be NaN); keys past the end are zeros in Vs.
+                if (kb + j <= i) [[unroll]] for (uint d = 0; d < MAX_VALUE_DIM; d++) acc[d] += pj * Vs[j][d];
+#else
                 [[unroll]] for (uint d = 0; d < MAX_VALUE_DIM; d++) acc[d] += pj * Vs[j][d];
+#endif
             }
             m = mNew;
             barrier();
@@ -263,16 +273,24 @@ void main() {
                 m[r] = mNew;
                 [[unroll]] for (int c = 0; c < DPL; c++) acc[r][c] *= alpha;
             }
-            // O += P V
+            // O += P V. Keys a query cannot see have P == 0, but their values must not enter (0 * inf is NaN):
+            // keys past the end read zeros (one test per key, the same for every lane), and with CAUSAL the
+            // keys after a query add nothing to its row.
             [[unroll]] for (int t = 0; t < TK; t++) {
                 [[unroll]] for (int src = 0; src < SUBGROUP_SIZE; src++) {
-                    // keys past the end have P == 0; clamp the row so the load stays in bounds
-                    uint vRow = vBase + min(kb + uint(t * SUBGROUP_SIZE + src), Lk - 1) * ROW_STRIDE(Dv);
+                    uint key = kb + uint(t * SUBGROUP_SIZE + src);
+                    // clamp the row so the load stays in bounds
+                    uint vRow = vBase + min(key, Lk - 1) * ROW_STRIDE(Dv);
                     float vv[DPL];
-                    [[unroll]] for (int c = 0; c < DPL; c++) vv[c] = LOAD(V, vRow + col[c]);
+                    [[unroll]] for (int c = 0; c < DPL; c++) { float value = LOAD(V, vRow + col[c]); vv[c] = key < Lk ? value : 0.0; }
                     [[unroll]] for (int r = 0; r < TILE_Q; r++) {
                         float pr = subgroupBroadcast(s[r][t], src);
+#if CAUSAL
+                        bool seen = key <= i0 + r;
+                        [[unroll]] for (int c = 0; c < DPL; c++) acc[r][c] += seen ? pr * vv[c] : 0.0;
+#else
                         [[unroll]] for (int c = 0; c < DPL; c++) acc[r][c] += pr * vv[c];
+#endif
                     }
                 }
             }

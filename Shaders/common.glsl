@@ -31,12 +31,17 @@ layout(buffer_reference, std430, buffer_reference_align = 4) buffer Int32Buffer 
 // `TensorBuffer(address)` views a tensor in its storage type; LOAD/STORE always speak f32.
 // The x4 forms need the element index to be a multiple of 4 (address 16-byte / 8-byte aligned).
 #if KILN_F16
+// f32 -> f16 storage as torch's `.half()` makes it: a finite value from 65520 on (65504 plus half an f16 ulp) becomes
+// +-inf. Vulkan leaves the rounding of a conversion to the implementation, and one that rounds toward zero would turn
+// such an overflow into 65504, a finite value where the reference has an infinity. NaN and infinities pass unchanged.
+float halfRange(float v) { return abs(v) >= 65520.0 ? v * uintBitsToFloat(0x7f800000u) : v; }
+vec4 halfRange(vec4 v) { return mix(v, v * uintBitsToFloat(0x7f800000u), greaterThanEqual(abs(v), vec4(65520.0))); }
 #define TensorBuffer Float16Buffer
 #define Tensor4Buffer Float16x4Buffer
 #define LOAD(buffer, index) float((buffer).v[index])
-#define STORE(buffer, index, value) (buffer).v[index] = float16_t(value)
+#define STORE(buffer, index, value) (buffer).v[index] = float16_t(halfRange(value))
 #define LOAD4(buffer, index4) vec4((buffer).v[index4])
-#define STORE4(buffer, index4, value) (buffer).v[index4] = f16vec4(value)
+#define STORE4(buffer, index4, value) (buffer).v[index4] = f16vec4(halfRange(value))
 #else
 #define TensorBuffer Float32Buffer
 #define Tensor4Buffer Float32x4Buffer
@@ -69,7 +74,8 @@ vec4 loadWide4(uvec2 address, uint index4) {
 void storeWide4(uvec2 address, uint index4, vec4 value) {
     Uint64Buffer words = Uint64Buffer(address);
 #if KILN_F16
-    words.v[index4] = pack64(uvec2(packHalf2x16(value.xy), packHalf2x16(value.zw)));
+    vec4 ranged = halfRange(value);
+    words.v[index4] = pack64(uvec2(packHalf2x16(ranged.xy), packHalf2x16(ranged.zw)));
 #else
     uvec4 bits = floatBitsToUint(value);
     words.v[2 * index4] = pack64(bits.xy);

@@ -187,11 +187,12 @@ void main() {
     uint windowBatch = first / OHW, windowPos = first - windowBatch * OHW;
     uint windowOy = windowPos / p.outWidth, windowX = windowPos - windowOy * p.outWidth;
     uint windowImage = windowBatch * C * HW;
-    uint leftIndex[PAD_X + 1], rightIndex[PAD_X + 1]; float leftValid[PAD_X + 1], rightValid[PAD_X + 1];
+    // Padding is selected, never multiplied in: a clamped load times 0 would make NaN of an infinite pixel.
+    uint leftIndex[PAD_X + 1], rightIndex[PAD_X + 1]; bool leftValid[PAD_X + 1], rightValid[PAD_X + 1];
     [[unroll]] for (int e = 0; e < PAD_X; e++) {
         int left = int(windowX) - PAD_X + e, right = int(windowX) + SEGMENT + e;
-        leftValid[e] = left >= 0 ? 1.0 : 0.0;
-        rightValid[e] = right < int(Wd) ? 1.0 : 0.0;
+        leftValid[e] = left >= 0;
+        rightValid[e] = right < int(Wd);
         leftIndex[e] = uint(max(left, 0));
         rightIndex[e] = uint(min(right, int(Wd) - 1));
     }
@@ -206,10 +207,10 @@ void main() {
         // Broadcast weights serve TILE_N columns each, so wide tiles (32 columns) cut the broadcasts per
         // multiply-add that bound the general loop below, and each input pixel is loaded once, not KW times.
         for (uint ky = 0; ky < p.kernelHeight; ky++) {
-            float rowValid[LANE_ROWS]; uint rowStart[LANE_ROWS];
+            bool rowValid[LANE_ROWS]; uint rowStart[LANE_ROWS];
             [[unroll]] for (int lr = 0; lr < LANE_ROWS; lr++) {
                 int iy = int((windowOy + uint(lr)) * p.strideY + ky) - int(p.padY);
-                rowValid[lr] = (iy >= 0 && iy < int(H)) ? 1.0 : 0.0;
+                rowValid[lr] = iy >= 0 && iy < int(H);
                 rowStart[lr] = windowImage + uint(clamp(iy, 0, int(H) - 1)) * Wd + windowX;
             }
             for (uint c = 0; c < C; c++) {
@@ -217,12 +218,14 @@ void main() {
                 [[unroll]] for (int lr = 0; lr < LANE_ROWS; lr++) {
                     uint row = rowStart[lr] + c * HW;
                     [[unroll]] for (int i = 0; i < SEGMENT / 4; i++) {
-                        vec4 v = loadWide4(p.input_, row / 4 + uint(i)) * rowValid[lr];
+                        vec4 loaded = loadWide4(p.input_, row / 4 + uint(i));
+                        vec4 v = rowValid[lr] ? loaded : vec4(0.0);
                         [[unroll]] for (int e = 0; e < 4; e++) xs[lr][PAD_X + 4 * i + e] = v[e];
                     }
                     [[unroll]] for (int e = 0; e < PAD_X; e++) {
-                        xs[lr][e] = LOAD(X, row - windowX + leftIndex[e]) * leftValid[e] * rowValid[lr];
-                        xs[lr][PAD_X + SEGMENT + e] = LOAD(X, row - windowX + rightIndex[e]) * rightValid[e] * rowValid[lr];
+                        float left = LOAD(X, row - windowX + leftIndex[e]), right = LOAD(X, row - windowX + rightIndex[e]);
+                        xs[lr][e] = leftValid[e] && rowValid[lr] ? left : 0.0;
+                        xs[lr][PAD_X + SEGMENT + e] = rightValid[e] && rowValid[lr] ? right : 0.0;
                     }
                 }
                 float aL[KW][AL];
@@ -241,17 +244,19 @@ void main() {
 #else
         for (uint ky = 0; ky < p.kernelHeight; ky++) {
         for (uint kx = 0; kx < p.kernelWidth; kx++) {
-            uint off[TILE_N]; float valid[TILE_N];
+            // Padded taps load the image's first pixel and select 0 instead (a multiply by 0 would make
+            // NaN of an infinite pixel there).
+            uint off[TILE_N]; bool valid[TILE_N];
             [[unroll]] for (int j = 0; j < TILE_N; j++) {
                 int iy = iy0[j] + int(ky), ix = ix0[j] + int(kx);
                 bool ok = iy >= 0 && iy < int(H) && ix >= 0 && ix < int(Wd);
-                valid[j] = ok ? 1.0 : 0.0;
+                valid[j] = ok;
                 off[j] = ok ? xImage[j] + uint(iy) * Wd + uint(ix) : xImage[j];
             }
             uint wk = ky * p.kernelWidth + kx;
             for (uint c = 0; c < C; c++) {
                 float bv[TILE_N];
-                [[unroll]] for (int j = 0; j < TILE_N; j++) bv[j] = LOAD(X, off[j] + c * HW) * valid[j];
+                [[unroll]] for (int j = 0; j < TILE_N; j++) { float pixel = LOAD(X, off[j] + c * HW); bv[j] = valid[j] ? pixel : 0.0; }
                 float aL[AL];
                 [[unroll]] for (int g = 0; g < AL; g++) aL[g] = LOAD(W, wRow[g] + c * KK + wk);
                 [[unroll]] for (int r = 0; r < TILE_M; r++) {

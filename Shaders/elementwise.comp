@@ -1,6 +1,6 @@
 // Elementwise kernels. Exactly one of these selects the kernel (the engine sets it):
 //   UNARY_FUNCTION n   y = f(x) over `count` elements: 0 SiLU, 1 GELU (erf), 2 GELU (tanh),
-//                      3 quick-GELU, 4 y = x * factor, 5 exp, 6 clamp to [lower, upper].
+//                      3 quick-GELU, 4 y = x * factor, 5 exp, 6 clamp to [lower, upper] (NaN stays NaN).
 //   BINARY_OPERATOR n  y = a op b with broadcasting through per-operand strides over a rank-6
 //                      view of y (stride 0 on broadcast dims): 0 add, 1 sub, 2 mul.
 //   GEGLU              x [rows, 2N] -> y [rows, N] = x[:, :N] * gelu(x[:, N:]).
@@ -39,7 +39,8 @@ layout(push_constant) uniform Parameters { uvec2 x; uvec2 y; uint count; float f
         }                                                                                     \
         if (UNARY_FUNCTION == 3) return v / (1.0 + exp(-1.702 * v));                          \
         if (UNARY_FUNCTION == 5) return exp(v);                                               \
-        if (UNARY_FUNCTION == 6) return clamp(v, p.lower, p.upper);                           \
+        /* GLSL's clamp is min(max()), which returns a bound for NaN (IEEE maxNum) */          \
+        if (UNARY_FUNCTION == 6) return mix(clamp(v, p.lower, p.upper), v, isnan(v));         \
         return v * p.factor;                                                                  \
     }
 APPLY(float)
@@ -149,7 +150,7 @@ void main() {
         float value = Float32Buffer(p.x).v[i];
 #endif
 #if TARGET_F16
-        Float16Buffer(p.y).v[i] = float16_t(value);
+        Float16Buffer(p.y).v[i] = float16_t(halfRange(value));
 #else
         Float32Buffer(p.y).v[i] = value;
 #endif

@@ -26,10 +26,12 @@ layout(local_size_x_id = 0) in;
 #endif
 #define SCALE (UPSAMPLED + 1)
 
-// The 1-D transforms; each 2-D one applies them to the columns, then to the rows.
-vec4 inputTransform(vec4 d) { return vec4(d.x - d.z, d.y + d.z, d.z - d.y, d.y - d.w); }
-vec4 weightTransform(vec3 g) { return vec4(g.x, (g.x + g.y + g.z) * 0.5, (g.x - g.y + g.z) * 0.5, g.z); }
-vec2 outputTransform(vec4 m) { return vec2(m.x + m.y + m.z, m.y - m.z - m.w); }
+// The 1-D transforms; each 2-D one applies them to the columns, then to the rows. `precise`: evaluated as
+// written, as the reference does. Otherwise the compiler may fold d.z - d.y to 0 where both are one value
+// (the UPSAMPLED path's repeated pixels), making 0 of inf - inf, which is NaN.
+vec4 inputTransform(vec4 d) { precise vec4 t = vec4(d.x - d.z, d.y + d.z, d.z - d.y, d.y - d.w); return t; }
+vec4 weightTransform(vec3 g) { precise vec4 t = vec4(g.x, (g.x + g.y + g.z) * 0.5, (g.x - g.y + g.z) * 0.5, g.z); return t; }
+vec2 outputTransform(vec4 m) { precise vec2 t = vec2(m.x + m.y + m.z, m.y - m.z - m.w); return t; }
 
 #if defined(WINOGRAD_INPUT)
 layout(push_constant) uniform Parameters {

@@ -6,6 +6,7 @@
 // around the op alone; the table reports the median and the minimum.
 import Foundation
 import Kiln
+import KilnVerification
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 func option(_ name: String) -> String? {

@@ -30,7 +30,7 @@ public struct BackendChoice {
                 let info = vulkan.device.info
                 return BackendChoice(backend: vulkan, kind: kind, deviceName: info.name, driver: "\(info.driverName) \(info.driverInfo)")
             } catch {
-                throw PipelineError.invalidRequest("device \(selector ?? "(default)"): \(error)")
+                throw PipelineError.invalidRequest("--device \(selector ?? "(default)"): \(error)")
             }
         default:
             throw PipelineError.invalidRequest("backend must be \(kinds.joined(separator: " or ")), got '\(kind)'")

@@ -1,5 +1,5 @@
 import Foundation
-import Kiln
+import KilnGraph
 
 /// SHA-256 of model weights for image metadata, remembered per file (path, size, modification
 /// time) in `$KILN_CACHE_DIR/model-hashes.json` (default `~/.cache/kiln`), since hashing a

@@ -194,7 +194,7 @@ final class CPUPreparedGraph: PreparedGraph {
         case .scale(let factor):
             return .floats(try x(0).map { $0 * factor })
         case .clamp(let lower, let upper):
-            return .floats(try x(0).map { Swift.min(Swift.max($0, lower), upper) })
+            return .floats(try x(0).map { CPUKernels.clamp($0, lower: lower, upper: upper) })
         case .geglu:
             return .floats(CPUKernels.geglu(try x(0), halfWidth: node.shape.last))
         case .winogradInput(let upsampled):

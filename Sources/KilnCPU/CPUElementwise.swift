@@ -15,6 +15,18 @@ extension CPUKernels {
         }
     }
 
+    /// `min(max(x, lower), upper)`, except that NaN stays NaN (torch.clamp): an infinity becomes the
+    /// bound on its side, so FLUX's f16 clipping turns an overflow into +-65504 but keeps a NaN.
+    static func clamp(_ x: Float, lower: Float, upper: Float) -> Float {
+        x.isNaN ? x : Swift.min(Swift.max(x, lower), upper)
+    }
+
+    /// The larger of `a` and `b`, NaN if either is NaN (unlike `Swift.max` and IEEE maxNum, which
+    /// may return the other operand): a running maximum over a row that holds a NaN is NaN.
+    static func maximumPropagatingNaN(_ a: Double, _ b: Double) -> Double {
+        a.isNaN || b.isNaN ? .nan : Swift.max(a, b)
+    }
+
     /// Element offsets of `operand` for each output position under numpy broadcasting.
     static func broadcastStrides(_ operand: Shape, into output: Shape) -> [Int] {
         let strides = operand.strides

@@ -42,7 +42,8 @@ extension CPUKernels {
     }
 
     /// `x [N, C, H, W] * w [O, C, kh, kw] (+ bias [O]) -> output [N, O, OH, OW]`, zero padding,
-    /// f64 accumulation; one parallel chunk per (sample, output channel).
+    /// f64 accumulation; one parallel chunk per (sample, output channel). Padded taps are skipped,
+    /// except under a non-finite weight, whose product with the padding's zero is NaN (as torch).
     static func conv2d(_ x: [Float], _ xShape: Shape, _ w: [Float], _ wShape: Shape, bias: [Float]?,
                        _ p: Convolution2D, output: Shape) -> [Float] {
         let (channels, height, width) = (xShape[1], xShape[2], xShape[3])
@@ -57,6 +58,18 @@ extension CPUKernels {
                 for ky in 0..<kh {
                     for kx in 0..<kw {
                         let weight = Double(w[((o * channels + c) * kh + ky) * kw + kx])
+                        if !weight.isFinite {
+                            // Zero padding times an infinite or NaN weight is NaN, as torch computes it.
+                            for oy in 0..<outHeight {
+                                let iy = oy * p.strideY - p.paddingY + ky
+                                for ox in 0..<outWidth {
+                                    let ix = ox * p.strideX - p.paddingX + kx
+                                    let inside = iy >= 0 && iy < height && ix >= 0 && ix < width
+                                    accumulator[oy * outWidth + ox] += weight * (inside ? Double(x[xBase + iy * width + ix]) : 0)
+                                }
+                            }
+                            continue
+                        }
                         for oy in 0..<outHeight {
                             let iy = oy * p.strideY - p.paddingY + ky
                             guard iy >= 0, iy < height else { continue }
@@ -76,6 +89,11 @@ extension CPUKernels {
 
     /// Softmax(q kᵀ scale + bias) v for one query row at a time; causal hides keys after the query.
     /// `bias` is `[B, H, Lq, Lk]`, or `[1, H, Lq, Lk]` shared by the batch when not `batched`.
+    /// Non-finite values: a NaN or +inf score makes its query's row NaN (inf - inf in the softmax), a
+    /// -inf score gives weight 0 (times an infinite value: NaN, as torch); a query whose scores are all
+    /// -inf gets zeros, as torch's SDPA. A key the causal mask hides takes no part at all, whatever its
+    /// key and value hold (torch's math path multiplies the hidden value by weight 0, so an infinite
+    /// hidden value turns earlier queries to NaN there: causality is the meaning kept here).
     static func attention(_ q: [Float], _ k: [Float], _ v: [Float], q qShape: Shape, k kShape: Shape, v vShape: Shape,
                           bias: (values: [Float], batched: Bool)? = nil, scale: Float, causal: Bool) -> [Float] {
         let heads = qShape[0] * qShape[1], headsPerBatch = qShape[1]
@@ -95,7 +113,9 @@ extension CPUKernels {
                 for d in 0..<depth { dot += Double(q[qBase + d]) * Double(k[kBase + d]) }
                 scores[j] = dot * Double(scale) + Double(bias?.values[biasBase + j] ?? 0)
             }
-            let largest = scores.max() ?? 0
+            let largest = scores.reduce(-Double.infinity, maximumPropagatingNaN)
+            // Every score -inf (a bias row that masks every key): zeros, as torch's SDPA gives them.
+            guard largest != -.infinity else { return }
             var total = 0.0
             for j in 0..<visible {
                 scores[j] = Foundation.exp(scores[j] - largest)

@@ -53,15 +53,16 @@ extension CPUKernels {
         }
     }
 
-    /// Softmax over each row of `width` values, max-subtracted, summed in f64.
+    /// Softmax over each row of `width` values, max-subtracted, summed in f64. As torch: a row with a
+    /// NaN or a +inf is NaN throughout (inf - inf), a -inf has weight 0, a row of -inf is NaN (0 / 0).
     static func softmax(_ x: [Float], width: Int) -> [Float] {
         parallelFill(count: x.count, chunks: x.count / max(width, 1)) { row, out in
             let start = row * width
-            var largest = -Float.infinity
-            for index in start..<(start + width) { largest = max(largest, x[index]) }
+            var largest = -Double.infinity
+            for index in start..<(start + width) { largest = maximumPropagatingNaN(largest, Double(x[index])) }
             var total = 0.0
-            for index in start..<(start + width) { total += Foundation.exp(Double(x[index] - largest)) }
-            for index in start..<(start + width) { out[index] = Float(Foundation.exp(Double(x[index] - largest)) / total) }
+            for index in start..<(start + width) { total += Foundation.exp(Double(x[index]) - largest) }
+            for index in start..<(start + width) { out[index] = Float(Foundation.exp(Double(x[index]) - largest) / total) }
         }
     }
 }

@@ -2,7 +2,7 @@
 /// output shape are documented here; `Graph`'s builder methods check them.
 ///
 /// Adding an op: a case here, a builder with its shape check (Graph+*.swift), a CPU reference
-/// (KilnCPU), a kernel-table entry (KilnVulkan/Kernels) and a line in the op-case table (Kiln).
+/// (KilnCPU), a kernel-table entry (KilnVulkan/Kernels) and a line in the op-case table (KilnVerification).
 public enum Operation: Hashable, Sendable {
     /// Per-run data supplied by the caller. No inputs.
     case input(name: String)
@@ -28,6 +28,7 @@ public enum Operation: Hashable, Sendable {
     /// `q [B, H, Lq, D], k [B, H, Lk, D], v [B, H, Lk, Dv] (, bias [B or 1, H, Lq, Lk]) -> [B, H, Lq, Dv]`,
     /// softmax(q k^T * scale + bias) v; causal masks key j > query i (top-left aligned, as torch).
     /// The bias is added after scaling (T5's relative position bias). Never materialises the scores.
+    /// A query whose scores are all -inf gets zeros (torch's SDPA); keys the causal mask hides take no part.
     /// With `tokenMajorHeads` H > 0, q, k, v and the output are `[B, L, H * D]` instead, as linear
     /// layers produce them (head h is columns `h*D ..< (h+1)*D`): no permutes around the kernel.
     case attention(scale: Float, causal: Bool, hasBias: Bool = false, tokenMajorHeads: Int = 0)
@@ -37,7 +38,7 @@ public enum Operation: Hashable, Sendable {
     case unary(UnaryOperator)
     /// `x * factor`.
     case scale(Float)
-    /// `min(max(x, lower), upper)`.
+    /// `min(max(x, lower), upper)`; NaN stays NaN and an infinity becomes its side's bound (torch.clamp).
     case clamp(lower: Float, upper: Float)
     /// `x [..., 2N] -> h * gelu(gate) [..., N]` where `(h, gate) = x.chunk(2, -1)`.
     case geglu
@@ -81,38 +82,7 @@ public enum Operation: Hashable, Sendable {
     case guidedStep(hasNoise: Bool)
 
     /// Name used in errors, the op-case table, profiles and fixtures (`group_norm`, ...).
-    public var name: String {
-        switch self {
-        case .input: "input"
-        case .constant: "constant"
-        case .matmul: "matmul"
-        case .conv2d: "conv2d"
-        case .groupNorm: "group_norm"
-        case .layerNorm: "layer_norm"
-        case .rmsNorm: "rms_norm"
-        case .softmax: "softmax"
-        case .attention: "attention"
-        case .binary(let op): op.rawValue
-        case .unary(let op): op.rawValue
-        case .scale: "scale"
-        case .clamp: "clamp"
-        case .geglu: "geglu"
-        case .upsampleNearest2x: "upsample_nearest_2x"
-        case .concat: "concat"
-        case .slice: "slice"
-        case .permute: "permute"
-        case .reshape: "reshape"
-        case .embedding: "embedding"
-        case .timestepEmbedding: "timestep_embedding"
-        case .modulate: "modulate"
-        case .rope: "rope"
-        case .cast: "cast"
-        case .guidedStep: "guided_step"
-        case .winogradInput: "winograd_input"
-        case .winogradWeight: "winograd_weight"
-        case .winogradOutput: "winograd_output"
-        }
-    }
+    public var name: String { kind.rawValue }
 }
 
 public enum BinaryOperator: String, Hashable, Sendable, CaseIterable {

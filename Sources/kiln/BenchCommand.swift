@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Kiln
+import KilnVerification
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

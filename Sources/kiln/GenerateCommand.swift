@@ -122,6 +122,9 @@ struct GenerateCommand: ParsableCommand {
 
     /// Everything that can be checked without opening the model.
     private func resolvedSettings() throws -> Settings {
+        guard BackendChoice.kinds.contains(backend) else {
+            throw CommandFailure.badInput("--backend must be \(BackendChoice.kinds.joined(separator: " or ")), got '\(backend)'")
+        }
         guard let storage = DType.allCases.first(where: { $0.shortName == dtype }), storage == .float16 || storage == .float32 else {
             throw CommandFailure.badInput("--dtype must be f16 or f32, got '\(dtype)'")
         }

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.numpy import save
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 OUT_DIR = Path(__file__).resolve().parents[1] / "KilnTests" / "Fixtures" / "ops"
 
@@ -79,6 +80,24 @@ def ref_geglu(p, x):
     return h * F.gelu(gate)
 
 
+def ref_attention(p, q, k, v, bias=None):
+    # The math backend: torch's fused CPU kernel gives a NaN query row zeros instead of NaN.
+    with sdpa_kernel(SDPBackend.MATH):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, is_causal=p["causal"], scale=p["scale"])
+
+
+def ref_guided_step(p, prediction, sample, coefficients, noise=None):
+    # Classifier-free guidance, then an affine scheduler step: sample * a + guided * b (+ noise * n).
+    guidance, sample_scale, output_scale, noise_scale = coefficients.unbind()
+    unconditional, conditional = prediction.chunk(2) if p["guided"] else (prediction, None)
+    guided = unconditional + guidance * (conditional - unconditional) if p["guided"] else unconditional
+    step = sample * sample_scale + guided * output_scale
+    return step + noise * noise_scale if noise is not None else step
+
+
+CAST_TYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
 REFERENCE = {
     "matmul": ref_matmul,
     "linear": lambda p, x, weight, bias=None: F.linear(x, weight, bias),
@@ -89,8 +108,7 @@ REFERENCE = {
         x, (x.shape[-1],), weight, bias, p["eps"]),
     "rms_norm": lambda p, x, weight=None: F.rms_norm(x, (x.shape[-1],), weight, p["eps"]),
     "softmax": lambda p, x: torch.softmax(x, dim=-1),
-    "attention": lambda p, q, k, v, bias=None: F.scaled_dot_product_attention(
-        q, k, v, attn_mask=bias, is_causal=p["causal"], scale=p["scale"]),
+    "attention": ref_attention,
     "add": lambda p, a, b: a + b,
     "sub": lambda p, a, b: a - b,
     "mul": lambda p, a, b: a * b,
@@ -109,6 +127,12 @@ REFERENCE = {
     "timestep_embedding": ref_timestep_embedding,
     "modulate": lambda p, x, shift, scale: x * (1 + scale[:, None, :]) + shift[:, None, :],
     "rope": ref_rope,
+    "exp": lambda p, x: torch.exp(x),
+    # upper None: no upper bound (T5's relu as a clamp); JSON has no infinity.
+    "clamp": lambda p, x: torch.clamp(x, p["lower"], p["upper"]),
+    # Rounds the float32 values (the float64 copies are exact) to the target type.
+    "cast": lambda p, x: x.float().to(CAST_TYPES[p["dtype"]]).double(),
+    "guided_step": ref_guided_step,
 }
 
 
@@ -279,6 +303,68 @@ CASES = [
 
     ("rope_b1_h2_l6_d8", "rope", {}, lambda: rope_inputs(1, 2, 6, 8)),
     ("rope_b2_h3_l9_d12", "rope", {}, lambda: rope_inputs(2, 3, 9, 12)),
+]
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+def poisoned(t, values):
+    """`t` with chosen flat positions replaced (NaN, +-inf, values past float16's range)."""
+    flat = t.flatten().clone()
+    for index, value in values.items():
+        flat[index] = value
+    return flat.reshape(t.shape)
+
+
+SPECIAL = {0: NAN, 1: INF, 2: -INF}
+
+# torch's semantics for non-finite values, which the CPU reference follows: clamp keeps NaN and
+# turns an infinity into its bound, softmax and norms spread a NaN or inf over the row or group,
+# zero padding times an infinite weight is NaN, a query masked from every key gets zeros.
+CASES += [
+    ("exp_wide_range", "exp", {}, lambda: dict(x=randn(3, 17, std=3.0))),
+    ("exp_non_finite", "exp", {}, lambda: dict(x=poisoned(randn(2, 9), {**SPECIAL, 3: 100.0, 4: -100.0}))),
+    ("clamp_both_bounds", "clamp", dict(lower=-1.5, upper=2.0), lambda: dict(x=randn(4, 13, std=3.0))),
+    ("clamp_non_finite", "clamp", dict(lower=-1.5, upper=2.0), lambda: dict(x=poisoned(randn(3, 7, std=3.0), SPECIAL))),
+    ("clamp_half_range", "clamp", dict(lower=-65504.0, upper=65504.0),
+     lambda: dict(x=poisoned(randn(2, 6), {**SPECIAL, 3: 70000.0, 4: -70000.0, 5: 65519.0}))),
+    ("clamp_relu_non_finite", "clamp", dict(lower=0.0, upper=None), lambda: dict(x=poisoned(randn(2, 5), SPECIAL))),
+    ("cast_float16", "cast", dict(dtype="float16"), lambda: dict(x=randn(3, 11, std=100.0))),
+    ("cast_float16_non_finite", "cast", dict(dtype="float16"),
+     lambda: dict(x=poisoned(randn(2, 8), {**SPECIAL, 3: 70000.0, 4: -70000.0, 5: 65519.0, 6: 65520.0, 7: 1e-8}))),
+    ("cast_bfloat16_non_finite", "cast", dict(dtype="bfloat16"), lambda: dict(x=poisoned(randn(2, 8), {**SPECIAL, 3: 3e38}))),
+    ("guided_step_with_noise", "guided_step", dict(guided=True),
+     lambda: dict(prediction=randn(4, 3, 5), sample=randn(2, 3, 5), coefficients=randn(4), noise=randn(2, 3, 5))),
+    ("guided_step_unguided", "guided_step", dict(guided=False),
+     lambda: dict(prediction=randn(2, 3, 5), sample=randn(2, 3, 5), coefficients=randn(4))),
+    ("guided_step_non_finite", "guided_step", dict(guided=True),
+     lambda: dict(prediction=poisoned(randn(4, 3, 5), {0: NAN, 5: INF, 35: INF, 31: -INF}),
+                  sample=poisoned(randn(2, 3, 5), {2: -INF}), coefficients=randn(4), noise=poisoned(randn(2, 3, 5), {3: INF}))),
+    ("silu_non_finite", "silu", {}, lambda: dict(x=poisoned(randn(2, 5), {**SPECIAL, 3: 100.0, 4: -100.0}))),
+    ("gelu_non_finite", "gelu", {}, lambda: dict(x=poisoned(randn(2, 5), {**SPECIAL, 3: 100.0, 4: -100.0}))),
+    ("gelu_tanh_non_finite", "gelu_tanh", {}, lambda: dict(x=poisoned(randn(2, 5), {**SPECIAL, 3: 100.0, 4: -100.0}))),
+    ("quick_gelu_non_finite", "quick_gelu", {}, lambda: dict(x=poisoned(randn(2, 5), {**SPECIAL, 3: 100.0, 4: -100.0}))),
+    ("softmax_non_finite", "softmax", {},
+     lambda: dict(x=poisoned(randn(5, 6), {0: NAN, 7: INF, 14: -INF, **{18 + i: -INF for i in range(6)}, 25: INF, 26: -INF}))),
+    ("layer_norm_non_finite", "layer_norm", dict(eps=1e-5, has_weight=True, has_bias=True),
+     lambda: dict(x=poisoned(randn(4, 9), {0: NAN, 10: INF, 20: -INF}), weight=randn(9), bias=poisoned(randn(9), {8: INF}))),
+    ("rms_norm_non_finite", "rms_norm", dict(eps=1e-6, has_weight=True),
+     lambda: dict(x=poisoned(randn(4, 8), {0: NAN, 9: INF, 18: -INF}), weight=randn(8))),
+    # Finite weights: torch folds the mean into a per-channel shift (x * w rstd + (b - mean w rstd)), so an
+    # infinite weight gives inf - inf there, an artifact of that rearrangement rather than a meaning.
+    ("group_norm_silu_non_finite", "group_norm", dict(groups=2, eps=1e-5, silu=True),
+     lambda: dict(x=poisoned(randn(2, 4, 3, 3), {0: NAN, 40: -INF}), weight=randn(4), bias=randn(4))),
+    ("matmul_non_finite", "matmul", mm(),
+     lambda: dict(a=poisoned(randn(5, 7), {0: NAN, 8: INF, 16: -INF}), b=poisoned(randn(7, 4), {13: -INF}))),
+    ("conv2d_non_finite_padding", "conv2d", conv((1, 1), (1, 1), True),
+     lambda: dict(x=poisoned(randn(1, 2, 5, 4), {0: NAN, 27: INF}), weight=poisoned(randn(3, 2, 3, 3), {7: -INF}), bias=randn(3))),
+    ("attention_non_finite", "attention", dict(scale=1 / math.sqrt(8), causal=False),
+     lambda: dict(q=poisoned(randn(1, 2, 5, 8), {3: NAN}), k=poisoned(randn(1, 2, 6, 8), {50: INF}),
+                  v=poisoned(randn(1, 2, 6, 4), {5: -INF}))),
+    ("attention_bias_masks_a_whole_row", "attention", dict(scale=1 / math.sqrt(8), causal=False),
+     lambda: dict(q=randn(1, 2, 4, 8), k=randn(1, 2, 5, 8), v=randn(1, 2, 5, 8),
+                  bias=poisoned(randn(1, 2, 4, 5), {**{5 + i: -INF for i in range(5)}, 12: -INF, 33: NAN}))),
 ]
 
 

@@ -1,5 +1,6 @@
 import Foundation
 import Kiln
+import KilnVerification
 import Testing
 
 /// Full-size architectures are built (not run: that is `kiln bench`'s job) with synthetic

@@ -1,5 +1,6 @@
 import Foundation
 import Kiln
+import KilnVerification
 import Testing
 
 /// DiTTransformer2DModel, from the diffusers folder and from the original facebookresearch

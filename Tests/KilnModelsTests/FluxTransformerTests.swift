@@ -1,5 +1,6 @@
 import Foundation
 import Kiln
+import KilnVerification
 import Testing
 
 /// FLUX.1 transformers (schnell-style and dev-style with guidance embedding), loaded from the

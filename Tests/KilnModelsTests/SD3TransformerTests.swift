@@ -1,5 +1,6 @@
 import Foundation
 import Kiln
+import KilnVerification
 import Testing
 
 /// SD3 / SD3.5 MMDiT transformers written by Tests/Fixtures/generate_sd3_fixtures.py, against the

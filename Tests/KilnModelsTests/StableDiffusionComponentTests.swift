@@ -1,5 +1,6 @@
 import Foundation
 import Kiln
+import KilnVerification
 import Testing
 
 /// Each Stable Diffusion component, loaded from the diffusers folders that

@@ -1,5 +1,6 @@
 import Foundation
 import Kiln
+import KilnVerification
 import Testing
 
 /// The T5 encoder against transformers' T5EncoderModel: tiny sharded folders and recorded

@@ -1,5 +1,6 @@
 import Foundation
 import Kiln
+import KilnVerification
 import Synchronization
 import Testing
 

@@ -1,5 +1,6 @@
 import Foundation
 import Kiln
+import KilnVerification
 import Testing
 
 /// `kiln generate --class-label` on the tiny DiT as a user runs it: images and latents equal to

@@ -1,5 +1,6 @@
 import Foundation
 import Kiln
+import KilnVerification
 import Testing
 
 /// Whole DiT generations against diffusers' DiTPipeline on the tiny DiT, recorded by

@@ -1,5 +1,6 @@
 import Foundation
 import Kiln
+import KilnVerification
 import Testing
 
 /// A whole FluxPipeline (dev-style: CLIP pooled + T5 states, embedded guidance, 16-channel VAE

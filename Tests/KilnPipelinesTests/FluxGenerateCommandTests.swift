@@ -1,5 +1,6 @@
 import Foundation
 import Kiln
+import KilnVerification
 import Testing
 
 /// `kiln generate` on a FLUX folder as a user runs it: the built executable on the assembled tiny

@@ -1,5 +1,6 @@
 import Foundation
 import Kiln
+import KilnVerification
 import Testing
 
 /// FLUX's pipeline parts against what diffusers' FluxPipeline computed for the same settings

@@ -1,5 +1,6 @@
 import Foundation
 import Kiln
+import KilnVerification
 import Testing
 
 /// `kiln generate` and `kiln info` as a user runs them: the built executable on the tiny SD1
@@ -14,10 +15,11 @@ import Testing
         let errors: String
     }
 
-    static func kiln(_ arguments: [String]) throws -> Outcome {
+    static func kiln(_ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let output = Pipe(), errors = Pipe()
         process.standardOutput = output
         process.standardError = errors

@@ -1,5 +1,6 @@
 import Foundation
 import Kiln
+import KilnVerification
 import Testing
 
 /// Whole generations against diffusers' pipelines on the tiny models: every sampler, img2img,

@@ -1,5 +1,6 @@
 import Foundation
 import Kiln
+import KilnVerification
 import Testing
 
 /// `kiln generate` on the tiny SD3 folder: the family is recognised from model_index.json, the

@@ -1,5 +1,6 @@
 import Foundation
 import Kiln
+import KilnVerification
 import Testing
 
 /// Whole SD3 generations against diffusers' `StableDiffusion3Pipeline` on the tiny model

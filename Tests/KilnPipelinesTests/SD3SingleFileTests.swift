@@ -1,5 +1,6 @@
 import Foundation
 import Kiln
+import KilnVerification
 import Testing
 
 /// SD3 from Stability's single files: the committed file carries the transformer and the VAE

@@ -1,4 +1,5 @@
 import Kiln
+import KilnVerification
 import Testing
 
 /// `Graph.fusingAddends` folds residual adds into the producing conv2d/matmul: it rewrites the

@@ -1,4 +1,5 @@
 import Kiln
+import KilnVerification
 import Testing
 
 /// Attention with an additive bias (T5's relative position bias) against its decomposition in

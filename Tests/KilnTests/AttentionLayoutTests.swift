@@ -1,4 +1,5 @@
 import Kiln
+import KilnVerification
 import Testing
 
 /// `multiHeadAttention` on `[B, L, H * D]` tensors against what it replaces: split the heads

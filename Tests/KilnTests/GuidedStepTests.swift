@@ -1,18 +1,26 @@
-@testable import Kiln
+import Kiln
+@testable import KilnVerification
 import Testing
 
 /// `Graph.guidedStep` is one pass for what basic ops spell out: halves by slices, guidance by
 /// sub/mul/add, the step by muls and adds with the coefficients broadcast. Both run on each backend.
 @Suite struct GuidedStepTests {
-    @Test(arguments: [DType.float32, .float16], [true, false])
-    func fusedPassMatchesDecomposition(_ dtype: DType, _ withNoise: Bool) throws {
+    /// With `nonFinite`, NaN and infinities in both halves (one place infinite in both: u + g (inf - inf)
+    /// is NaN), in the sample and in the noise: the fused pass spreads them exactly as the plain ops.
+    @Test(arguments: [DType.float32, .float16], [(true, false), (false, false), (true, true), (false, true)])
+    func fusedPassMatchesDecomposition(_ dtype: DType, _ variant: (withNoise: Bool, nonFinite: Bool)) throws {
+        let (withNoise, nonFinite) = variant
         let vulkan = try TestDevice.vulkan()
         try #require(dtype != .float16 || vulkan.device.float16Storage, "device lacks f16 storage")
         let graph = Graph()
-        var b = CaseBuilder(graph: graph, dtype: dtype, random: SeededRandom(name: "guided_step_\(dtype.shortName)_\(withNoise)"))
-        let prediction = b.input("prediction", [4, 4, 6, 5])
-        let sample = b.input("sample", [2, 4, 6, 5], storage: .float32), coefficients = b.input("coefficients", [4], storage: .float32)
-        let noise = withNoise ? b.input("noise", [2, 4, 6, 5], storage: .float32) : nil
+        let seed = "guided_step_\(dtype.shortName)_\(withNoise)" + (nonFinite ? "_non_finite" : "")
+        var b = CaseBuilder(graph: graph, dtype: dtype, random: SeededRandom(name: seed))
+        let special: (prediction: [Int: Float], sample: [Int: Float], noise: [Int: Float]) = nonFinite
+            ? ([0: .nan, 7: .infinity, 247: .infinity, 250: -.infinity], [2: -.infinity, 9: .nan], [3: .infinity, 11: .nan]) : ([:], [:], [:])
+        let prediction = b.input("prediction", [4, 4, 6, 5], replacing: special.prediction)
+        let sample = b.input("sample", [2, 4, 6, 5], storage: .float32, replacing: special.sample)
+        let coefficients = b.input("coefficients", [4], storage: .float32)
+        let noise = withNoise ? b.input("noise", [2, 4, 6, 5], storage: .float32, replacing: special.noise) : nil
         let fused = try graph.guidedStep(prediction: prediction, sample: sample, coefficients: coefficients, noise: noise)
 
         let wide = dtype == .float32 ? prediction : try graph.cast(prediction, to: .float32)

@@ -1,5 +1,6 @@
 @testable import KilnVulkan
 import Kiln
+import KilnVerification
 import Testing
 
 /// Each kernel's push-constant block is declared in GLSL and packed in Swift: this reflects the

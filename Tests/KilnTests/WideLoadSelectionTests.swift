@@ -1,5 +1,6 @@
 @testable import KilnVulkan
 import Kiln
+import KilnVerification
 import Testing
 
 /// The op cases written for the wide-load paths (matmul.comp's VECTOR_K / VECTOR_N / WIDE_STORE,

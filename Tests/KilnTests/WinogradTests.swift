@@ -1,4 +1,5 @@
-@testable import Kiln
+import Kiln
+@testable import KilnVerification
 @testable import KilnVulkan
 import Testing
 
@@ -119,7 +120,7 @@ import Testing
         let testCase = try #require(OperationCases.standard.first { $0.name == caseName + "_f16" })
         let graph = Graph()
         let (outputs, _) = try testCase.build(graph)
-        let node = try #require(graph.dependencies(of: outputs).map { graph.nodes[$0] }.first { $0.operation.name == testCase.operation })
+        let node = try #require(graph.dependencies(of: outputs).map { graph.nodes[$0] }.first { $0.operation.kind == testCase.operation })
         for (address, expected) in [(UInt64(1 << 20), wide), (UInt64(1 << 20) + 2, false)] {
             let argument = { (node: Node) in TensorArgument(address: address, shape: node.shape, dtype: node.dtype) }
             let context = KernelContext(node: node, inputs: node.inputs.map { argument(graph.nodes[$0]) }, output: argument(node), device: device)

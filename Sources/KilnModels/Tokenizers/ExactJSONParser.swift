@@ -3,32 +3,32 @@
 /// Foundation's JSON readers on Linux round some decimal numbers to a neighbouring `Double`
 /// (`-2.4490883350372314` reads back as `-2.4490883350372306`), which would change Unigram
 /// scores and so which of two equal-scoring segmentations wins.
-struct JSONNumber: Equatable {
+public struct JSONNumber: Equatable, Sendable {
     /// The number exactly as written in the file.
-    let text: String
+    public let text: String
 
     /// The nearest `Double` (Swift's parser rounds correctly).
-    var double: Double? { Double(text) }
+    public var double: Double? { Double(text) }
 }
 
 /// A strict JSON (RFC 8259) parser giving `[String: Any]`, `[Any]`, `String`, `Bool`,
 /// ``JSONNull`` and ``JSONNumber`` values.
-struct ExactJSONParser {
+public struct ExactJSONParser {
     /// Why the text is not JSON, and where.
-    struct SyntaxError: Error, CustomStringConvertible {
-        let offset: Int
-        let reason: String
-        var description: String { "byte \(offset): \(reason)" }
+    public struct SyntaxError: Error, CustomStringConvertible {
+        public let offset: Int
+        public let reason: String
+        public var description: String { "byte \(offset): \(reason)" }
     }
 
     /// JSON `null`.
-    struct JSONNull: Equatable {}
+    public struct JSONNull: Equatable, Sendable {}
 
     private let bytes: [UInt8]
     private var position = 0
 
     /// Parses a whole document.
-    static func parse(_ bytes: [UInt8]) throws -> Any {
+    public static func parse(_ bytes: [UInt8]) throws -> Any {
         var parser = ExactJSONParser(bytes: bytes)
         parser.skipWhitespace()
         let value = try parser.value(depth: 0)

@@ -71,22 +71,6 @@ public final class DiTPipeline: DiffusionPipeline, GenerationStages {
     /// Number of classes; labels are `0..<classCount`, `classCount` itself is the null class.
     public var classCount: Int { checkpoint.transformer.configuration.nullClass }
 
-    // MARK: DiffusionPipeline
-
-    public func check(_ request: GenerationRequest) throws {
-        _ = try plan(request)
-    }
-
-    public func samplerName(for request: GenerationRequest) -> String {
-        SchedulerChoice.name(for: request, configuration: schedulerConfiguration)
-    }
-
-    public func generate(
-        _ request: GenerationRequest, progress: (GenerationProgress) -> Void, isCancelled: () -> Bool
-    ) throws -> GenerationResult {
-        try GenerationRunner.generate(self, request, progress: progress, isCancelled: isCancelled)
-    }
-
     // MARK: Stages
 
     /// The labels of every image, each repeated `batchCount` times.

@@ -128,6 +128,7 @@ public final class FluxPipeline: DiffusionPipeline, GenerationStages {
 
     // MARK: DiffusionPipeline
 
+    /// `plan`'s checks, and the components a full generation needs.
     public func check(_ request: GenerationRequest) throws {
         _ = try plan(request)
         let missing = [("text_encoder", clip == nil), ("text_encoder_2", t5 == nil), ("vae", autoencoder == nil)].filter(\.1).map(\.0)
@@ -137,14 +138,7 @@ public final class FluxPipeline: DiffusionPipeline, GenerationStages {
         }
     }
 
-    public func samplerName(for request: GenerationRequest) -> String { SamplerName.flowEuler.rawValue }
 
-    public func generate(
-        _ request: GenerationRequest, progress: (GenerationProgress) -> Void, isCancelled: () -> Bool
-    ) throws -> GenerationResult {
-        try check(request)
-        return try GenerationRunner.generate(self, request, progress: progress, isCancelled: isCancelled)
-    }
 
     /// The final latents `[N, 16, h, w]` (unpacked) from text states computed elsewhere: T5's
     /// `[N, Lt, joint]` and CLIP's pooled `[N, P]`, FluxPipeline's `prompt_embeds` and

@@ -5,8 +5,9 @@ import KilnSampling
 /// The parts of a generation that differ between families. `GenerationRunner` runs them in
 /// diffusers' order around the one denoising loop, so every family gets the same cancellation,
 /// finiteness checks, progress, timing and errors.
-protocol GenerationStages: AnyObject {
-    var backend: Backend { get }
+protocol GenerationStages: DiffusionPipeline {
+    /// The model's own scheduler configuration.
+    var schedulerConfiguration: SchedulerConfiguration { get }
     /// Serialises generations on one pipeline (its caches and resident weights are shared).
     var generationLock: NSLock { get }
     /// Whether guidance and an affine scheduler step may run in the denoiser's graph.
@@ -23,6 +24,24 @@ protocol GenerationStages: AnyObject {
     func conditioning(for plan: DenoisingPlan) throws -> [String: HostTensor]
     /// The denoiser for the plan's model batch, prepared or taken from the cache.
     func denoiser(for plan: DenoisingPlan, conditioning: [String: HostTensor], deviceStep: DeviceStep?) throws -> PreparedDenoiser
+}
+
+extension GenerationStages {
+    /// Everything `plan` checks; families add what it cannot see.
+    public func check(_ request: GenerationRequest) throws {
+        _ = try plan(request)
+    }
+
+    public func samplerName(for request: GenerationRequest) -> String {
+        SchedulerChoice.name(for: request, configuration: schedulerConfiguration)
+    }
+
+    public func generate(
+        _ request: GenerationRequest, progress: (GenerationProgress) -> Void, isCancelled: () -> Bool
+    ) throws -> GenerationResult {
+        try check(request)
+        return try GenerationRunner.generate(self, request, progress: progress, isCancelled: isCancelled)
+    }
 }
 
 /// Runs one generation through a family's stages: conditioning, initial latents, the loop, the

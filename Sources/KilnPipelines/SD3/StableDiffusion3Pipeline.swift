@@ -81,20 +81,6 @@ public final class StableDiffusion3Pipeline: DiffusionPipeline, GenerationStages
             imageToImageStrength: 0.6, inpaintingStrength: 0.6, maxSequenceLength: Self.defaultMaxSequenceLength)
     }
 
-    // MARK: DiffusionPipeline
-
-    public func check(_ request: GenerationRequest) throws {
-        _ = try plan(request)
-    }
-
-    public func samplerName(for request: GenerationRequest) -> String { SamplerName.flowEuler.rawValue }
-
-    public func generate(
-        _ request: GenerationRequest, progress: (GenerationProgress) -> Void, isCancelled: () -> Bool
-    ) throws -> GenerationResult {
-        try GenerationRunner.generate(self, request, progress: progress, isCancelled: isCancelled)
-    }
-
     // MARK: Stages
 
     private var patchSize: Int { folder.transformer.configuration.patchSize }

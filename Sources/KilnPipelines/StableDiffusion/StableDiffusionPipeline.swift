@@ -113,22 +113,6 @@ public final class StableDiffusionPipeline: DiffusionPipeline, GenerationStages 
             imageToImageStrength: sdxl ? 0.3 : 0.8, inpaintingStrength: 1.0)
     }
 
-    // MARK: DiffusionPipeline
-
-    public func check(_ request: GenerationRequest) throws {
-        _ = try plan(request)
-    }
-
-    public func samplerName(for request: GenerationRequest) -> String {
-        SchedulerChoice.name(for: request, configuration: schedulerConfiguration)
-    }
-
-    public func generate(
-        _ request: GenerationRequest, progress: (GenerationProgress) -> Void, isCancelled: () -> Bool
-    ) throws -> GenerationResult {
-        try GenerationRunner.generate(self, request, progress: progress, isCancelled: isCancelled)
-    }
-
     // MARK: Stages
 
     /// The U-Net a request runs: the supplied inpainting U-Net for inpainting, else the model's.

@@ -23,6 +23,8 @@ enum AttentionKernel {
         constants.address("v", v.address)
         constants.address("o", context.output.address)
         var layoutDefines: [(String, String)] = tokenMajor ? [("TOKEN_MAJOR", "1")] : []
+        // Hidden keys are skipped, not multiplied by weight 0 (their values may be infinite).
+        if causal { layoutDefines.append(("CAUSAL", "1")) }
         if hasBias {
             let bias = context.argument(3)
             constants.address("bias", bias.address)

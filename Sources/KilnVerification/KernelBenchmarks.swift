@@ -1,3 +1,6 @@
+import KilnGraph
+import KilnVulkan
+
 /// A kernel benchmark: one op at a real model's size. Operands are per-run inputs; the time
 /// reported is the op's own GPU time from timestamp queries, so uploads and readbacks are excluded.
 public struct KernelBenchmark: Sendable {

@@ -1,4 +1,7 @@
 import Foundation
+import KilnGraph
+import KilnModels
+import KilnVulkan
 
 extension ArchitectureBenchmark {
     /// Times VAE decoding through `TiledAutoencoder`: the cold start prepares one graph per

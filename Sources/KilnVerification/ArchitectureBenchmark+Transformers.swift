@@ -1,4 +1,6 @@
 import Foundation
+import KilnGraph
+import KilnModels
 
 /// The transformer denoisers' architectures for `kiln bench`, at the releases' sizes: DiT-XL/2
 /// (class-conditional, SD's VAE), SD3 medium (CLIP-L + CLIP-G + T5-XXL, 16-channel VAE) and

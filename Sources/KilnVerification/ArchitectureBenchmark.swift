@@ -1,4 +1,7 @@
 import Foundation
+import KilnGraph
+import KilnModels
+import KilnVulkan
 
 /// One stage of a full-size architecture (text encoder, denoiser, VAE decode) built with
 /// synthetic weights, ready to time.
