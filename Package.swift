@@ -20,6 +20,10 @@ let package = Package(
     products: [
         .library(name: "Kiln", targets: ["Kiln"]),
         .executable(name: "kiln", targets: ["kiln"]),
+        // Kiln's stable C interface (include/kiln.h) as a shared library. The file is
+        // libKilnC.so (SwiftPM names it after the product, and `kiln` is the executable's name);
+        // scripts/build-libkiln.sh installs it as libkiln.so, optionally self-contained.
+        .library(name: "KilnC", type: .dynamic, targets: ["KilnC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -49,6 +53,8 @@ let package = Package(
         // that embed Kiln never link it.
         .target(name: "KilnVerification", dependencies: ["KilnGraph", "KilnCPU", "KilnVulkan", "KilnModels"]),
         .target(name: "KilnRender", dependencies: ["Kiln"]),
+        .systemLibrary(name: "CKiln", path: "Sources/CKiln"),
+        .target(name: "KilnC", dependencies: ["Kiln", "CKiln"]),
         .executableTarget(
             name: "kiln",
             dependencies: ["Kiln", "KilnRender", "KilnVerification", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -62,5 +68,6 @@ let package = Package(
         .testTarget(name: "KilnSamplingTests", dependencies: ["KilnSampling"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnImageTests", dependencies: ["KilnImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnPipelinesTests", dependencies: ["Kiln", "KilnRender", "KilnVerification"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "KilnCTests", dependencies: ["KilnC", "CKiln", "Kiln"]),
     ]
 )
