@@ -23,6 +23,11 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The HTTP server (`kiln serve`) only: the Kiln library product never depends on these.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
     ],
     targets: [
         .systemLibrary(
@@ -44,9 +49,16 @@ let package = Package(
         .target(name: "KilnSampling"),
         .target(name: "KilnPipelines", dependencies: ["KilnGraph", "KilnModels", "KilnSampling"]),
         .target(name: "Kiln", dependencies: ["KilnGraph", "KilnCPU", "KilnVulkan", "KilnModels", "KilnSampling", "KilnPipelines", "KilnImage"]),
+        .target(
+            name: "KilnServer",
+            dependencies: [
+                "Kiln", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            resources: [.embedInCode("Page/index.html")]),
         .executableTarget(
             name: "kiln",
-            dependencies: ["Kiln", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Kiln", "KilnServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "kiln-kernel-benchmarks", dependencies: ["Kiln"], path: "Benchmarks/KernelBenchmarks"),
         .executableTarget(
             name: "kiln-pipeline-benchmarks", dependencies: ["Kiln"], path: "Benchmarks/PipelineBenchmarks", exclude: ["make_random_sd15.py"]),
@@ -57,5 +69,8 @@ let package = Package(
         .testTarget(name: "KilnSamplingTests", dependencies: ["KilnSampling"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnImageTests", dependencies: ["KilnImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnPipelinesTests", dependencies: ["Kiln"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "KilnServerTests",
+            dependencies: ["KilnServer", "Kiln", .product(name: "HummingbirdTesting", package: "hummingbird")]),
     ]
 )
