@@ -37,9 +37,15 @@ public final class GenerationService: Service, Sendable {
     public var device: BackendChoice { slot.device }
 
     public func run() async throws {
-        await withGracefulShutdownHandler {
-            await worker.run()
-        } onGracefulShutdown: {
+        // The worker waits on the queue without polling, so both a graceful shutdown and a
+        // cancellation (a service group tearing down) must shut the queue to end it.
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await worker.run()
+            } onGracefulShutdown: {
+                self.queue.shutDown()
+            }
+        } onCancel: {
             self.queue.shutDown()
         }
     }

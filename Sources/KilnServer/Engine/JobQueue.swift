@@ -58,6 +58,7 @@ public final class JobQueue: Sendable {
                 // The worker is idle: hand the job over at once.
                 state.workerWaiting = nil
                 state.running = job
+                job.state.withLock { $0.position = 0 }
                 return (job, worker)
             }
             state.pending.append(job)

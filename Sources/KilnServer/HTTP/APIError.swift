@@ -98,21 +98,32 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let error as APIError {
-            return error.response()
-        } catch let error as PipelineError {
-            return APIError.from(error).response()
-        } catch let error as HTTPResponseError {
-            let status = error.status
-            let message = status == .contentTooLarge ? "the body is larger than the server's limit (--max-body-mb)"
-                : status == .notFound ? "no such route: \(request.method) \(request.uri.path)" : "\(status.reasonPhrase)"
-            var apiError = APIError(status, field: nil, message)
-            if status == .methodNotAllowed || status == .notFound { apiError.message = "no route \(request.method) \(request.uri.path)" }
-            return apiError.response()
-        } catch is CancellationError {
-            return APIError(.serviceUnavailable, field: nil, "the request was cancelled").response()
         } catch {
-            context.logger.error("unexpected error on \(request.uri.path): \(error)")
+            if !(error is APIError || error is PipelineError || error is HTTPResponseError || error is CancellationError) {
+                context.logger.error("unexpected error on \(request.uri.path): \(error)")
+            }
+            return Self.response(for: error, request: request)
+        }
+    }
+
+    /// The JSON error response for anything a route throws.
+    static func response(for error: Error, request: Request) -> Response {
+        switch error {
+        case let error as APIError:
+            return error.response()
+        case let error as PipelineError:
+            return APIError.from(error).response()
+        case let error as HTTPResponseError:
+            let status = error.status
+            let message = switch status {
+            case .contentTooLarge: "the body is larger than the server's limit (--max-body-mb)"
+            case .notFound, .methodNotAllowed: "no route \(request.method) \(request.uri.path)"
+            default: status.reasonPhrase
+            }
+            return APIError(status, field: nil, message).response()
+        case is CancellationError:
+            return APIError(.serviceUnavailable, field: nil, "the request was cancelled").response()
+        default:
             return APIError(.internalServerError, field: nil, "\(error)").response()
         }
     }

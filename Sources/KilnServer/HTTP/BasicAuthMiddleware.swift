@@ -4,12 +4,15 @@ import Hummingbird
 /// HTTP Basic authentication on every route (`--api-auth`): a request without one of the
 /// configured credentials gets 401 with `WWW-Authenticate: Basic`. Credentials are compared in
 /// constant time, so response timing does not reveal how much of a guess was right.
+///
+/// `Authorization: Bearer user:password` is taken too, because OpenAI clients send their
+/// `api_key` that way and cannot send Basic credentials.
 struct BasicAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let credentials: [BasicCredential]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         // CORS preflights carry no credentials by the Fetch standard; they are answered before this.
-        if let header = request.headers[.authorization], let (user, password) = Self.decode(header) {
+        if let header = request.headers[.authorization], let (user, password) = Self.decode(header) ?? Self.decodeBearer(header) {
             var matched = false
             // Every credential is compared, whatever matched earlier, for the same reason.
             for credential in credentials {
@@ -32,6 +35,13 @@ struct BasicAuthMiddleware<Context: RequestContext>: RouterMiddleware {
               let data = Data(base64Encoded: String(parts[1]).trimmingCharacters(in: .whitespaces)),
               let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":") else { return nil }
         return (String(text[..<colon]), String(text[text.index(after: colon)...]))
+    }
+
+    /// The user and password of an `Authorization: Bearer user:password` header.
+    static func decodeBearer(_ header: String) -> (String, String)? {
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer", let colon = parts[1].firstIndex(of: ":") else { return nil }
+        return (String(parts[1][..<colon]), String(parts[1][parts[1].index(after: colon)...]))
     }
 
     /// Equal bytes, in time that depends only on the lengths.

@@ -57,7 +57,9 @@ struct JobRoutes {
     func summary(_ job: Job) -> JSONValue {
         let state = job.state.current
         var fields: [(String, JSONValue)] = [("id", .string(job.id)), ("status", .string(state.status.rawValue))]
-        if let position = state.position { fields.append(("position", .integer(position))) }
+        // 0 while running (or handed to the worker), null once finished.
+        let position: JSONValue = state.position.map { .integer($0) } ?? (state.status == .running ? .integer(0) : .null)
+        fields.append(("position", position))
         fields += [
             ("origin", .string(job.origin)), ("created", .number(job.created.timeIntervalSince1970)),
             ("step", .integer(state.step)), ("steps", .integer(state.steps)),
