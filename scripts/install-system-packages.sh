@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages Kiln needs, only if something is missing.
+# --server-tests also installs what the `kiln serve` client tests need (a headless browser and
+# its WebDriver, Python's venv).
 set -euo pipefail
 packages=(libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers glslang-dev spirv-tools libpng-dev pkg-config)
+if [ "${1:-}" = "--server-tests" ]; then
+    packages+=(chromium chromium-driver)
+    python3 -m venv --help >/dev/null 2>&1 || packages+=(python3-venv)
+fi
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

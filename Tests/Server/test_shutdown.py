@@ -21,11 +21,11 @@ def test_sigterm_with_running_and_queued_jobs(workdir, models):
 
     thread = threading.Thread(target=waiting_client)
     thread.start()
-    queued = requests.post(f"{server.url}/kiln/v1/jobs", json={"prompt": "queued", "width": 64, "height": 64, "steps": 5}).json()
     deadline = time.time() + 30
     while time.time() < deadline and requests.get(f"{server.url}/sdapi/v1/progress").json()["state"]["sampling_step"] < 1:
         time.sleep(0.05)
-    assert queued["status"] == "queued"
+    queued = requests.post(f"{server.url}/kiln/v1/jobs", json={"prompt": "queued", "width": 64, "height": 64, "steps": 5}).json()
+    assert queued["status"] == "queued" and queued["position"] == 1
     started = time.time()
     status = server.stop(timeout=45)
     elapsed = time.time() - started
