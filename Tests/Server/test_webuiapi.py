@@ -110,6 +110,24 @@ def test_progress_preview_and_interrupt(api, server):
     assert after["progress"] == 0 and after["state"]["job_count"] == 0
 
 
+def test_skip_stops_the_current_run_only(api, server):
+    wait_idle(api.session, f"http://127.0.0.1:{server.port}")
+    outcome = {}
+    thread = threading.Thread(target=lambda: outcome.setdefault("result", api.txt2img(
+        prompt="two runs", seed=4, width=64, height=64, steps=40, n_iter=2, sampler_name="Euler")))
+    thread.start()
+    deadline = time.time() + 60
+    while time.time() < deadline and api.get_progress()["state"]["sampling_step"] < 1:
+        time.sleep(0.01)
+    assert api.get_progress()["state"]["job_no"] == 0
+    api.skip()
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    result = outcome["result"]
+    # The first run (seed 4) was skipped; the second (seed 5) ran to the end.
+    assert len(result.images) == 1 and result.info["all_seeds"] == [5]
+
+
 def test_samplers_schedulers_models(api, server, models):
     names = api.util_get_sampler_names()
     for name in ["Euler a", "Euler", "DDIM", "DPM++ 2M", "Heun", "PLMS", "LCM", "DDPM"]:
