@@ -54,6 +54,9 @@ public final class GenerationService: Service, Sendable {
     /// (a pipeline is never called from two threads at once); the worker checks again before it
     /// runs each one, so a busy model only delays the answer.
     func precheck(_ plan: GenerationPlan) throws {
+        // What holds for every family (sizes are multiples of the VAE's 8 at least, sane ranges)
+        // is checked at once, busy or not, so such a request never takes a place in the queue.
+        for request in plan.requests { try request.validate(sizeMultiple: 8) }
         guard plan.model == nil else { return }
         _ = try slot.tryUse { model in
             for request in plan.requests { try model.pipeline.check(request) }

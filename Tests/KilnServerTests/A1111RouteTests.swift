@@ -3,20 +3,20 @@ import Hummingbird
 import HummingbirdTesting
 import Kiln
 @testable import KilnServer
-import Testing
+import XCTest
 
 /// The A1111 routes over a real tiny model: bytes identical to the pipeline's own PNG, fields
 /// validated by name, the bounded queue.
-@Suite(.serialized) struct A1111RouteTests {
-    @Test func txt2imgReturnsThePNGKilnGenerateWrites() async throws {
+final class A1111RouteTests: XCTestCase {
+    func test_txt2imgReturnsThePNGKilnGenerateWrites() async throws {
         let service = try ServerFixtures.service()
         let body = #"{"prompt": "a red car", "negative_prompt": "", "seed": 42, "steps": 3, "width": 64, "height": 64, "sampler_name": "Euler a", "cfg_scale": 7.5, "restore_faces": false, "enable_hr": false, "hr_scale": 2, "eta": 1.0, "s_churn": 0, "alwayson_scripts": {}}"#
         try await ServerFixtures.withServer(service) { client in
             let response = try await client.execute(uri: "/sdapi/v1/txt2img", method: .post, body: ServerFixtures.body(body))
-            #expect(response.status == .ok)
+            XCTAssertTrue(response.status == .ok)
             let json = try ServerFixtures.json(response)
             guard case .array(let images) = json["images"], case .string(let first) = images.first, let png = Data(base64Encoded: first) else {
-                Issue.record("no image in \(json.serialized().prefix(300))")
+                XCTFail("no image in \(json.serialized().prefix(300))")
                 return
             }
             // The same request through the pipeline directly, labelled as `kiln generate` labels it.
@@ -30,16 +30,16 @@ import Testing
             request.sampler = .eulerAncestral
             let result = try pipeline.generate(request, progress: { _ in }, isCancelled: { false })
             let metadata = GenerationMetadata(result: result, index: 0, pipeline: pipeline, origin: .init(pipeline: pipeline, device: device))
-            #expect(png == (try GeneratedImages.pngData(result, index: 0, metadata: metadata)))
-            guard case .string(let infoText) = json["info"] else { Issue.record("no info"); return }
+            XCTAssertTrue(png == (try GeneratedImages.pngData(result, index: 0, metadata: metadata)))
+            guard case .string(let infoText) = json["info"] else { XCTFail("no info"); return }
             let info = try JSONValue.parse(Data(infoText.utf8))
-            #expect(info["seed"] == .integer(42))
-            #expect(info["sampler_name"] == .string("Euler a"))
-            #expect(json["parameters"]?["steps"] == .integer(3))
+            XCTAssertTrue(info["seed"] == .integer(42))
+            XCTAssertTrue(info["sampler_name"] == .string("Euler a"))
+            XCTAssertTrue(json["parameters"]?["steps"] == .integer(3))
         }
     }
 
-    @Test func badFieldsAreNamed() async throws {
+    func test_badFieldsAreNamed() async throws {
         let service = try ServerFixtures.service()
         try await ServerFixtures.withServer(service) { client in
             let cases: [(String, HTTPResponse.Status, String?)] = [
@@ -53,44 +53,44 @@ import Testing
             ]
             for (body, status, field) in cases {
                 let response = try await client.execute(uri: "/sdapi/v1/txt2img", method: .post, body: ServerFixtures.body(body))
-                #expect(response.status == status, "\(body)")
+                XCTAssertTrue(response.status == status, "\(body)")
                 let json = try ServerFixtures.json(response)
-                #expect(json["field"] == (field.map { .string($0) } ?? .null), "\(body): \(json.serialized())")
+                XCTAssertTrue(json["field"] == (field.map { .string($0) } ?? .null), "\(body): \(json.serialized())")
             }
         }
     }
 
-    @Test func aFullQueueAnswers429WithRetryAfter() async throws {
+    func test_aFullQueueAnswers429WithRetryAfter() async throws {
         let service = try ServerFixtures.service { $0.maximumQueue = 1 }
         try await ServerFixtures.withServer(service) { client in
             let long = #"{"prompt": "long", "steps": 1000, "sampler": "euler", "width": 64, "height": 64}"#
             var ids: [String] = []
             for _ in 0..<2 {
                 let response = try await client.execute(uri: "/kiln/v1/jobs", method: .post, body: ServerFixtures.body(long))
-                #expect(response.status == .accepted)
+                XCTAssertTrue(response.status == .accepted)
                 if case .string(let id) = try ServerFixtures.json(response)["id"] { ids.append(id) }
             }
             let refused = try await client.execute(uri: "/sdapi/v1/txt2img", method: .post, body: ServerFixtures.body(#"{"prompt": "one more", "steps": 1, "width": 64, "height": 64}"#))
-            #expect(refused.status == .tooManyRequests)
-            #expect(Int(refused.headers[.retryAfter] ?? "") ?? 0 >= 1)
+            XCTAssertTrue(refused.status == .tooManyRequests)
+            XCTAssertTrue(Int(refused.headers[.retryAfter] ?? "") ?? 0 >= 1)
             for id in ids.reversed() { _ = try await client.execute(uri: "/kiln/v1/jobs/\(id)", method: .delete) }
             let listing = try ServerFixtures.json(try await client.execute(uri: "/kiln/v1/jobs", method: .get))
-            guard case .array(let jobs) = listing["jobs"] else { Issue.record("no jobs"); return }
-            #expect(jobs.allSatisfy { $0["status"] == .string("cancelled") })
+            guard case .array(let jobs) = listing["jobs"] else { XCTFail("no jobs"); return }
+            XCTAssertTrue(jobs.allSatisfy { $0["status"] == .string("cancelled") })
         }
     }
 
-    @Test func samplersSchedulersAndModels() async throws {
+    func test_samplersSchedulersAndModels() async throws {
         let service = try ServerFixtures.service()
         try await ServerFixtures.withServer(service) { client in
             let samplers = try ServerFixtures.json(try await client.execute(uri: "/sdapi/v1/samplers", method: .get))
-            guard case .array(let list) = samplers else { Issue.record("not a list"); return }
-            #expect(list.compactMap { $0["name"] }.contains(.string("DPM++ 2M")))
+            guard case .array(let list) = samplers else { XCTFail("not a list"); return }
+            XCTAssertTrue(list.compactMap { $0["name"] }.contains(.string("DPM++ 2M")))
             let models = try ServerFixtures.json(try await client.execute(uri: "/sdapi/v1/sd-models", method: .get))
-            guard case .array(let entries) = models, let first = entries.first else { Issue.record("no models"); return }
-            #expect(first["model_name"] == .string(try ServerFixtures.model().lastPathComponent))
+            guard case .array(let entries) = models, let first = entries.first else { XCTFail("no models"); return }
+            XCTAssertTrue(first["model_name"] == .string(try ServerFixtures.model().lastPathComponent))
             let options = try ServerFixtures.json(try await client.execute(uri: "/sdapi/v1/options", method: .get))
-            #expect(options["sd_model_checkpoint"] == first["title"])
+            XCTAssertTrue(options["sd_model_checkpoint"] == first["title"])
         }
     }
 }

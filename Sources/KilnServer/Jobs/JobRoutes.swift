@@ -101,7 +101,7 @@ struct JobRoutes {
             try await writer.finish(nil)
         }
         return Response(
-            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .init("X-Accel-Buffering")!: "no"],
+            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
             body: body)
     }
 
