@@ -27,6 +27,11 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The HTTP server (`kiln serve`) only: the Kiln library product never depends on these.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
     ],
     targets: [
         .systemLibrary(
@@ -55,9 +60,18 @@ let package = Package(
         .target(name: "KilnRender", dependencies: ["Kiln"]),
         .systemLibrary(name: "CKiln", path: "Sources/CKiln"),
         .target(name: "KilnC", dependencies: ["Kiln", "CKiln"]),
+        .target(
+            name: "KilnServer",
+            dependencies: [
+                "Kiln", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            resources: [.embedInCode("Page/index.html")]),
         .executableTarget(
             name: "kiln",
-            dependencies: ["Kiln", "KilnRender", "KilnVerification", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: [
+                "Kiln", "KilnRender", "KilnServer", "KilnVerification", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         .executableTarget(name: "kiln-kernel-benchmarks", dependencies: ["Kiln", "KilnVerification"], path: "Benchmarks/KernelBenchmarks"),
         .executableTarget(
             name: "kiln-pipeline-benchmarks", dependencies: ["Kiln"], path: "Benchmarks/PipelineBenchmarks", exclude: ["make_random_sd15.py"]),
@@ -69,5 +83,8 @@ let package = Package(
         .testTarget(name: "KilnImageTests", dependencies: ["KilnImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnPipelinesTests", dependencies: ["Kiln", "KilnRender", "KilnVerification"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnCTests", dependencies: ["KilnC", "CKiln", "Kiln"]),
+        .testTarget(
+            name: "KilnServerTests",
+            dependencies: ["KilnServer", "Kiln", .product(name: "HummingbirdTesting", package: "hummingbird")]),
     ]
 )

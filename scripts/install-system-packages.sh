@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages Kiln needs, only if something is missing.
-#   --test-tools  also what the tests outside `swift test` use (CI): a real Slurm (slurm-wlm, munge),
-#                 and g++, valgrind and python3-venv for scripts/check-embedding.sh.
+#   --test-tools  also what the tests outside `swift test` use (CI): a real Slurm (slurm-wlm, munge);
+#                 g++, valgrind and python3-venv for scripts/check-embedding.sh; a headless browser
+#                 and its WebDriver (chromium, chromium-driver) for the `kiln serve` client tests.
 set -euo pipefail
 packages=(libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers glslang-dev spirv-tools libpng-dev pkg-config)
 if [ "${1:-}" = "--test-tools" ]; then
     packages+=(slurm-wlm munge)
     # scripts/check-embedding.sh: the C++ header check, valgrind, and a venv for the Python tests.
     packages+=(g++ valgrind python3-venv)
+    packages+=(chromium chromium-driver)
 fi
 missing=()
 for package in "${packages[@]}"; do
