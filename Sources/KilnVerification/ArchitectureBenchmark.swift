@@ -185,9 +185,10 @@ public enum ArchitectureBenchmark {
         ]
     }
 
-    /// Prepares `stage` on `backend` (cold start), runs it `warmup` times, then `iterations` timed
-    /// times. VAE stages tile when their activations exceed `activationBudgetBytes` (the
-    /// backend's own budget when nil).
+    /// Prepares `stage` on `backend` and runs it once (the cold start: everything until the first
+    /// result, so a driver that compiles kernels at their first dispatch is counted), then
+    /// `warmup - 1` more untimed runs, then `iterations` timed ones. VAE stages tile when their
+    /// activations exceed `activationBudgetBytes` (the backend's own budget when nil).
     public static func measure(
         _ stage: BenchmarkStage, backend: Backend, dtype: DType, iterations: Int, warmup: Int, profile: Bool,
         activationBudgetBytes: Int? = nil
@@ -212,9 +213,10 @@ public enum ArchitectureBenchmark {
         let (outputs, inputs) = (built.outputs, built.inputs)
         let start = Date()
         let prepared = try prepare(backend: backend, graph: graph, outputs: outputs, constants: binder.constants().adding(built.hostConstants), profile: profile)
+        _ = try prepared.run(inputs)
         let coldStart = Date().timeIntervalSince(start)
         var lastProfile: [OperationTiming] = []
-        let times = try time(iterations: iterations, warmup: warmup) {
+        let times = try time(iterations: iterations, warmup: max(warmup - 1, 0)) {
             _ = try prepared.run(inputs)
             lastProfile = (prepared as? VulkanPreparedGraph)?.lastProfile ?? []
         }

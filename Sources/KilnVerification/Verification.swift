@@ -1,6 +1,7 @@
 import Foundation
 import KilnCPU
 import KilnGraph
+import KilnVulkan
 
 /// The outcome of running one op case on a device against the CPU reference.
 public struct VerificationResult: Codable, Sendable {
@@ -79,5 +80,42 @@ public enum Verification {
                 maxRelativeError: .infinity, maxAbsoluteError: .infinity, tolerance: testCase.tolerance,
                 seconds: Date().timeIntervalSince(start), error: "\(error)")
         }
+    }
+}
+
+/// One run of the op-case table on a Vulkan backend: which cases, on which kernels.
+public struct VerificationPass {
+    /// Empty for the device's own kernels, else what the pass forces (`compact tiles`).
+    public let label: String
+    public let backend: VulkanBackend
+    public let cases: [OperationCase]
+
+    /// What `kiln verify` runs for `variant` on `device`. With `.automatic` on a device that runs the
+    /// register-blocked kernels, a graph of one small op would take compact tiles everywhere
+    /// (`CompactTiles`), so every case runs on the tuned tiles its shape was chosen to reach, and the
+    /// matmul, conv2d and attention cases run again on the compact tiles that small graphs take.
+    public static func passes(_ cases: [OperationCase], device: VulkanDevice, variant: KernelVariant) -> [VerificationPass] {
+        let backend = VulkanBackend(device: device, kernelVariant: variant)
+        guard variant == .automatic, backend.usesRegisterBlockedKernels else { return [VerificationPass(label: "", backend: backend, cases: cases)] }
+        return [
+            VerificationPass(label: "", backend: VulkanBackend(device: device, kernelVariant: .registerBlocked), cases: cases),
+            VerificationPass(label: "compact tiles", backend: VulkanBackend(device: device, kernelVariant: .compactRegisterBlocked),
+                             cases: cases.filter { OperationCases.hasCompactTiles($0.operation) }),
+        ]
+    }
+}
+
+extension OperationCases {
+    /// The op kinds whose register-blocked kernels have a compact tile as well as tuned ones.
+    public static func hasCompactTiles(_ operation: KilnGraph.Operation.Kind) -> Bool { [KilnGraph.Operation.Kind.matmul, .conv2d, .attention].contains(operation) }
+}
+
+extension VerificationResult {
+    /// The same result with `label` (a pass's, such as `compact tiles`) after its name, when there is one.
+    public func labelled(_ label: String) -> VerificationResult {
+        guard !label.isEmpty else { return self }
+        return VerificationResult(
+            name: "\(name) [\(label)]", operation: operation, dtype: dtype, passed: passed, maxRelativeError: maxRelativeError,
+            maxAbsoluteError: maxAbsoluteError, tolerance: tolerance, seconds: seconds, error: error)
     }
 }

@@ -34,6 +34,10 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
         self.usesWinograd = usesWinograd ?? (device.info.type == .cpu)
     }
 
+    /// Whether this backend's matmul, conv2d and attention run on the register-blocked kernels (CPU
+    /// devices), whose tiles are tuned or compact (`CompactTiles`).
+    public var usesRegisterBlockedKernels: Bool { KernelContext.useRegisterBlockedKernels(kernelVariant, on: device.info) }
+
     /// Opens the device named by `selector` (index, UUID or name substring; KILN_DEVICE if nil).
     public convenience init(
         selector: String? = nil, kernelVariant: KernelVariant = .automatic, fusesAddends: Bool = true, usesWinograd: Bool? = nil

@@ -114,8 +114,9 @@ public final class VulkanPreparedGraph: PreparedGraph, @unchecked Sendable {
         uploadStaging = uploadBytes > 0 ? try allocator.allocate(bytes: uploadBytes, kind: .staging) : nil
         readbackStaging = readbackBytes > 0 ? try allocator.allocate(bytes: readbackBytes, kind: .staging) : nil
 
-        // Kernels for every node, with the arena ranges each reads and writes.
-        var built: [Step] = []
+        // Kernels for every node, with the arena ranges each reads and writes; then every distinct
+        // pipeline they need, built together (several threads, the driver's compile included).
+        var contexts: [KernelContext] = []
         for id in order {
             let node = graph.nodes[id]
             let inputs = node.inputs.map { graph.nodes[$0] }
@@ -125,15 +126,26 @@ public final class VulkanPreparedGraph: PreparedGraph, @unchecked Sendable {
                 output: TensorArgument(address: Self.address(of: id, plan: plan, arena: arenaAllocation, constants: constantAllocations), shape: node.shape, dtype: node.dtype),
                 device: device.info)
             context.variant = variant
-            let dispatches = try KernelTable.dispatches(context)
-            if dispatches.isEmpty { continue }
-            try Self.checkLimits(dispatches, node: node, device: device.info)
-            let pipelines = try dispatches.map { try device.pipelines.pipeline($0.key) }
+            contexts.append(context)
+        }
+        var chosen = try contexts.map { (node: $0.node, dispatches: try KernelTable.dispatches($0)) }
+        // Tuned tiles whose work in this graph is too small to pay for their compile time give way
+        // to compact ones.
+        for index in CompactTiles.nodesPreferringCompactTiles(chosen.map(\.dispatches), contexts: contexts, graph: graph) {
+            contexts[index].compactTilesChosen = true
+            chosen[index].dispatches = try KernelTable.dispatches(contexts[index])
+        }
+        chosen = chosen.filter { !$0.dispatches.isEmpty }
+        for (node, dispatches) in chosen { try Self.checkLimits(dispatches, node: node, device: device.info) }
+        var pipelines = try device.pipelines(for: chosen.flatMap { $0.dispatches.map(\.key) })[...]
+        var built: [Step] = []
+        for (node, dispatches) in chosen {
             built.append(Step(
-                node: node, dispatches: dispatches, pipelines: pipelines,
+                node: node, dispatches: dispatches, pipelines: Array(pipelines.prefix(dispatches.count)),
                 reads: node.inputs.compactMap { Self.arenaRange(of: $0, plan: plan) },
-                writes: Self.arenaRange(of: id, plan: plan).map { [$0] } ?? [],
-                flops: graph.flops(of: id)))
+                writes: Self.arenaRange(of: node.id, plan: plan).map { [$0] } ?? [],
+                flops: graph.flops(of: node.id)))
+            pipelines = pipelines.dropFirst(dispatches.count)
         }
         steps = built
         device.pipelines.save()

@@ -22,7 +22,7 @@ struct BenchCommand: ParsableCommand {
     var stages = "text,unet,vae"
     @Option(help: "Timed iterations per stage.")
     var steps = 3
-    @Option(help: "Untimed iterations before timing.")
+    @Option(help: "Untimed iterations before timing, counting the first run (part of the cold start, which always runs).")
     var warmup = 1
     @Option(help: "vulkan or cpu.")
     var backend = "vulkan"

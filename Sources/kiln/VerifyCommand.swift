@@ -17,7 +17,7 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: "Only run cases whose name contains this text.")
     var filter: String?
 
-    @Option(help: "Matmul/conv/attention kernels: automatic, shared (GPU tiles) or register (CPU-device kernels).")
+    @Option(help: "Matmul/conv/attention kernels: automatic, shared (GPU tiles), register (CPU-device kernels, tuned tiles) or compact (CPU-device kernels, compact tiles).")
     var kernels: String = "automatic"
 
     func run() throws {
@@ -32,14 +32,17 @@ struct VerifyCommand: ParsableCommand {
         if !json { print("Device: \(backend.device.info.name) (\(backend.device.info.driverName) \(backend.device.info.driverInfo))") }
 
         var results: [VerificationResult] = []
-        for testCase in cases {
-            let result = Verification.run(testCase, on: backend)
-            results.append(result)
-            if !json {
-                let status = result.passed ? "pass" : "FAIL"
-                let error = String(format: "%.2e", result.maxRelativeError)
-                print("\(status)  \(result.name.padding(toLength: 44, withPad: " ", startingAt: 0)) max error \(error) (tolerance \(String(format: "%.0e", result.tolerance)))  \(String(format: "%.2f", result.seconds)) s")
-                if let message = result.error { print("      \(message)") }
+        for pass in VerificationPass.passes(cases, device: backend.device, variant: variant) {
+            if !json && !pass.label.isEmpty { print("-- \(pass.label): \(pass.cases.count) cases") }
+            for testCase in pass.cases {
+                let result = Verification.run(testCase, on: pass.backend).labelled(pass.label)
+                results.append(result)
+                if !json {
+                    let status = result.passed ? "pass" : "FAIL"
+                    let error = String(format: "%.2e", result.maxRelativeError)
+                    print("\(status)  \(result.name.padding(toLength: 44, withPad: " ", startingAt: 0)) max error \(error) (tolerance \(String(format: "%.0e", result.tolerance)))  \(String(format: "%.2f", result.seconds)) s")
+                    if let message = result.error { print("      \(message)") }
+                }
             }
         }
         let messages = backend.device.instance.validationMessages.all

@@ -53,7 +53,7 @@ import Testing
         #expect(error.relative <= 1e-5, "\(c): CPU fused vs decomposed relative error \(error.relative)")
     }
 
-    @Test(arguments: configurations, [KernelVariant.automatic, .sharedMemoryTiles])
+    @Test(arguments: configurations, [KernelVariant.automatic, .registerBlocked, .sharedMemoryTiles])
     func vulkanMatchesDecomposition(_ c: Configuration, _ variant: KernelVariant) throws {
         let backend = VulkanBackend(device: try TestDevice.vulkan().device, kernelVariant: variant)
         let graph = Graph()

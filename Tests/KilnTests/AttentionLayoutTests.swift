@@ -27,7 +27,7 @@ import Testing
         #expect(direct.shape == permuted.shape)
         let reference = try CPUBackend().run(graph, outputs: [direct, permuted], inputs: inputs)
         #expect(reference[0].scalars == reference[1].scalars, "the CPU reference defines the layout as split, attend, merge")
-        for variant in [KernelVariant.automatic, .sharedMemoryTiles] {
+        for variant in [KernelVariant.automatic, .registerBlocked, .sharedMemoryTiles] {
             let backend = VulkanBackend(device: try TestDevice.vulkan().device, kernelVariant: variant)
             let gpu = try backend.run(graph, outputs: [direct], inputs: inputs)[0]
             #expect(Verification.compare(gpu, reference[1]).relative <= 1e-5, "\(variant)")

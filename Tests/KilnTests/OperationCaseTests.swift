@@ -4,9 +4,11 @@ import Testing
 
 /// The shared op-case table on the Vulkan backend, compared with the CPU reference.
 @Suite struct OperationCaseTests {
+    /// On the tuned tiles the cases' shapes were chosen to reach (a one-op graph would take compact
+    /// tiles under `.automatic` on a CPU device; `compactKernelsMatchReference` covers those).
     @Test(arguments: OperationCases.standard)
     func vulkanMatchesReference(_ testCase: OperationCase) throws {
-        let backend = try TestDevice.vulkan()
+        let backend = try TestDevice.tuned()
         try #require(testCase.dtype != .float16 || backend.device.float16Storage, "device lacks f16 storage")
         let result = Verification.run(testCase, on: backend)
         #expect(result.error == nil, "\(result.error ?? "")")
@@ -18,6 +20,17 @@ import Testing
     @Test(arguments: OperationCases.standard.filter { [.matmul, .conv2d, .attention].contains($0.operation) })
     func sharedMemoryKernelsMatchReference(_ testCase: OperationCase) throws {
         let backend = VulkanBackend(device: try TestDevice.vulkan().device, kernelVariant: .sharedMemoryTiles)
+        try #require(testCase.dtype != .float16 || backend.device.float16Storage, "device lacks f16 storage")
+        let result = Verification.run(testCase, on: backend)
+        #expect(result.passed, "\(testCase.name): max relative error \(result.maxRelativeError), \(result.error ?? "")")
+        #expect(TestDevice.validationMessages.isEmpty, "\(TestDevice.validationMessages)")
+    }
+
+    /// The compact register tiles that small graphs take on CPU devices (`CompactTiles`).
+    @Test(arguments: OperationCases.standard.filter { OperationCases.hasCompactTiles($0.operation) })
+    func compactKernelsMatchReference(_ testCase: OperationCase) throws {
+        let backend = VulkanBackend(device: try TestDevice.vulkan().device, kernelVariant: .compactRegisterBlocked)
+        try #require(backend.usesRegisterBlockedKernels, "device lacks the register-blocked kernels")
         try #require(testCase.dtype != .float16 || backend.device.float16Storage, "device lacks f16 storage")
         let result = Verification.run(testCase, on: backend)
         #expect(result.passed, "\(testCase.name): max relative error \(result.maxRelativeError), \(result.error ?? "")")

@@ -7,6 +7,13 @@ enum TestDevice {
 
     static func vulkan() throws -> VulkanBackend { try backend.get() }
 
+    /// The same device with the tuned register tiles on CPU devices (the kernels the op-case table's
+    /// shapes were chosen to reach), else its automatic kernels.
+    static func tuned() throws -> VulkanBackend {
+        let automatic = try vulkan()
+        return automatic.usesRegisterBlockedKernels ? VulkanBackend(device: automatic.device, kernelVariant: .registerBlocked) : automatic
+    }
+
     /// Validation messages so far (empty when KILN_VALIDATE is unset).
     static var validationMessages: [String] { (try? backend.get().device.instance.validationMessages.all) ?? [] }
 }

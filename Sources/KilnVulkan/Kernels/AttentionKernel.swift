@@ -48,13 +48,18 @@ enum AttentionKernel {
             let lanes = Int(context.device.subgroupSize)
             let maxValueDim = (valueDim + lanes - 1) / lanes * lanes
             let vectorD = headDim % 4 == 0 && context.allowsWideAccess([q, k])
+            // Compact: one query per lane and one key per lane per block, an eighth of the unrolled
+            // softmax and P.V code of the tuned 16 queries x 4 keys.
+            let compact = context.useCompactTiles
+            let queries = compact ? lanes : queriesPerSubgroup
             return Dispatch(
                 file: "attention.comp",
                 defines: context.storageDefines + layoutDefines + [("SHARED_MEMORY_TILES", "0"), context.subgroupDefine,
-                                                   ("TILE_Q", "\(queriesPerSubgroup)"), ("MAX_VALUE_DIM", "\(maxValueDim)")]
+                                                   ("TILE_Q", "\(queries)"), ("MAX_VALUE_DIM", "\(maxValueDim)")]
+                    + (compact ? [("KEYS_PER_LANE", "1")] : [])
                     + (vectorD ? [("KILN_WIDE_LOADS", "1"), ("VECTOR_D", "1")] : []),
                 workgroupSize: [UInt32(lanes)], pushConstants: constants,
-                groups: (UInt32((queryLength + queriesPerSubgroup - 1) / queriesPerSubgroup), heads, 1))
+                groups: (UInt32((queryLength + queries - 1) / queries), heads, 1))
         }
         // Head dims are rounded up to a multiple of 8 so nearby sizes share one pipeline.
         let roundedHead = (headDim + 7) / 8 * 8, roundedValue = (valueDim + 7) / 8 * 8

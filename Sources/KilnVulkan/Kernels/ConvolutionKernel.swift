@@ -36,11 +36,13 @@ enum ConvolutionKernel {
             let lanes = Int(context.device.subgroupSize)
             let columns = x.shape[0] * pixels
             // Batch folded into the columns: at 8x8 and 4x4 latents one image cannot fill the lanes.
-            let window = rowWindowApplies(context, parameters)
+            let window = !context.useCompactTiles && rowWindowApplies(context, parameters)
                 ? RegisterTiling.rowWindow(outChannels: channels, batch: x.shape[0], outHeight: output.shape[2],
                                            outWidth: output.shape[3], lanes: lanes)
                 : nil
-            let tiling = window?.tiling ?? RegisterTiling.choose(.convolution, columns: columns, rows: channels, lanes: lanes)
+            let tiling = window?.tiling
+                ?? (context.useCompactTiles ? RegisterTiling.compact(lanes: lanes)
+                    : RegisterTiling.choose(.convolution, columns: columns, rows: channels, lanes: lanes))
             let columnGroups = (columns + lanes * tiling.columnsPerLane - 1) / (lanes * tiling.columnsPerLane)
             var defines = context.storageDefines + [("SHARED_MEMORY_TILES", "0"), context.subgroupDefine,
                                                     ("TILE_M", "\(tiling.rows)"), ("TILE_N", "\(tiling.columnsPerLane)")]

@@ -38,12 +38,18 @@ public struct TensorArgument: Sendable {
 
 /// Which family of matmul/conv/attention kernels to use.
 public enum KernelVariant: String, Sendable, CaseIterable {
-    /// Chosen from the device: register-blocked on CPU implementations, shared-memory tiles on GPUs.
+    /// Chosen from the device: register-blocked on CPU implementations, shared-memory tiles on GPUs;
+    /// on CPU implementations the kernels whose work in a graph is too small to pay for a tuned
+    /// tile's compile time take compact tiles (`CompactTiles`).
     case automatic
     /// Shared-memory tiles (the GPU kernels), on any device: lets lavapipe test them.
     case sharedMemoryTiles = "shared"
-    /// Register-blocked kernels with subgroup broadcasts (the CPU-device kernels), where supported.
+    /// Register-blocked kernels with subgroup broadcasts (the CPU-device kernels), where supported,
+    /// always with the tiles tuned for speed: what the op-case table's shapes were chosen to cover.
     case registerBlocked = "register"
+    /// Register-blocked kernels with compact tiles for every matmul, conv2d and attention, where
+    /// supported: lets every compact variant be tested.
+    case compactRegisterBlocked = "compact"
 }
 
 /// What a kernel-table entry needs to choose and fill its dispatches.
@@ -53,6 +59,9 @@ public struct KernelContext: Sendable {
     public let output: TensorArgument
     public let device: DeviceInfo
     public var variant: KernelVariant = .automatic
+    /// With `.automatic`, whether this node takes compact tiles (set per graph by
+    /// `CompactTiles.nodes`); `.compactRegisterBlocked` implies it, the other variants ignore it.
+    public var compactTilesChosen = false
 
     /// The storage-type define every float kernel takes.
     public var storageDefines: [(String, String)] { [("KILN_F16", output.dtype == .float16 ? "1" : "0")] }
@@ -64,12 +73,25 @@ public struct KernelContext: Sendable {
     /// The register-blocked matmul/conv/attention kernels share rows across a subgroup with
     /// subgroupBroadcast, so they need those operations and a subgroup size dividing their tiles
     /// (24 rows, 16 queries): 4 or 8 lanes, as CPU implementations have.
-    public var useRegisterBlockedKernels: Bool {
+    public var useRegisterBlockedKernels: Bool { Self.useRegisterBlockedKernels(variant, on: device) }
+
+    /// Whether `variant` runs matmul/conv/attention on the register-blocked kernels on `device`.
+    public static func useRegisterBlockedKernels(_ variant: KernelVariant, on device: DeviceInfo) -> Bool {
         let supported = device.subgroupBroadcastAndArithmetic && [4, 8].contains(device.subgroupSize)
         return switch variant {
-        case .automatic: prefersRegisterBlocking && supported
-        case .registerBlocked: supported
+        case .automatic: device.type == .cpu && supported
+        case .registerBlocked, .compactRegisterBlocked: supported
         case .sharedMemoryTiles: false
+        }
+    }
+
+    /// Whether a register-blocked matmul, conv2d or attention takes its compact tile (see `CompactTiles`).
+    public var useCompactTiles: Bool {
+        guard useRegisterBlockedKernels else { return false }
+        return switch variant {
+        case .automatic: compactTilesChosen
+        case .compactRegisterBlocked: true
+        case .registerBlocked, .sharedMemoryTiles: false
         }
     }
 

@@ -35,7 +35,8 @@ enum MatmulKernel {
             let lanes = Int(context.device.subgroupSize)
             let wide = wideAccess(context, a: a, b: b, addend: addend, k: k, n: n, transposeA: transposeA, transposeB: transposeB)
             // Four-deep dot products (VECTOR_K with TRANSPOSE_B) pay for large tiles; the other paths keep 24 x 12.
-            let tile = wide.vectorK && transposeB
+            let tile = context.useCompactTiles ? RegisterTiling.compact(lanes: lanes)
+                : wide.vectorK && transposeB
                 ? RegisterTiling.choose(.matmulFourDeep, columns: n, rows: m, lanes: lanes, minimumWorkgroups: (8 + batch - 1) / batch)
                 : RegisterTiling(rows: registerTile.rows, columnsPerLane: registerTile.columns)
             defines += [("SHARED_MEMORY_TILES", "0"), context.subgroupDefine, ("TILE_M", "\(tile.rows)"), ("TILE_N", "\(tile.columnsPerLane)")]

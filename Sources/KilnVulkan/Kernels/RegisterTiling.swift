@@ -74,6 +74,11 @@ struct RegisterTiling: Equatable {
         return (tiling, segment)
     }
 
+    /// The compact tile of conv2d.comp's general loop and matmul.comp: one row per lane, four columns
+    /// per lane. LLVM compiles it in a fraction of a second on lavapipe, against seconds for the
+    /// tuned tiles (BENCHMARKS.md, "Cold start"), and it is one variant for every shape.
+    static func compact(lanes: Int) -> RegisterTiling { RegisterTiling(rows: lanes, columnsPerLane: 4) }
+
     private static func padded(_ value: Int, to multiple: Int) -> Int { (value + multiple - 1) / multiple * multiple }
 }
 

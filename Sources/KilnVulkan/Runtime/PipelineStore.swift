@@ -4,7 +4,7 @@ import KilnGraph
 
 /// Identifies one compute pipeline: a kernel file, its variant defines and its specialization
 /// constants (workgroup size first).
-public struct PipelineKey: Hashable, Sendable {
+public struct PipelineKey: Hashable, Sendable, CustomStringConvertible {
     public var file: String
     public var defines: [String]
     public var specialization: [UInt32]
@@ -14,6 +14,9 @@ public struct PipelineKey: Hashable, Sendable {
         self.defines = defines.map { "\($0.0)=\($0.1)" }
         self.specialization = specialization
     }
+
+    /// `file DEFINE=value ... [specialization]`, for logs and errors.
+    public var description: String { ([file] + defines).joined(separator: " ") + " \(specialization)" }
 
     var defineList: [(String, String)] {
         defines.map { entry in
@@ -28,6 +31,13 @@ public struct PipelineKey: Hashable, Sendable {
 ///
 /// Every kernel takes its tensors as buffer device addresses in push constants, so one pipeline
 /// layout with a 128-byte push-constant range and no descriptor sets serves every kernel.
+///
+/// A graph's kernels are built together (`pipelines(for:threads:)`): glslang and
+/// vkCreateComputePipelines run for different kernels on several threads at once, which Vulkan
+/// allows on one device. Some drivers only finish compiling at a pipeline's first dispatch
+/// (lavapipe: vkCreateComputePipelines translates SPIR-V to NIR, and LLVM compiles the shader when
+/// a dispatch first uses it, on the queue's thread); `VulkanDevice.pipelines(for:)` makes that
+/// happen while the graph is prepared rather than inside its first run.
 public final class PipelineStore: @unchecked Sendable {
     static let pushConstantBytes = 128
 
@@ -39,8 +49,13 @@ public final class PipelineStore: @unchecked Sendable {
     private var cache: VkPipelineCache?
     private var layoutHandle: VkPipelineLayout?
     private var createdSinceSave = 0
-    /// Seconds spent creating pipelines (compilation included) in this process.
+    /// Seconds spent creating pipelines in this process, summed over the threads that built them
+    /// (glslang and vkCreateComputePipelines; a driver's compile at first dispatch is not included).
     public private(set) var creationSeconds: Double = 0
+    /// How many pipelines this store created (not counting ones found already built).
+    public private(set) var createdCount = 0
+    /// At most this many threads build one graph's pipelines (the processor count, at most 8).
+    public static var defaultThreads: Int { max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8)) }
 
     init(handle: VkDevice, info: DeviceInfo) {
         self.handle = handle
@@ -91,26 +106,84 @@ public final class PipelineStore: @unchecked Sendable {
     /// The pipeline for `key`, compiling the kernel if needed. Compilation runs outside the lock
     /// so threads build different pipelines in parallel (drivers compile on the calling thread).
     public func pipeline(_ key: PipelineKey) throws -> VkPipeline {
+        try pipelineAndWhetherNew(key).pipeline
+    }
+
+    /// The pipeline for `key` and whether this call created it (false when it existed, or another
+    /// thread created it first).
+    func pipelineAndWhetherNew(_ key: PipelineKey) throws -> (pipeline: VkPipeline, new: Bool) {
         let (layout, cache) = try lock.withLock { () throws -> (VkPipelineLayout, VkPipelineCache?) in
             (try layoutLocked(), try pipelineCache())
         }
-        if let existing = lock.withLock({ pipelines[key] }) { return existing }
+        if let existing = lock.withLock({ pipelines[key] }) { return (existing, false) }
         let start = Date()
         let created = try build(key, layout: layout, cache: cache)
         return lock.withLock {
             if let winner = pipelines[key] {
                 vkDestroyPipeline(handle, created, nil)
-                return winner
+                return (winner, false)
             }
             pipelines[key] = created
             createdSinceSave += 1
+            createdCount += 1
             creationSeconds += Date().timeIntervalSince(start)
-            return created
+            return (created, true)
         }
     }
 
+    /// The pipelines for `keys`, in their order (a key may repeat), building the missing ones on up
+    /// to `threads` threads at once; `created` lists the ones this call built, each once. When
+    /// kernels fail to compile, the error of the first failing key in `keys`' order is thrown, so
+    /// the message does not depend on thread timing.
+    public func pipelines(for keys: [PipelineKey], threads: Int = PipelineStore.defaultThreads)
+        throws -> (pipelines: [VkPipeline], created: [(key: PipelineKey, pipeline: VkPipeline)]) {
+        var distinct: [PipelineKey] = []
+        var seen = Set<PipelineKey>()
+        for key in keys where !seen.contains(key) {
+            seen.insert(key)
+            distinct.append(key)
+        }
+        let missing = lock.withLock { distinct.filter { pipelines[$0] == nil } }
+        // Results by index of `missing`, each slot written by exactly one worker.
+        let results = ResultSlots(count: missing.count)
+        let workers = max(1, min(threads, missing.count))
+        if workers == 1 {
+            for index in missing.indices { results.set(index, Result { try pipelineAndWhetherNew(missing[index]) }) }
+        } else {
+            let next = IndexCounter()
+            DispatchQueue.concurrentPerform(iterations: workers) { _ in
+                while let index = next.take(below: missing.count) {
+                    results.set(index, Result { try pipelineAndWhetherNew(missing[index]) })
+                }
+            }
+        }
+        var created: [(key: PipelineKey, pipeline: VkPipeline)] = []
+        for index in missing.indices {
+            switch results.get(index) {
+            case .success(let built): if built.new { created.append((missing[index], built.pipeline)) }
+            case .failure(let error): throw error
+            case nil: throw VulkanError.unsupported("pipeline for \(missing[index].file) was not built")
+            }
+        }
+        let all = try lock.withLock { () throws -> [VkPipeline] in
+            try keys.map { key in
+                guard let pipeline = pipelines[key] else { throw VulkanError.unsupported("pipeline for \(key.file) was not built") }
+                return pipeline
+            }
+        }
+        return (all, created)
+    }
+
     private func build(_ key: PipelineKey, layout: VkPipelineLayout, cache: VkPipelineCache?) throws -> VkPipeline {
+        let start = Date()
         let words = try ShaderCompiler.shared.spirv(file: key.file, defines: key.defineList)
+        let translated = Date()
+        defer {
+            if PipelineLog.enabled {
+                PipelineLog.write(String(format: "pipeline %@: SPIR-V %.3f s, vkCreateComputePipelines %.3f s",
+                                         key.description, translated.timeIntervalSince(start), Date().timeIntervalSince(translated)))
+            }
+        }
         var module: VkShaderModule?
         try words.withUnsafeBufferPointer { code in
             var info = VkShaderModuleCreateInfo()
@@ -177,5 +250,41 @@ public final class PipelineStore: @unchecked Sendable {
             cache = nil
             layoutHandle = nil
         }
+    }
+}
+
+/// Hands out 0, 1, 2, ... to worker threads, each index once.
+private final class IndexCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+
+    func take(below limit: Int) -> Int? {
+        lock.withLock {
+            guard value < limit else { return nil }
+            defer { value += 1 }
+            return value
+        }
+    }
+}
+
+/// One result per index, written by worker threads and read once they are done.
+private final class ResultSlots: @unchecked Sendable {
+    private let lock = NSLock()
+    private var slots: [Result<(pipeline: VkPipeline, new: Bool), Error>?]
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func set(_ index: Int, _ result: Result<(pipeline: VkPipeline, new: Bool), Error>) { lock.withLock { slots[index] = result } }
+
+    func get(_ index: Int) -> Result<(pipeline: VkPipeline, new: Bool), Error>? { lock.withLock { slots[index] } }
+}
+
+/// `KILN_LOG_PIPELINES=1`: one line on stderr per pipeline built (SPIR-V from glslang or the cache,
+/// vkCreateComputePipelines) and per first-dispatch compile, to see which kernels a cold start pays for.
+enum PipelineLog {
+    static let enabled = ProcessInfo.processInfo.environment["KILN_LOG_PIPELINES"] == "1"
+
+    static func write(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 }

@@ -26,6 +26,11 @@ public final class VulkanDevice: @unchecked Sendable {
     /// Bytes of graph constants uploaded to this device so far (see `Backend.uploadedConstantBytes`).
     public var uploadedConstantBytes: Int { countLock.withLock { constantUploadBytes } }
 
+    /// Seconds spent in the zero-sized first dispatches of new pipelines (the driver's deferred
+    /// compile, on lavapipe) in this process.
+    public var pipelineFirstDispatchSeconds: Double { countLock.withLock { firstDispatchSeconds } }
+    private var firstDispatchSeconds: Double = 0
+
     func countConstantUpload(_ bytes: Int) { countLock.withLock { constantUploadBytes += bytes } }
 
     /// Opens the device chosen by `selector` (index, UUID or name substring), or by KILN_DEVICE,
@@ -156,6 +161,44 @@ public final class VulkanDevice: @unchecked Sendable {
             }
         }
         try check(vkWaitForFences(handle, 1, &fence, VkBool32(VK_TRUE), UInt64.max), "vkWaitForFences")
+    }
+
+    /// The pipelines for `keys`, in their order, building missing ones on several threads; then
+    /// every new one is dispatched once with zero workgroups, so a driver that compiles a shader at
+    /// its first dispatch (lavapipe's LLVM) does it now, while the graph is prepared, not inside
+    /// its first run. A zero-sized dispatch runs no invocation and touches no memory.
+    public func pipelines(for keys: [PipelineKey]) throws -> [VkPipeline] {
+        let (all, created) = try pipelines.pipelines(for: keys)
+        try completeCompilation(created)
+        return all
+    }
+
+    /// One submission binding and dispatching each of `created` with zero workgroups and zeroed push
+    /// constants (one submission each, timed, with `KILN_LOG_PIPELINES=1`).
+    private func completeCompilation(_ created: [(key: PipelineKey, pipeline: VkPipeline)]) throws {
+        guard !created.isEmpty else { return }
+        // Every kernel reads push constants, which must be set before a dispatch even of nothing;
+        // one shared layout keeps them across the binds.
+        let layout = try pipelines.layout()
+        let zeros = [UInt8](repeating: 0, count: PipelineStore.pushConstantBytes)
+        let start = Date()
+        let batches = PipelineLog.enabled ? created.map { [$0] } : [created]
+        for batch in batches {
+            let batchStart = Date()
+            try runOnce { commands in
+                zeros.withUnsafeBytes { raw in
+                    vkCmdPushConstants(commands, layout, VK_SHADER_STAGE_COMPUTE_BIT.rawValue, 0, UInt32(raw.count), raw.baseAddress)
+                }
+                for entry in batch {
+                    vkCmdBindPipeline(commands, VK_PIPELINE_BIND_POINT_COMPUTE, entry.pipeline)
+                    vkCmdDispatch(commands, 0, 0, 0)
+                }
+            }
+            if PipelineLog.enabled, let entry = batch.first {
+                PipelineLog.write(String(format: "pipeline %@: first dispatch %.3f s", entry.key.description, Date().timeIntervalSince(batchStart)))
+            }
+        }
+        countLock.withLock { firstDispatchSeconds += Date().timeIntervalSince(start) }
     }
 
     /// Records `body` into a one-time command buffer, submits it and waits.
