@@ -155,6 +155,10 @@ EXTRA_CASES = [  # (class, config name, config, options); appended after the bas
                                                       "sigma_min": 0.05, "sigma_max": 8.0})]
       for class_name in ["EulerDiscreteScheduler", "HeunDiscreteScheduler", "DPMSolverMultistepScheduler"]],
     ("HeunDiscreteScheduler", "sd2v_clip", {**SD2, "clip_sample": True, "clip_sample_range": 2.0}, {}),
+    # Kiln's default model (scripts/default-model/train.py): v-prediction on a zero-terminal-SNR
+    # schedule, trailing spacing; the first sigma is finite only through the pinned ᾱ_T.
+    *[(class_name, "sd2v_zero_snr_trailing", {**SD2, "rescale_betas_zero_snr": True, "timestep_spacing": "trailing"}, {})
+      for class_name in ["DPMSolverMultistepScheduler", "EulerDiscreteScheduler", "DDIMScheduler"]],
     ("DDPMScheduler", "sd1_fixed_small_log", {**SD1, "variance_type": "fixed_small_log"}, {}),
     ("DDPMScheduler", "sd2v_fixed_large_trailing",
      {**SD2, "variance_type": "fixed_large", "timestep_spacing": "trailing"}, {}),

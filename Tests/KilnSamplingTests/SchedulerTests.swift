@@ -157,7 +157,11 @@ func schedulerMatchesDiffusers(kind: SchedulerKind) throws {
             }
             let error = relativeError(latents.scalars, loop.final)
             worstLoopError = max(worstLoopError, error)
-            #expect(error <= 1e-5, "\(label): final sample off by \(error)")
+            // A sample that starts at sigma_max (4096 under zero-terminal-SNR rescaling) loses
+            // about sigma_max float32 ulps of the result to cancellation in the first step, in
+            // diffusers as here, in whichever order each rounds.
+            let tolerance = max(1e-5, runner.initNoiseSigma * Float.ulpOfOne)
+            #expect(error <= tolerance, "\(label): final sample off by \(error)")
         }
     }
     print("\(kind.rawValue): worst final-sample error \(worstLoopError) over \(cases.count) configs")
