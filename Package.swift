@@ -49,9 +49,11 @@ let package = Package(
         // that embed Kiln never link it.
         .target(name: "KilnVerification", dependencies: ["KilnGraph", "KilnCPU", "KilnVulkan", "KilnModels"]),
         .target(name: "KilnRender", dependencies: ["Kiln"]),
+        // Diffusion-DPO scoring front end: pairs files, image preparation, reports.
+        .target(name: "KilnPreference", dependencies: ["Kiln"]),
         .executableTarget(
             name: "kiln",
-            dependencies: ["Kiln", "KilnRender", "KilnVerification", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Kiln", "KilnRender", "KilnPreference", "KilnVerification", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "kiln-kernel-benchmarks", dependencies: ["Kiln", "KilnVerification"], path: "Benchmarks/KernelBenchmarks"),
         .executableTarget(
             name: "kiln-pipeline-benchmarks", dependencies: ["Kiln"], path: "Benchmarks/PipelineBenchmarks", exclude: ["make_random_sd15.py"]),
@@ -61,6 +63,6 @@ let package = Package(
         .testTarget(name: "KilnModelsTests", dependencies: ["Kiln", "KilnVerification"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnSamplingTests", dependencies: ["KilnSampling"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnImageTests", dependencies: ["KilnImage"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "KilnPipelinesTests", dependencies: ["Kiln", "KilnRender", "KilnVerification"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "KilnPipelinesTests", dependencies: ["Kiln", "KilnRender", "KilnPreference", "KilnVerification"], resources: [.copy("Fixtures")]),
     ]
 )

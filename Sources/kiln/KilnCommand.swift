@@ -6,7 +6,7 @@ struct KilnCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kiln",
         abstract: "Latent-diffusion models on any Vulkan GPU.",
-        subcommands: [DevicesCommand.self, VerifyCommand.self, BenchCommand.self, GenerateCommand.self, RenderCommand.self, InfoCommand.self])
+        subcommands: [DevicesCommand.self, VerifyCommand.self, BenchCommand.self, GenerateCommand.self, RenderCommand.self, PreferenceCommand.self, InfoCommand.self])
 
     /// Every kind of bad input exits with 2, command-line usage errors included (ArgumentParser
     /// would use 64), so scripts tell "fix your arguments" (2) from "it failed while working" (1).
