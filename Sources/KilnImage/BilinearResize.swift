@@ -14,19 +14,29 @@ extension PNGImage {
         if newWidth == width && newHeight == height { return self }
         let channels = layout.channels
         let vertical = ResamplingWeights(inputSize: height, outputSize: newHeight)
-        var rows = pixels, rowWidth = width, rowOffset = 0
-        if newWidth != width {
-            // Only the source rows the vertical pass reads are resampled horizontally.
-            let first = vertical.starts[0]
-            let last = vertical.starts[newHeight - 1] + vertical.weights[newHeight - 1].count
-            rows = ResamplingWeights(inputSize: width, outputSize: newWidth).apply(
-                to: pixels, lines: first..<last, lineLength: width, channels: channels, alongRows: true)
-            rowWidth = newWidth
-            rowOffset = first
-        }
-        if newHeight != height {
-            rows = vertical.apply(to: rows, lines: 0..<rowWidth, lineLength: rowWidth, channels: channels, alongRows: false,
-                                  sourceOffset: rowOffset)
+        let horizontal = ResamplingWeights(inputSize: width, outputSize: newWidth)
+        var rows = pixels
+        // Pillow 13 runs the vertical pass first when the height shrinks by more than
+        // twice as many pixels as the width, else the horizontal pass first; the 8-bit rounding
+        // between the passes makes the order visible.
+        if height - newHeight > 0 && height - newHeight > (width - newWidth) * 2 {
+            rows = vertical.apply(to: rows, lines: 0..<width, lineLength: width, channels: channels, alongRows: false)
+            if newWidth != width {
+                rows = horizontal.apply(to: rows, lines: 0..<newHeight, lineLength: width, channels: channels, alongRows: true)
+            }
+        } else {
+            var rowOffset = 0
+            if newWidth != width {
+                // Only the source rows the vertical pass reads are resampled horizontally.
+                let first = vertical.starts[0]
+                let last = vertical.starts[newHeight - 1] + vertical.weights[newHeight - 1].count
+                rows = horizontal.apply(to: rows, lines: first..<last, lineLength: width, channels: channels, alongRows: true)
+                rowOffset = first
+            }
+            if newHeight != height {
+                rows = vertical.apply(to: rows, lines: 0..<newWidth, lineLength: newWidth, channels: channels, alongRows: false,
+                                      sourceOffset: rowOffset)
+            }
         }
         return PNGImage(checkedWidth: newWidth, height: newHeight, layout: layout, pixels: rows, text: text)
     }
