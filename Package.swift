@@ -58,6 +58,8 @@ let package = Package(
         // that embed Kiln never link it.
         .target(name: "KilnVerification", dependencies: ["KilnGraph", "KilnCPU", "KilnVulkan", "KilnModels"]),
         .target(name: "KilnRender", dependencies: ["Kiln"]),
+        // Diffusion-DPO scoring front end: pairs files, image preparation, reports.
+        .target(name: "KilnPreference", dependencies: ["Kiln"]),
         .systemLibrary(name: "CKiln", path: "Sources/CKiln"),
         .target(name: "KilnC", dependencies: ["Kiln", "CKiln"]),
         .target(
@@ -70,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "kiln",
             dependencies: [
-                "Kiln", "KilnRender", "KilnServer", "KilnVerification", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "Kiln", "KilnRender", "KilnServer", "KilnPreference", "KilnVerification", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "kiln-kernel-benchmarks", dependencies: ["Kiln", "KilnVerification"], path: "Benchmarks/KernelBenchmarks"),
         .executableTarget(
@@ -81,7 +83,7 @@ let package = Package(
         .testTarget(name: "KilnModelsTests", dependencies: ["Kiln", "KilnVerification"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnSamplingTests", dependencies: ["KilnSampling"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnImageTests", dependencies: ["KilnImage"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "KilnPipelinesTests", dependencies: ["Kiln", "KilnRender", "KilnVerification"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "KilnPipelinesTests", dependencies: ["Kiln", "KilnRender", "KilnPreference", "KilnVerification"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnCTests", dependencies: ["KilnC", "CKiln", "Kiln"]),
         .testTarget(
             name: "KilnServerTests",

@@ -67,6 +67,25 @@ public final class TorchGenerator: NoiseGenerator {
         return (0..<count).map { _ in Float(scalarNormal()) }
     }
 
+    /// `torch.randint(low, high, (count,), generator=g)`: `count` integers in `range`, drawn one
+    /// after the other. torch's CPU kernel (`uniform_int_from_to_distribution`) takes one 32-bit
+    /// engine output modulo the range's width below 2^28 and one 64-bit output (two 32-bit ones,
+    /// high word first) from 2^28 on, adding `low`: no rejection, so the draws are exactly torch's.
+    /// The cached scalar normal is neither used nor cleared. An empty range gives no draws.
+    public func integers(count: Int, in range: Range<Int64>) -> [Int64] {
+        guard count > 0, !range.isEmpty else { return [] }
+        let width = UInt64(bitPattern: range.upperBound &- range.lowerBound)
+        return (0..<count).map { _ in
+            let draw = width >= 1 << 28 ? engine.next64() : UInt64(engine.next32())
+            return range.lowerBound &+ Int64(bitPattern: draw % width)
+        }
+    }
+
+    /// `torch.randint(low, high, (1,), generator=g).item()`.
+    public func integer(in range: Range<Int64>) -> Int64 {
+        integers(count: 1, in: range).first ?? range.lowerBound
+    }
+
     /// One float64 Box-Muller value, as `at::normal_distribution<double>` draws it.
     private func scalarNormal() -> Double {
         if let cached = cachedNormal {

@@ -30,6 +30,18 @@ final class LatentAutoencoder {
         return decoded
     }
 
+    /// Images `[N, 3, H, W]` in [-1, 1] -> the posterior means as latents `[N, C, H/f, W/f]`,
+    /// `(mean - shift) * scaling_factor`, with no draw (diffusers'
+    /// `vae.encode(x).latent_dist.mean * vae.config.scaling_factor`); a non-finite value stops
+    /// with an error.
+    func encodeMean(_ images: ShapedArray) throws -> ShapedArray {
+        let (mean, _) = try tiled.encode(images.hostTensor())
+        let (scale, shift) = (configuration.scalingFactor, configuration.shiftFactor ?? 0)
+        let latents = ShapedArray(shape: mean.shape.dimensions, scalars: mean.scalars.map { ($0 - shift) * scale })
+        try Finiteness.require(latents, stage: .encodingImage, "the encoded images")
+        return latents
+    }
+
     /// Image `[1, 3, H, W]` in [-1, 1] -> latents `[1, C, H/f, W/f]` sampled from the posterior
     /// with one draw from `generator` (diffusers' `retrieve_latents(vae.encode(x), generator)`).
     func encode(_ image: ShapedArray, generator: NoiseGenerator) throws -> ShapedArray {

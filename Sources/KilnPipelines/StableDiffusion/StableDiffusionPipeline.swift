@@ -37,12 +37,12 @@ public final class StableDiffusionPipeline: DiffusionPipeline, GenerationStages 
 
     let generationLock = NSLock()
     var autoencoder: LatentAutoencoder? { vae }
-    private let vae: LatentAutoencoder
+    let vae: LatentAutoencoder
     var previewProjection: LatentRGBProjection? {
         checkpoint.family == .sdxl ? .stableDiffusionXL : .stableDiffusion
     }
-    private let promptEncoder: PromptEncoder
-    private let unetResidency = ResidentWeights(label: "unet")
+    let promptEncoder: PromptEncoder
+    let unetResidency = ResidentWeights(label: "unet")
     private let inpaintingResidency = ResidentWeights(label: "inpainting unet")
     /// A few shapes stay prepared, their activations together within what one graph may take.
     private lazy var denoisers = PreparedGraphCache<String, any PreparedGraph>(capacity: 4, byteBudget: backend.activationBudgetBytes)
