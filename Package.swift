@@ -36,6 +36,7 @@ let package = Package(
             providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
         .target(name: "CKilnPNG", dependencies: ["CLibPNG"]),
         .target(name: "KilnImage", dependencies: ["CKilnPNG", "KilnGraph"]),
+        .target(name: "KilnSceneAnalysis", dependencies: ["KilnImage"]),
         .target(name: "KilnShaders", path: "Shaders", resources: shaderFiles.map { .embedInCode($0) }),
         .target(name: "KilnGraph"),
         .target(name: "KilnCPU", dependencies: ["KilnGraph"]),
@@ -55,5 +56,6 @@ let package = Package(
         .testTarget(name: "KilnSamplingTests", dependencies: ["KilnSampling"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnImageTests", dependencies: ["KilnImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnPipelinesTests", dependencies: ["Kiln"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "KilnSceneAnalysisTests", dependencies: ["KilnSceneAnalysis", "KilnImage"], resources: [.copy("Fixtures")]),
     ]
 )
