@@ -37,6 +37,7 @@ let package = Package(
         .target(name: "CKilnPNG", dependencies: ["CLibPNG"]),
         .target(name: "KilnImage", dependencies: ["CKilnPNG", "KilnGraph"]),
         .target(name: "KilnSceneAnalysis", dependencies: ["KilnImage"]),
+        .target(name: "KilnDefaultModel", resources: [.copy("Resources/kiln-shapes")]),
         .target(name: "KilnShaders", path: "Shaders", resources: shaderFiles.map { .embedInCode($0) }),
         .target(name: "KilnGraph"),
         .target(name: "KilnCPU", dependencies: ["KilnGraph"]),
