@@ -4,14 +4,15 @@ import KilnSceneAnalysis
 import Testing
 
 /// The scene analyser on exact renders of the grammar (Fixtures/ground-truth, written by
-/// scripts/default-model/analyser_fixtures.py from scenes.py): before it judges a model's
-/// pictures, it must read the ground truth right.
+/// scripts/default-model/analyser_fixtures.py from scenes.py; some jittered, some blurred):
+/// before it judges a model's pictures, it must read the ground truth right.
 struct SceneAnalyserTests {
     struct Fixture: Decodable {
         let file: String
         let prompt: String
         let size: Int
         let jitter: [Double]?
+        let blur: Double?
     }
 
     struct FixtureList: Decodable {
@@ -120,5 +121,41 @@ struct SceneAnalyserTests {
         """
         #expect(try SceneGrammar(json: Data(json.utf8)) == SceneGrammar.kilnShapes)
         #expect(throws: SceneGrammarError.self) { try SceneGrammar(json: Data("{}".utf8)) }
+    }
+}
+
+/// The analyser on the default model's own pictures: the semantic test table
+/// (Tests/KilnSemanticTests/Fixtures/semantic_table.json) as diffusers' StableDiffusionPipeline
+/// generates it from the shipped kiln-shapes folder (float32, the folder's scheduler), written
+/// by `scripts/default-model/semantic_table.py --render` into Fixtures/kiln-shapes-diffusers.
+/// Holds the pictures to the semantic tests' thresholds, so the analyser and the model are
+/// known to meet them before Kiln's own pipeline is judged.
+struct DiffusersPicturesTests {
+    @Test func theModelsPicturesShowTheirPrompts() throws {
+        let folder = Bundle.module.resourceURL!.appendingPathComponent("Fixtures").appendingPathComponent("kiln-shapes-diffusers")
+        let fixtures = try JSONDecoder().decode(SceneAnalyserTests.FixtureList.self,
+                                                from: Data(contentsOf: folder.appendingPathComponent("scenes.json"))).scenes
+        #expect(fixtures.count >= 40)
+        let analyser = SceneAnalyser()
+        var correct = (colour: 0, background: 0, shape: 0, position: 0)
+        for fixture in fixtures {
+            let expected = try #require(SceneDescription(prompt: fixture.prompt))
+            let analysis = try analyser.analyse(contentsOf: folder.appendingPathComponent(fixture.file))
+            let agreement = analysis.agreement(with: expected)
+            correct.colour += agreement.colour ? 1 : 0
+            correct.background += agreement.background ? 1 : 0
+            correct.shape += agreement.shape ? 1 : 0
+            correct.position += agreement.position ? 1 : 0
+            if !(agreement.colour && agreement.background && agreement.shape && agreement.position) {
+                print("  diffusers picture miss: \(fixture.file) \(fixture.prompt) -> \(analysis)")
+            }
+        }
+        let n = Double(fixtures.count)
+        print("scene analyser on \(fixtures.count) diffusers pictures of kiln-shapes: colour \(Double(correct.colour) / n) "
+            + "background \(Double(correct.background) / n) shape \(Double(correct.shape) / n) position \(Double(correct.position) / n)")
+        #expect(Double(correct.colour) / n >= 0.9)
+        #expect(Double(correct.background) / n >= 0.9)
+        #expect(Double(correct.position) / n >= 0.9)
+        #expect(Double(correct.shape) / n >= 0.8)
     }
 }
