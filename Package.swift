@@ -58,5 +58,6 @@ let package = Package(
         .testTarget(name: "KilnImageTests", dependencies: ["KilnImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnPipelinesTests", dependencies: ["Kiln"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KilnSceneAnalysisTests", dependencies: ["KilnSceneAnalysis", "KilnImage"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "KilnSemanticTests", dependencies: ["Kiln", "KilnDefaultModel", "KilnSceneAnalysis"], resources: [.copy("Fixtures")]),
     ]
 )
