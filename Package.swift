@@ -45,6 +45,8 @@ let package = Package(
             providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
         .target(name: "CKilnPNG", dependencies: ["CLibPNG"]),
         .target(name: "KilnImage", dependencies: ["CKilnPNG", "KilnGraph"]),
+        .target(name: "KilnSceneAnalysis", dependencies: ["KilnImage"]),
+        .target(name: "KilnDefaultModel", resources: [.copy("Resources/kiln-shapes")]),
         .target(name: "KilnShaders", path: "Shaders", resources: shaderFiles.map { .embedInCode($0) }),
         .target(name: "KilnGraph"),
         .target(name: "KilnCPU", dependencies: ["KilnGraph"]),
@@ -88,5 +90,7 @@ let package = Package(
         .testTarget(
             name: "KilnServerTests",
             dependencies: ["KilnServer", "Kiln", .product(name: "HummingbirdTesting", package: "hummingbird")]),
+        .testTarget(name: "KilnSceneAnalysisTests", dependencies: ["KilnSceneAnalysis", "KilnImage"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "KilnSemanticTests", dependencies: ["Kiln", "KilnDefaultModel", "KilnSceneAnalysis"], resources: [.copy("Fixtures")]),
     ]
 )

@@ -1,0 +1,33 @@
+import Foundation
+
+/// Kiln's own small text-to-image model, `kiln-shapes`: a Stable Diffusion 1.x-style diffusers
+/// folder trained by `scripts/default-model/train.py` on scenes it draws itself (flat shapes on
+/// flat backgrounds, described by `a {size} {colour} {shape} on a {background} background[, {position}]`),
+/// shipped with Kiln so that a first command makes a real picture with no download.
+///
+/// SwiftPM copies the folder next to the built products, into `Kiln_KilnDefaultModel.resources`;
+/// it is found at `$KILN_DEFAULT_MODEL`, there beside the executable, or in the source checkout
+/// it was built from.
+public enum DefaultModel {
+    public static let name = "kiln-shapes"
+    static let bundleName = "Kiln_KilnDefaultModel.resources"
+
+    /// The folder, or nil when it is in none of `searchedLocations`.
+    public static func location() -> URL? {
+        searchedLocations.first { FileManager.default.fileExists(atPath: $0.appendingPathComponent("model_index.json").path) }
+    }
+
+    /// Where the folder is looked for, in order.
+    public static var searchedLocations: [URL] {
+        var candidates: [URL] = []
+        if let explicit = ProcessInfo.processInfo.environment["KILN_DEFAULT_MODEL"], !explicit.isEmpty {
+            candidates.append(URL(fileURLWithPath: explicit))
+        }
+        for folder in [Bundle.main.executableURL?.deletingLastPathComponent()].compactMap({ $0 }) {
+            candidates.append(folder.appendingPathComponent(bundleName).appendingPathComponent(name))
+        }
+        candidates.append(URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Resources").appendingPathComponent(name))
+        var seen = Set<String>()
+        return candidates.filter { seen.insert($0.standardizedFileURL.path).inserted }
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+import Kiln
+import KilnDefaultModel
+import KilnSceneAnalysis
+import Testing
+
+/// Tests that check meaning: the default model (kiln-shapes) generates the prompts of
+/// Fixtures/semantic_table.json (written by scripts/default-model/semantic_table.py: prompts of
+/// the grammar with fixed seeds) on each backend, and the scene analyser reads colour,
+/// background, position and shape back from the pixels. Each must be right for at least the
+/// table's share of the prompts (90%; shape 80%).
+@Suite(.serialized) struct DefaultModelSemanticTests {
+    struct Table: Decodable {
+        struct Case: Decodable {
+            let prompt: String
+            let seed: UInt64
+        }
+
+        struct Thresholds: Decodable {
+            let colour: Double
+            let background: Double
+            let position: Double
+            let shape: Double
+        }
+
+        let width: Int
+        let height: Int
+        let steps: Int
+        let guidance: Float
+        let thresholds: Thresholds
+        let cases: [Case]
+    }
+
+    struct Score: CustomStringConvertible {
+        var count = 0
+        var colour = 0, background = 0, position = 0, shape = 0, size = 0
+        var misses: [String] = []
+
+        func rate(_ value: Int) -> Double { Double(value) / Double(max(1, count)) }
+
+        var description: String {
+            "colour \(rate(colour)) background \(rate(background)) position \(rate(position)) shape \(rate(shape)) size \(rate(size)) of \(count)"
+        }
+    }
+
+    static let vulkan: Result<VulkanBackend, Error> = Result { try VulkanBackend() }
+
+    static func table() throws -> Table {
+        let url = try #require(Bundle.module.url(forResource: "semantic_table", withExtension: "json", subdirectory: "Fixtures"))
+        return try JSONDecoder().decode(Table.self, from: Data(contentsOf: url))
+    }
+
+    static func modelFolder() throws -> URL {
+        try #require(DefaultModel.location(), "kiln-shapes not found in \(DefaultModel.searchedLocations.map(\.path))")
+    }
+
+    /// Generates every case of the table and judges each picture.
+    static func score(backend: Backend, dtype: DType) throws -> Score {
+        let table = try table()
+        let folder = try modelFolder()
+        let grammar = try SceneGrammar(json: Data(contentsOf: folder.appendingPathComponent("scene_grammar.json")))
+        let analyser = SceneAnalyser(grammar: grammar)
+        let pipeline = try StableDiffusionPipeline(url: folder, backend: backend, dtype: dtype)
+        var score = Score()
+        for entry in table.cases {
+            let expected = try #require(SceneDescription(prompt: entry.prompt, grammar: grammar), "not a grammar prompt: \(entry.prompt)")
+            let request = GenerationRequest(prompt: entry.prompt, width: table.width, height: table.height, steps: table.steps,
+                                            guidanceScale: table.guidance, seed: entry.seed)
+            let result = try pipeline.generate(request, isCancelled: { false })
+            let images = try DiffusersImageProcessor.postprocess(ImageTensor(shape: result.images.shape, values: result.images.scalars))
+            let analysis = analyser.analyse(try #require(images.first))
+            let agreement = analysis.agreement(with: expected)
+            score.count += 1
+            score.colour += agreement.colour ? 1 : 0
+            score.background += agreement.background ? 1 : 0
+            score.position += agreement.position ? 1 : 0
+            score.shape += agreement.shape ? 1 : 0
+            score.size += agreement.size ? 1 : 0
+            if !(agreement.colour && agreement.background && agreement.position && agreement.shape) {
+                score.misses.append("seed \(entry.seed) \(entry.prompt) -> \(analysis)")
+            }
+        }
+        return score
+    }
+
+    static func expectMeaning(_ score: Score, _ label: String) throws {
+        let thresholds = try table().thresholds
+        print("\(label): \(score)")
+        for miss in score.misses { print("  \(label) miss: \(miss)") }
+        #expect(score.count >= 40)
+        #expect(score.rate(score.colour) >= thresholds.colour, "\(label): \(score)")
+        #expect(score.rate(score.background) >= thresholds.background, "\(label): \(score)")
+        #expect(score.rate(score.position) >= thresholds.position, "\(label): \(score)")
+        #expect(score.rate(score.shape) >= thresholds.shape, "\(label): \(score)")
+    }
+
+    @Test func theTableCoversTheGrammar() throws {
+        let scenes = try Self.table().cases.compactMap { SceneDescription(prompt: $0.prompt) }
+        #expect(scenes.count >= 40)
+        let grammar = SceneGrammar.kilnShapes
+        #expect(Set(scenes.map(\.colour)) == Set(grammar.colours.map(\.name)))
+        #expect(Set(scenes.map(\.background)) == Set(grammar.colours.map(\.name)))
+        #expect(Set(scenes.map(\.shape)) == Set(SceneShape.allCases))
+        #expect(Set(scenes.map(\.position)) == Set(grammar.positions.map(\.name)))
+        #expect(Set(scenes.map(\.size)) == Set(grammar.sizes.map(\.name)))
+    }
+
+    @Test func cpuPicturesShowThePrompts() throws {
+        try Self.expectMeaning(try Self.score(backend: CPUBackend(), dtype: .float32), "cpu f32")
+    }
+
+    /// f16 storage where the device has it (what `kiln generate` uses by default), else f32.
+    @Test func vulkanPicturesShowThePrompts() throws {
+        let gpu = try Self.vulkan.get()
+        let dtype: DType = gpu.device.float16Storage ? .float16 : .float32
+        try Self.expectMeaning(try Self.score(backend: gpu, dtype: dtype), "vulkan \(dtype.shortName)")
+    }
+}
