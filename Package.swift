@@ -46,7 +46,6 @@ let package = Package(
         .target(name: "CKilnPNG", dependencies: ["CLibPNG"]),
         .target(name: "KilnImage", dependencies: ["CKilnPNG", "KilnGraph"]),
         .target(name: "KilnSceneAnalysis", dependencies: ["KilnImage"]),
-        .target(name: "KilnDefaultModel", resources: [.copy("Resources/kiln-shapes")]),
         .target(name: "KilnShaders", path: "Shaders", resources: shaderFiles.map { .embedInCode($0) }),
         .target(name: "KilnGraph"),
         .target(name: "KilnCPU", dependencies: ["KilnGraph"]),
@@ -54,7 +53,12 @@ let package = Package(
         .target(name: "KilnModels", dependencies: ["KilnGraph"]),
         .target(name: "KilnSampling"),
         .target(name: "KilnPipelines", dependencies: ["KilnGraph", "KilnModels", "KilnSampling"]),
-        .target(name: "Kiln", dependencies: ["KilnGraph", "KilnCPU", "KilnVulkan", "KilnModels", "KilnSampling", "KilnPipelines", "KilnImage"]),
+        // Kiln's own small model (scripts/default-model/train.py), opened when no model is given.
+        .target(name: "CKilnSystem"),
+        .target(name: "KilnDefaultModel", dependencies: ["CKilnSystem"], resources: [.copy("Resources/kiln-shapes")]),
+        .target(
+            name: "Kiln",
+            dependencies: ["KilnGraph", "KilnCPU", "KilnVulkan", "KilnModels", "KilnSampling", "KilnPipelines", "KilnImage", "KilnDefaultModel"]),
         // The op-case table, its verification against the CPU reference and the benchmark tables: what
         // `kiln verify`, `kiln bench`, the kernel benchmarks and the tests share. Not a product: programs
         // that embed Kiln never link it.

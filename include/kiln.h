@@ -156,7 +156,8 @@ void kiln_request_init_sized(kiln_request *request, size_t struct_size);
 #define kiln_request_init(request) kiln_request_init_sized((request), sizeof(kiln_request))
 
 /* Opens the model at model_path (a diffusers folder or a single .safetensors file; NULL: the
- * default model, when this build has one) with `options` (NULL: all defaults) and stores the
+ * default model, kiln-shapes, found in Kiln_KilnDefaultModel.resources beside the library or at
+ * $KILN_DEFAULT_MODEL) with `options` (NULL: all defaults) and stores the
  * new context in *out (NULL on failure). Loads and uploads the weights: may take seconds. */
 kiln_status kiln_open(const char *model_path, const kiln_open_options *options, kiln_context **out);
 

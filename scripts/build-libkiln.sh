@@ -81,4 +81,7 @@ else
 fi
 [ "$strip_symbols" = 0 ] || strip --strip-unneeded "$output/libkiln.so"
 cp include/kiln.h "$output/kiln.h"
+# kiln_open(NULL, ...) finds Kiln's default model in this folder beside the library.
+rm -rf "$output/Kiln_KilnDefaultModel.resources"
+cp -R "$bin/Kiln_KilnDefaultModel.resources" "$output/"
 echo "$output/libkiln.so ($(du -h "$output/libkiln.so" | cut -f1), $configuration$([ "$self_contained" = 1 ] && echo ", self-contained"))"

@@ -2,6 +2,7 @@
 // The op-case table, verification and benchmark tables live in KilnVerification, which only the
 // `kiln` tools and the tests link.
 @_exported import KilnCPU
+@_exported import KilnDefaultModel
 @_exported import KilnGraph
 @_exported import KilnImage
 @_exported import KilnModels

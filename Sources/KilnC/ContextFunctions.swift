@@ -52,7 +52,7 @@ enum OpenSettings {
         guard let dtype = DType.allCases.first(where: { $0.shortName == dtypeName }), dtype == .float16 || dtype == .float32 else {
             throw EmbeddingError("dtype must be f16 or f32, got '\(dtypeName)'")
         }
-        let url = try path.map { URL(fileURLWithPath: $0) } ?? DefaultModel.location()
+        let url = try path.map { URL(fileURLWithPath: $0) } ?? DefaultModel.requiredLocation()
         let file = { (pointer: UnsafePointer<CChar>?, field: String) in try CStrings.optional(pointer, field: field).map(URL.init(fileURLWithPath:)) }
         let config = try file(settings.config, "config")
         let vae = try file(settings.vae, "vae")

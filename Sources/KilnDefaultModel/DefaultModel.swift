@@ -1,3 +1,4 @@
+import CKilnSystem
 import Foundation
 
 /// Kiln's own small text-to-image model, `kiln-shapes`: a Stable Diffusion 1.x-style diffusers
@@ -6,8 +7,8 @@ import Foundation
 /// shipped with Kiln so that a first command makes a real picture with no download.
 ///
 /// SwiftPM copies the folder next to the built products, into `Kiln_KilnDefaultModel.resources`;
-/// it is found at `$KILN_DEFAULT_MODEL`, there beside the executable, or in the source checkout
-/// it was built from.
+/// it is found there beside the executable or the library that carries this code, or at
+/// `$KILN_DEFAULT_MODEL`, or in the source checkout it was built from.
 public enum DefaultModel {
     public static let name = "kiln-shapes"
     static let bundleName = "Kiln_KilnDefaultModel.resources"
@@ -23,11 +24,18 @@ public enum DefaultModel {
         if let explicit = ProcessInfo.processInfo.environment["KILN_DEFAULT_MODEL"], !explicit.isEmpty {
             candidates.append(URL(fileURLWithPath: explicit))
         }
-        for folder in [Bundle.main.executableURL?.deletingLastPathComponent()].compactMap({ $0 }) {
+        for folder in [Bundle.main.executableURL?.deletingLastPathComponent(), imageFolder()].compactMap({ $0 }) {
             candidates.append(folder.appendingPathComponent(bundleName).appendingPathComponent(name))
         }
         candidates.append(URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Resources").appendingPathComponent(name))
         var seen = Set<String>()
         return candidates.filter { seen.insert($0.standardizedFileURL.path).inserted }
+    }
+
+    /// The folder of the executable or shared library this code was linked into (a program that
+    /// embeds Kiln through libkiln.so finds the model beside the library).
+    private static func imageFolder() -> URL? {
+        guard let path = kiln_system_image_path(#dsohandle) else { return nil }
+        return URL(fileURLWithPath: String(cString: path)).deletingLastPathComponent()
     }
 }

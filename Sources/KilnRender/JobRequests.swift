@@ -51,7 +51,7 @@ enum JobRequests {
     static func modelURL(for job: RenderJob, manifest: URL, defaultModel: URL?) throws -> URL {
         if let path = job.settings.model { return URL(fileURLWithPath: path, relativeTo: manifest.deletingLastPathComponent()).standardizedFileURL }
         guard let defaultModel else {
-            throw ManifestError(file: manifest.path, line: job.line, field: "model", message: "the job names no model and no --model was given")
+            throw ManifestError(file: manifest.path, line: job.line, field: "model", message: "the job names no model, no --model was given and Kiln's default model is not installed")
         }
         return defaultModel
     }

@@ -10,8 +10,8 @@ struct GenerateCommand: ParsableCommand {
         commandName: "generate",
         abstract: "Make images from a prompt (and an init image and mask), or from class labels with a class-conditional model.")
 
-    @Option(help: "A diffusers model folder, or a single .safetensors checkpoint (then usually also --config).")
-    var model: String
+    @Option(help: "A diffusers model folder, or a single .safetensors checkpoint (then usually also --config). Default: Kiln's built-in model (kiln models).")
+    var model: String?
     @Option(help: "For a single-file checkpoint: a diffusers folder of the same family supplying configs, tokenizers and scheduler.")
     var config: String?
     @Option(help: "Stable Diffusion: a VAE to use instead of the model's (a diffusers vae folder or a .safetensors file).")
@@ -85,7 +85,7 @@ struct GenerateCommand: ParsableCommand {
         let device = try CommandFailure.mapping { try BackendChoice.open(backend, device: deviceOptions.device) }
         let pipeline = try CommandFailure.mapping {
             try Pipelines.open(
-                URL(fileURLWithPath: model), config: config.map(URL.init(fileURLWithPath:)), vae: vae.map(URL.init(fileURLWithPath:)),
+                model.map(URL.init(fileURLWithPath:)) ?? DefaultModel.requiredLocation(), config: config.map(URL.init(fileURLWithPath:)), vae: vae.map(URL.init(fileURLWithPath:)),
                 inpaintingUNet: inpaintingUnet.map(URL.init(fileURLWithPath:)), backend: device.backend, dtype: device.storage(settings.dtype))
         }
         let request = try makeRequest(settings, defaults: pipeline.defaults)

@@ -7,7 +7,8 @@ struct KilnCommand: ParsableCommand {
         commandName: "kiln",
         abstract: "Latent-diffusion models on any Vulkan GPU.",
         subcommands: [
-            DevicesCommand.self, VerifyCommand.self, BenchCommand.self, GenerateCommand.self, RenderCommand.self, ServeCommand.self, PreferenceCommand.self,
+            DevicesCommand.self, VerifyCommand.self, BenchCommand.self, GenerateCommand.self, RenderCommand.self, ServeCommand.self,
+            PreferenceCommand.self, ModelsCommand.self,
             InfoCommand.self,
         ])
 

@@ -38,7 +38,7 @@ struct RenderRunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "run", abstract: "Render the manifest's jobs (the default).")
 
     @OptionGroup var files: RenderFiles
-    @Option(help: "The model of jobs that name none: a diffusers folder or a single .safetensors file.")
+    @Option(help: "The model of jobs that name none: a diffusers folder or a single .safetensors file (default: Kiln's built-in model).")
     var model: String?
     @Option(help: "For single-file models: a diffusers folder of the same family with their configs.")
     var config: String?
@@ -99,7 +99,7 @@ struct RenderRunCommand: ParsableCommand {
             throw CommandFailure.badInput("\(error)")
         }
         let options = RenderRunner.Options(
-            outputFolder: URL(fileURLWithPath: files.out), shard: shard, retries: retries, defaultModel: model.map(URL.init(fileURLWithPath:)),
+            outputFolder: URL(fileURLWithPath: files.out), shard: shard, retries: retries, defaultModel: model.map(URL.init(fileURLWithPath:)) ?? DefaultModel.location(),
             configFolder: config.map(URL.init(fileURLWithPath:)), backend: backend,
             devices: devices.map { $0.split(separator: ",").map { String($0) } } ?? [nil], dtype: dtype == "f32" ? .float32 : .float16)
         let runner = RenderRunner(manifest: manifest, options: options)

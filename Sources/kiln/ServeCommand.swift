@@ -11,7 +11,7 @@ struct ServeCommand: ParsableCommand {
         commandName: "serve",
         abstract: "Serve a model over HTTP: the A1111 API (/sdapi/v1), the OpenAI images API (/v1), async jobs (/kiln/v1/jobs) and a web page.")
 
-    @Option(help: "The model to load at start: a diffusers folder or a .safetensors file.")
+    @Option(help: "The model to load at start: a diffusers folder or a .safetensors file (default: Kiln's built-in model).")
     var model: String?
     @Option(help: "A folder of models (diffusers folders and .safetensors files) that clients may switch to.")
     var modelsDir: String?
@@ -91,10 +91,8 @@ struct ServeCommand: ParsableCommand {
         guard let storage = DType.allCases.first(where: { $0.shortName == dtype }), storage == .float16 || storage == .float32 else {
             throw CommandFailure.badInput("--dtype must be f16 or f32, got '\(dtype)'")
         }
-        // A nil model is where a built-in default will go; there is none yet.
-        guard let model else { throw CommandFailure.badInput("--model is required (a diffusers folder or a .safetensors file)") }
         var configuration = ServerConfiguration()
-        configuration.model = URL(fileURLWithPath: model)
+        configuration.model = try model.map(URL.init(fileURLWithPath:)) ?? CommandFailure.mapping { try DefaultModel.requiredLocation() }
         if let modelsDir {
             var isFolder: ObjCBool = false
             guard FileManager.default.fileExists(atPath: modelsDir, isDirectory: &isFolder), isFolder.boolValue else {

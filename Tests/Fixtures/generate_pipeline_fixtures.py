@@ -7,7 +7,7 @@ plus Pillow for the PNGs):
 
 Nothing is downloaded. Each case runs a diffusers pipeline (StableDiffusionPipeline,
 StableDiffusionImg2ImgPipeline, StableDiffusionInpaintPipeline, StableDiffusionXLPipeline, StableDiffusionXLImg2ImgPipeline) built
-from a tiny folder in Tests/KilnModelsTests/Fixtures/sd/, in float32 on the CPU with
+from a tiny folder in Tests/KilnModelsTests/Fixtures/sd/ (or Kiln's default model, kiln-shapes), in float32 on the CPU with
 `torch.Generator("cpu").manual_seed(seed)`, the scheduler swapped with `from_config` the way
 `kiln generate --sampler` swaps it. Each case runs twice from the same seed: once with
 output_type="latent" (the final latents, before 1/scaling_factor and the VAE) and once with
@@ -59,6 +59,7 @@ from generate_sd_fixtures import MERGES_CANDIDATES, build, write_clip_vocab  # n
 
 MODELS = REPO / "Tests" / "KilnModelsTests" / "Fixtures" / "sd"
 OUT_DIR = REPO / "Tests" / "KilnPipelinesTests" / "Fixtures" / "pipelines"
+DEFAULT_MODEL = REPO / "Sources" / "KilnDefaultModel" / "Resources" / "kiln-shapes"
 
 # `kiln generate --sampler NAME`: the diffusers class, and settings forced on top of the model's config.
 SAMPLERS = {
@@ -131,6 +132,13 @@ CASES = (
         case("sdxl_dpmpp2m_karras", family="sdxl", sampler="dpm++2m", scheduler="karras", steps=5),
         case("sdxl_img2img_euler", family="sdxl", mode="img2img", sampler="euler", strength=0.6, steps=5,
              init_image="init.png", negative_prompt=None),
+        # Kiln's shipped default model (v-prediction, zero terminal SNR, trailing DPM++ 2M) at the
+        # settings its generation_defaults.json recommends, and with Euler at other settings.
+        case("kiln_shapes_default", family="kiln-shapes", sampler=None, prompt="a large red circle on a blue background",
+             negative_prompt=None, width=64, height=64, steps=12, cfg_scale=4.0, seed=1),
+        case("kiln_shapes_euler_corner", family="kiln-shapes", sampler="euler",
+             prompt="a small yellow star on a purple background, top left", negative_prompt=None, width=64, height=64,
+             steps=8, cfg_scale=5.0, seed=7, batch_count=2),
     ]
 )
 
@@ -244,6 +252,7 @@ def main():
     records = []
     with tempfile.TemporaryDirectory() as tmp:
         folders = {family: complete_folder(family, tmp) for family in ("sd1", "sd2", "sdxl")}
+        folders["kiln-shapes"] = DEFAULT_MODEL
         for settings in CASES:
             folder = folders[settings["family"]]
             result = run(settings, folder, "latent").images

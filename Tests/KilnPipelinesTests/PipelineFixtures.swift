@@ -77,11 +77,13 @@ enum PipelineFixtures {
     nonisolated(unsafe) private static var completedFolders: [String: URL] = [:]
     private static let lock = NSLock()
 
+    /// Kiln's default model as it ships, for the family `kiln-shapes`; else
     /// `sd/<family>/diffusers` with its tokenizers completed: the fixtures leave out vocab.json
     /// and merges.txt (see Fixtures/sd/README.md); they follow from the committed CLIP merges.
     /// Weights are linked, not copied.
     /// `unet` replaces the folder's U-Net (the recorded LCM-distilled one).
     static func modelFolder(_ family: String, unet: URL? = nil) throws -> URL {
+        if family == DefaultModel.name { return try DefaultModel.requiredLocation() }
         lock.lock()
         defer { lock.unlock() }
         let key = family + (unet?.path ?? "")

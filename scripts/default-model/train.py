@@ -512,6 +512,10 @@ def export(run, out, checkpoint_name="unet_ckpt.pt", use_ema=True):
     with open(os.path.join(out, "scene_grammar.json"), "w") as f:
         json.dump(scenes.GRAMMAR, f, indent=2)
         f.write("\n")
+    # Kiln opens the folder with these settings where a request leaves them to the model.
+    with open(os.path.join(out, "generation_defaults.json"), "w") as f:
+        json.dump({"num_inference_steps": RECOMMENDED["steps"], "guidance_scale": RECOMMENDED["guidance"]}, f, indent=2)
+        f.write("\n")
     counts = {
         "text_encoder": parameter_count(text_encoder),
         "unet": parameter_count(unet),

@@ -108,10 +108,11 @@ public final class StableDiffusionPipeline: DiffusionPipeline, GenerationStages 
         // diffusers' default size: the U-Net's sample_size in pixels.
         let familySize = [StableDiffusionFamily.sd1: 512, .sd2: 768, .sdxl: 1024][checkpoint.family] ?? 512
         let nativeSize = checkpoint.unet.configuration.sampleSize.map { $0 * checkpoint.vae.configuration.downscaleFactor } ?? familySize
-        defaults = GenerationDefaults(
+        defaults = try GenerationDefaults(
             width: nativeSize, height: nativeSize, steps: 50, guidanceScale: sdxl ? 5.0 : 7.5,
             sampler: SchedulerChoice.name(for: GenerationRequest(prompt: ""), configuration: schedulerConfiguration),
-            imageToImageStrength: sdxl ? 0.3 : 0.8, inpaintingStrength: 1.0)
+            imageToImageStrength: sdxl ? 0.3 : 0.8, inpaintingStrength: 1.0
+        ).recommended(by: checkpoint.url)
     }
 
     // MARK: Stages
