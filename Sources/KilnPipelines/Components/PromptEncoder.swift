@@ -26,7 +26,9 @@ final class PromptEncoder {
         /// SD1/SD2 and FLUX read the final (layer-normed) state, SDXL and SD3 the penultimate layer's output.
         let usesPenultimateState: Bool
         let pooled: Pooled
-        let residency: ResidentWeights
+        /// The weights graphs bind (LoRA changes merged) and their device copies.
+        let weights: AdaptedWeights
+        var residency: ResidentWeights { weights.residency }
     }
 
     struct Embeddings {
@@ -52,7 +54,7 @@ final class PromptEncoder {
     ) {
         self.init(encoders: parts.map {
             Encoder(tokenizer: $0.tokenizer, component: $0.component, usesPenultimateState: $0.penultimate, pooled: $0.pooled,
-                    residency: ResidentWeights(label: $0.label))
+                    weights: AdaptedWeights(label: $0.label, base: $0.component.weights))
         }, backend: backend, dtype: dtype)
     }
 
@@ -89,6 +91,16 @@ final class PromptEncoder {
             pooled: embeddings.pooled.map { ShapedArray(repeating: 0, shape: [count] + $0.shape.dropFirst()) })
     }
 
+    /// Each encoder as a component LoRAs may change (kohya names it `lora_te1_`, `lora_te2_`, ...;
+    /// `kohyaPrefixes` gives each encoder's, in order).
+    func loraSlots(kohyaPrefixes: [[String]]) -> [LoRAAdapters.Slot] {
+        zip(encoders, kohyaPrefixes).map { encoder, prefixes in
+            LoRAAdapters.Slot(
+                names: .textEncoder(label: encoder.weights.label, weights: encoder.component.weights, kohyaPrefixes: prefixes),
+                weights: encoder.weights)
+        }
+    }
+
     /// Every encoder's weights as the device stores them.
     func addWeights(to footprint: inout WeightFootprint) {
         for encoder in encoders { footprint.add(encoder.residency.label, encoder.component.weights, dtype: dtype) }
@@ -103,7 +115,7 @@ final class PromptEncoder {
     private func preparedGraph(_ encoder: Encoder, index: Int, batch: Int, length: Int) throws -> any PreparedGraph {
         try graphs.graph(for: "\(index)-\(batch)-\(length)") {
             let graph = Graph()
-            let binder = WeightBinder(graph: graph, source: encoder.component.weights, dtype: dtype, residency: encoder.residency)
+            let binder = WeightBinder(graph: graph, source: encoder.weights.current, dtype: dtype, residency: encoder.residency)
             let ids = graph.input("ids", [batch, length], dtype: .int32)
             let rows = graph.input("rows", [batch], dtype: .int32)
             let outputs = try encoder.component.model(ids: ids, pooledRows: rows, weights: WeightScope(binder))

@@ -33,6 +33,7 @@ public final class DiTPipeline: DiffusionPipeline, GenerationStages {
     let generationLock = NSLock()
     var autoencoder: LatentAutoencoder? { vae }
     private let vae: LatentAutoencoder
+    var adapters: LoRAAdapters? { nil }
     var previewProjection: LatentRGBProjection? { .stableDiffusion }
     private let transformerResidency = ResidentWeights(label: "transformer")
     /// The sin-cos position table: computed on the host, resident like the weights.

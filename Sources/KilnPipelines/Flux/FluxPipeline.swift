@@ -35,9 +35,10 @@ public final class FluxPipeline: DiffusionPipeline, GenerationStages {
     let autoencoder: LatentAutoencoder?
     var previewProjection: LatentRGBProjection? { .flux }
     private let transformerWeights: TensorSource
+    private let adaptedTransformer: AdaptedWeights
+    let adapters: LoRAAdapters?
     private let clip: PromptEncoder?
     private let t5: T5PromptEncoder?
-    private let transformerResidency = ResidentWeights(label: "transformer")
     private let denoisers = PreparedGraphCache<String, any PreparedGraph>(capacity: 4)
 
     /// Opens the FluxPipeline folder `folder`; `singleFile`, when given, supplies the transformer
@@ -101,6 +102,13 @@ public final class FluxPipeline: DiffusionPipeline, GenerationStages {
             autoencoder = nil
         }
 
+        adaptedTransformer = AdaptedWeights(label: "transformer", base: transformerWeights)
+        // kohya (sd-scripts): CLIP-L is lora_te1_, T5 lora_te3_.
+        adapters = LoRAAdapters(
+            slots: [.init(names: .fluxTransformer(weights: transformerWeights), weights: adaptedTransformer)]
+                + (clip?.loraSlots(kohyaPrefixes: [["lora_te1_", "lora_te_"]]) ?? []) + (t5.map { [$0.loraSlot(kohyaPrefixes: ["lora_te3_", "lora_te2_"])] } ?? []),
+            backend: backend)
+
         // The encoders and the transformer one after the other at least; together if they can.
         var encoders = WeightFootprint()
         clip?.addWeights(to: &encoders)
@@ -131,6 +139,7 @@ public final class FluxPipeline: DiffusionPipeline, GenerationStages {
     /// `plan`'s checks, and the components a full generation needs.
     public func check(_ request: GenerationRequest) throws {
         _ = try plan(request)
+        try checkAdapters(request)
         let missing = [("text_encoder", clip == nil), ("text_encoder_2", t5 == nil), ("vae", autoencoder == nil)].filter(\.1).map(\.0)
         if !missing.isEmpty {
             throw PipelineError.invalidModel(
@@ -265,7 +274,7 @@ public final class FluxPipeline: DiffusionPipeline, GenerationStages {
         let key = "\(sampleShape)-\(text.shape)-\(deviceStep?.description ?? "prediction")"
         let graph = try denoisers.graph(for: key) {
             let graph = Graph()
-            let binder = WeightBinder(graph: graph, source: transformerWeights, dtype: dtype, residency: transformerResidency)
+            let binder = WeightBinder(graph: graph, source: adaptedTransformer.current, dtype: dtype, residency: adaptedTransformer.residency)
             let batch = sampleShape[0]
             // Timesteps and guidance stay f32: σ·1000 must not round to f16 before its sinusoid.
             var result = try model(

@@ -16,6 +16,8 @@ protocol GenerationStages: DiffusionPipeline {
     var autoencoder: LatentAutoencoder? { get }
     /// The family's latent-to-RGB preview projection.
     var previewProjection: LatentRGBProjection? { get }
+    /// The components LoRAs may change; nil for families without a LoRA format (DiT).
+    var adapters: LoRAAdapters? { get }
 
     /// Checks `request` against the model and resolves it; throws before any work.
     func plan(_ request: GenerationRequest) throws -> DenoisingPlan
@@ -30,6 +32,14 @@ extension GenerationStages {
     /// Everything `plan` checks; families add what it cannot see.
     public func check(_ request: GenerationRequest) throws {
         _ = try plan(request)
+        try checkAdapters(request)
+    }
+
+    /// The request's LoRAs open and map onto this model.
+    func checkAdapters(_ request: GenerationRequest) throws {
+        guard !request.options.loras.isEmpty else { return }
+        guard let adapters else { throw PipelineError.unsupported("LoRAs with \(family.displayName) models (there is no LoRA format for them)") }
+        try adapters.check(request.options.loras)
     }
 
     public func samplerName(for request: GenerationRequest) -> String {
@@ -81,6 +91,7 @@ enum GenerationRunner {
                                         lastSeconds: seconds[finished] ?? 0, elapsedSeconds: clock.elapsed))
         }
         do {
+            let loras = try stages.adapters?.apply(request.options.loras) ?? []
             let conditioning = try given ?? stages.conditioning(for: plan)
             try Finiteness.require(conditioning, stage: .encodingText, "the text encoders' outputs")
             finish(.encodingText)
@@ -119,7 +130,7 @@ enum GenerationRunner {
             }
             return GenerationResult(
                 request: request, latents: latents, images: images, seeds: Array(repeating: request.seed, count: latents.shape[0]),
-                timesteps: plan.timesteps, stageSeconds: seconds)
+                timesteps: plan.timesteps, stageSeconds: seconds, loras: loras)
         } catch let error as PipelineError {
             throw error
         } catch {

@@ -17,6 +17,8 @@ public struct GenerationResult: Sendable {
     public var timesteps: [Double]
     /// Seconds per stage: text, image (img2img), denoise (all steps), decode.
     public var stageSeconds: [GenerationProgress.Stage: Double]
+    /// The LoRAs merged into the weights, with their hashes, in the request's order.
+    public var loras: [AppliedLoRA] = []
 
     public var imageCount: Int { images.shape.first ?? 0 }
 }

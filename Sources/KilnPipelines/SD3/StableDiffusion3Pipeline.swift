@@ -36,7 +36,8 @@ public final class StableDiffusion3Pipeline: DiffusionPipeline, GenerationStages
     private let t5Fits: Bool
     /// Why the T5 encoder the model names could not be opened, if it could not.
     private let t5Problem: String?
-    private let transformerResidency = ResidentWeights(label: "transformer")
+    private let transformerWeights: AdaptedWeights
+    let adapters: LoRAAdapters?
     private let denoisers = PreparedGraphCache<String, any PreparedGraph>(capacity: 4)
 
     public init(url: URL, configFolder: URL? = nil, backend: Backend, dtype: DType = .float16) throws {
@@ -64,6 +65,10 @@ public final class StableDiffusion3Pipeline: DiffusionPipeline, GenerationStages
         schedulerConfiguration = try SchedulerConfiguration.load(from: folder.schedulerConfigurationURL)
         promptEncoder = try SD3PromptEncoder(folder: folder, backend: backend, dtype: dtype)
         vae = LatentAutoencoder(folder.vae, backend: backend, dtype: dtype)
+        transformerWeights = AdaptedWeights(label: "transformer", base: folder.transformer.weights)
+        adapters = LoRAAdapters(
+            slots: [.init(names: .sd3Transformer(weights: folder.transformer.weights), weights: transformerWeights)] + promptEncoder.loraSlots,
+            backend: backend)
         var footprint = WeightFootprint()
         promptEncoder.addCLIPWeights(to: &footprint)
         footprint.add("transformer", folder.transformer.weights, dtype: dtype)
@@ -148,7 +153,7 @@ public final class StableDiffusion3Pipeline: DiffusionPipeline, GenerationStages
         let key = "\(sampleShape)-\(context.shape)-\(pooled.shape)-\(deviceStep?.description ?? "prediction")"
         let graph = try denoisers.graph(for: key) {
             let graph = Graph()
-            let binder = WeightBinder(graph: graph, source: folder.transformer.weights, dtype: dtype, residency: transformerResidency)
+            let binder = WeightBinder(graph: graph, source: transformerWeights.current, dtype: dtype, residency: transformerWeights.residency)
             let model = SD3Transformer2DModel(configuration: folder.transformer.configuration)
             var result = try model(
                 hiddenStates: graph.input("sample", Shape(sampleShape), dtype: dtype),

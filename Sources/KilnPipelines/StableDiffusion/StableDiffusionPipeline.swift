@@ -42,7 +42,8 @@ public final class StableDiffusionPipeline: DiffusionPipeline, GenerationStages 
         checkpoint.family == .sdxl ? .stableDiffusionXL : .stableDiffusion
     }
     private let promptEncoder: PromptEncoder
-    private let unetResidency = ResidentWeights(label: "unet")
+    private let unetWeights: AdaptedWeights
+    let adapters: LoRAAdapters?
     private let inpaintingResidency = ResidentWeights(label: "inpainting unet")
     private let denoisers = PreparedGraphCache<String, any PreparedGraph>(capacity: 4)
 
@@ -91,6 +92,12 @@ public final class StableDiffusionPipeline: DiffusionPipeline, GenerationStages 
                         pooled: PromptEncoder.Pooled)] = [("text_encoder", tokenizers[0], checkpoint.textEncoder, sdxl, .none)]
         if let second = checkpoint.textEncoder2 { encoders.append(("text_encoder_2", tokenizers[1], second, true, .projected)) }
         promptEncoder = PromptEncoder(encoders, backend: backend, dtype: dtype)
+        unetWeights = AdaptedWeights(label: "unet", base: checkpoint.unet.weights)
+        // kohya: SD1/SD2's one encoder is lora_te_ (lora_te1_ from some trainers); SDXL's lora_te1_ and lora_te2_.
+        adapters = LoRAAdapters(
+            slots: [.init(names: .unet(checkpoint.unet), weights: unetWeights)]
+                + promptEncoder.loraSlots(kohyaPrefixes: sdxl ? [["lora_te1_"], ["lora_te2_"]] : [["lora_te_", "lora_te1_"]]),
+            backend: backend)
         // SDXL's VAE overflows f16 (diffusers upcasts it, `force_upcast`); the others keep `dtype`.
         let vaeDType: DType = sdxl ? .float32 : dtype
         vae = LatentAutoencoder(checkpoint.vae, backend: backend, dtype: vaeDType)
@@ -116,9 +123,9 @@ public final class StableDiffusionPipeline: DiffusionPipeline, GenerationStages 
     // MARK: Stages
 
     /// The U-Net a request runs: the supplied inpainting U-Net for inpainting, else the model's.
-    private func unet(for request: GenerationRequest) -> (component: ModelComponent<UNetConfiguration>, residency: ResidentWeights) {
-        if case .inpainting = request.mode, let inpaintingUNet { return (inpaintingUNet, inpaintingResidency) }
-        return (checkpoint.unet, unetResidency)
+    private func unet(for request: GenerationRequest) -> (component: ModelComponent<UNetConfiguration>, weights: TensorSource, residency: ResidentWeights) {
+        if case .inpainting = request.mode, let inpaintingUNet { return (inpaintingUNet, inpaintingUNet.weights, inpaintingResidency) }
+        return (checkpoint.unet, unetWeights.current, unetWeights.residency)
     }
 
     func plan(_ request: GenerationRequest) throws -> DenoisingPlan {
@@ -135,6 +142,9 @@ public final class StableDiffusionPipeline: DiffusionPipeline, GenerationStages 
         }
         if checkpoint.family == .sdxl, case .inpainting = request.mode {
             throw PipelineError.unsupported("inpainting with SDXL models (text-to-image and image-to-image only so far)")
+        }
+        if case .inpainting = request.mode, inpaintingUNet != nil, !request.options.loras.isEmpty {
+            throw PipelineError.unsupported("LoRAs with a separate inpainting U-Net (they change the model's own U-Net)")
         }
         if request.options.guidanceRescale > 0 && request.mode != .textToImage {
             try fail("guidance rescale applies to text-to-image only (diffusers' \(request.mode.name) pipeline has none)")
@@ -201,14 +211,14 @@ public final class StableDiffusionPipeline: DiffusionPipeline, GenerationStages 
     }
 
     func denoiser(for plan: DenoisingPlan, conditioning: [String: HostTensor], deviceStep: DeviceStep?) throws -> PreparedDenoiser {
-        let (unet, residency) = unet(for: plan.request)
+        let (unet, weights, residency) = unet(for: plan.request)
         let inputShape = [plan.modelBatch, unet.configuration.inChannels, plan.latentShape[2], plan.latentShape[3]]
         let shapes = conditioning.sorted { $0.key < $1.key }.map { "\($0.key)\($0.value.shape)" }.joined()
         let key = "\(residency.label)-\(inputShape)-\(shapes)-\(deviceStep?.description ?? "prediction")"
         guard let context = conditioning["context"] else { throw PipelineError.failed("the U-Net's conditioning has no text context") }
         let graph = try denoisers.graph(for: key) {
             let graph = Graph()
-            let binder = WeightBinder(graph: graph, source: unet.weights, dtype: dtype, residency: residency)
+            let binder = WeightBinder(graph: graph, source: weights, dtype: dtype, residency: residency)
             let batch = inputShape[0]
             func input(_ name: String, dtype: DType) -> Tensor? {
                 conditioning[name].map { graph.input(name, $0.shape, dtype: dtype) }
