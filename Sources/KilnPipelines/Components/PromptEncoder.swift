@@ -84,6 +84,46 @@ final class PromptEncoder {
         return Embeddings(context: Self.joinedOnLastAxis(contexts), pooled: pooled)
     }
 
+    /// `prompts` in AUTOMATIC1111's syntax: each prompt in 77-token chunks (`A1111PromptChunks`),
+    /// each chunk's states weighted (`A1111Emphasis`) and the chunks joined along the sequence;
+    /// prompts with fewer chunks are padded with the empty prompt's chunk (A1111's "pad prompt
+    /// and negative prompt to the same length"), so they batch together. The pooled vector is
+    /// the first chunk's, unweighted, as A1111 takes it.
+    ///
+    /// Shapes: context `[N, 77·C, D]` for the longest prompt's C chunks, pooled `[N, P]`.
+    func encodeA1111(_ prompts: [String]) throws -> Embeddings {
+        let perEncoder = encoders.map { encoder in prompts.map { A1111PromptChunks($0, tokenizer: encoder.tokenizer).chunks } }
+        let count = perEncoder.flatMap { $0.map(\.count) }.max() ?? 1
+        var contexts: [ShapedArray] = []
+        var pooled: ShapedArray?
+        for (index, encoder) in encoders.enumerated() {
+            let empty = A1111PromptChunks("", tokenizer: encoder.tokenizer).chunks[0]
+            let chunks = perEncoder[index].flatMap { $0 + Array(repeating: empty, count: count - $0.count) }   // [N·C]
+            let length = empty.ids.count
+            let ids = chunks.flatMap { $0.ids.map(Int32.init) }
+            let rows = CLIPTextModel.pooledRows(ids: ids, sequenceLength: length)
+            let graph = try preparedGraph(encoder, index: index, batch: chunks.count, length: length)
+            let outputs = try graph.run([
+                "ids": HostTensor(shape: [chunks.count, length], integers: ids),
+                "rows": HostTensor(shape: [rows.count], integers: rows),
+            ])
+            let states = ShapedArray(outputs[0])                                                    // [N·C, 77, D]
+            let width = states.shape[2], size = length * width
+            var weighted = [Float]()
+            weighted.reserveCapacity(states.scalars.count)
+            for (chunk, values) in chunks.enumerated() {
+                let slice = Array(states.scalars[(chunk * size)..<((chunk + 1) * size)])
+                weighted += values.weights.allSatisfy { $0 == 1 } ? slice : A1111Emphasis.apply(slice, width: width, weights: values.weights)
+            }
+            contexts.append(ShapedArray(shape: [prompts.count, count * length, width], scalars: weighted))
+            if encoder.pooled != .none {
+                let all = ShapedArray(outputs[1])                                                    // [N·C, P]
+                pooled = ShapedArray.concatenated(prompts.indices.map { all.rows(($0 * count)..<($0 * count + 1)) })
+            }
+        }
+        return Embeddings(context: Self.joinedOnLastAxis(contexts), pooled: pooled)
+    }
+
     /// Zero embeddings shaped like `encode` returns for `count` prompts (SDXL's empty negative).
     func zeros(count: Int, like embeddings: Embeddings) -> Embeddings {
         Embeddings(

@@ -247,7 +247,9 @@ public final class FluxPipeline: DiffusionPipeline, GenerationStages {
     }
 
     func conditioning(for plan: DenoisingPlan) throws -> [String: HostTensor] {
-        let (states, pooled) = try encode([plan.request.prompt ?? ""], maxSequenceLength: maxSequenceLength(plan.request))
+        // T5 has no per-token weighting: A1111's syntax is taken out, its text kept.
+        let prompt = plan.request.options.promptSyntax == .a1111 ? A1111Prompt.plainText(plan.request.prompt ?? "") : plan.request.prompt ?? ""
+        let (states, pooled) = try encode([prompt], maxSequenceLength: maxSequenceLength(plan.request))
         let count = plan.request.batchCount
         return conditioning(textStates: states.repeated(count), pooled: pooled.repeated(count), request: plan.request)
     }

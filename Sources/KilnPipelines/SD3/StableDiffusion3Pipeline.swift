@@ -134,7 +134,9 @@ public final class StableDiffusion3Pipeline: DiffusionPipeline, GenerationStages
     /// `[uncond × N; cond × N]` under guidance, as diffusers batches it.
     func conditioning(for plan: DenoisingPlan) throws -> [String: HostTensor] {
         let request = plan.request
-        let prompts = plan.guidance == .none ? [request.prompt ?? ""] : [request.negativePrompt ?? "", request.prompt ?? ""]
+        var prompts = plan.guidance == .none ? [request.prompt ?? ""] : [request.negativePrompt ?? "", request.prompt ?? ""]
+        // T5 has no per-token weighting: A1111's syntax is taken out, its text kept.
+        if request.options.promptSyntax == .a1111 { prompts = prompts.map(A1111Prompt.plainText) }
         let encoded = try promptEncoder.encode(
             prompts, maxSequenceLength: request.options.maxSequenceLength ?? Self.defaultMaxSequenceLength, withoutT5: request.options.withoutT5)
         guard let pooled = encoded.pooled else { throw PipelineError.failed("SD3 prompt encoding gave no pooled embedding") }

@@ -120,6 +120,15 @@ public final class StableDiffusionPipeline: DiffusionPipeline, GenerationStages 
             imageToImageStrength: sdxl ? 0.3 : 0.8, inpaintingStrength: 1.0)
     }
 
+    /// The text encoders' output for `prompts` read with `syntax`: context `[N, 77·C, D]` (C = 1
+    /// for literal prompts) and SDXL's pooled embedding `[N, 1280]`, as the U-Net receives them.
+    public func promptEmbeddings(_ prompts: [String], syntax: PromptSyntax = .literal) throws -> (context: ShapedArray, pooled: ShapedArray?) {
+        try generationLock.withLock {
+            let embeddings = syntax == .a1111 ? try promptEncoder.encodeA1111(prompts) : try promptEncoder.encode(prompts)
+            return (embeddings.context, embeddings.pooled)
+        }
+    }
+
     // MARK: Stages
 
     /// The U-Net a request runs: the supplied inpainting U-Net for inpainting, else the model's.
@@ -182,17 +191,20 @@ public final class StableDiffusionPipeline: DiffusionPipeline, GenerationStages 
         let prompt = request.prompt ?? "", count = request.batchCount
         var positive: PromptEncoder.Embeddings
         var negative: PromptEncoder.Embeddings?
+        let encode = { (prompts: [String]) in
+            request.options.promptSyntax == .a1111 ? try self.promptEncoder.encodeA1111(prompts) : try self.promptEncoder.encode(prompts)
+        }
         if case .classifierFree = plan.guidance {
             if request.negativePrompt == nil && zeroEmptyNegativePrompt {
-                positive = try promptEncoder.encode([prompt])
+                positive = try encode([prompt])
                 negative = promptEncoder.zeros(count: 1, like: positive)
             } else {
-                let both = try promptEncoder.encode([request.negativePrompt ?? "", prompt])
+                let both = try encode([request.negativePrompt ?? "", prompt])
                 negative = PromptEncoder.Embeddings(context: both.context.rows(0..<1), pooled: both.pooled?.rows(0..<1))
                 positive = PromptEncoder.Embeddings(context: both.context.rows(1..<2), pooled: both.pooled?.rows(1..<2))
             }
         } else {
-            positive = try promptEncoder.encode([prompt])
+            positive = try encode([prompt])
         }
         let halves = [negative, positive].compactMap { $0 }
         let context = ShapedArray.concatenated(halves.map { $0.context.repeated(count) })
