@@ -100,7 +100,8 @@ struct GenerateCommand: ParsableCommand {
         let pipeline = try CommandFailure.mapping {
             try Pipelines.open(
                 URL(fileURLWithPath: model), config: config.map(URL.init(fileURLWithPath:)), vae: vae.map(URL.init(fileURLWithPath:)),
-                inpaintingUNet: inpaintingUnet.map(URL.init(fileURLWithPath:)), backend: device.backend, dtype: device.storage(settings.dtype))
+                inpaintingUNet: inpaintingUnet.map(URL.init(fileURLWithPath:)), tinyAutoencoder: taesd.map(URL.init(fileURLWithPath:)),
+                backend: device.backend, dtype: device.storage(settings.dtype))
         }
         let request = try makeRequest(settings, defaults: pipeline.defaults)
         try CommandFailure.mapping { try pipeline.check(request) }

@@ -31,6 +31,8 @@ public final class DiTPipeline: DiffusionPipeline, GenerationStages {
     public let weightBytes: Int
 
     let generationLock = NSLock()
+    /// TAESD for previews and fast decodes (`Pipelines.Source.tinyAutoencoder`).
+    public internal(set) var tinyAutoencoder: TinyAutoencoder?
     var autoencoder: LatentAutoencoder? { vae }
     private let vae: LatentAutoencoder
     var adapters: LoRAAdapters? { nil }

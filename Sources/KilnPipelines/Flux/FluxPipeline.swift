@@ -32,6 +32,8 @@ public final class FluxPipeline: DiffusionPipeline, GenerationStages {
     public let weightBytes: Int
 
     let generationLock = NSLock()
+    /// TAESD for previews and fast decodes (`Pipelines.Source.tinyAutoencoder`).
+    public internal(set) var tinyAutoencoder: TinyAutoencoder?
     let autoencoder: LatentAutoencoder?
     var previewProjection: LatentRGBProjection? { .flux }
     private let transformerWeights: TensorSource
