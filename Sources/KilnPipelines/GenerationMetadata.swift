@@ -40,6 +40,9 @@ public struct GenerationMetadata: Codable, Sendable, Equatable {
     public var loras: [AppliedLoRA]?
     /// `a1111` when the prompt was read with AUTOMATIC1111's syntax; nil for literal prompts.
     public var promptSyntax: String?
+    /// The tiny autoencoder (TAESD file or folder name) that decoded the image instead of the
+    /// VAE; nil for the VAE's decode.
+    public var tinyAutoencoder: String?
 
     public init(
         prompt: String, negativePrompt: String?, mode: String, width: Int, height: Int, steps: Int, cfgScale: Float,
@@ -83,6 +86,7 @@ public struct GenerationMetadata: Codable, Sendable, Equatable {
         case classLabel = "class_label"
         case loras
         case promptSyntax = "prompt_syntax"
+        case tinyAutoencoder = "taesd"
     }
 
     /// The JSON of the `kiln` chunk: sorted keys, so equal settings give equal bytes.
@@ -185,5 +189,6 @@ extension GenerationMetadata {
         classLabel = labels.flatMap { $0.indices.contains(index) ? $0[index] : nil }
         loras = result.loras.isEmpty ? nil : result.loras
         promptSyntax = request.options.promptSyntax == .literal ? nil : request.options.promptSyntax.rawValue
+        tinyAutoencoder = result.tinyAutoencoder
     }
 }

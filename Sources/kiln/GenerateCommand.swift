@@ -65,10 +65,8 @@ struct GenerateCommand: ParsableCommand {
     var loraDir: String?
     @Option(help: "How the prompt is read: literal (as diffusers) or a1111 ((word), (word:1.3), [word], BREAK, more than 75 tokens).")
     var promptSyntax = "literal"
-    @Option(help: "A tiny autoencoder (TAESD: a diffusers AutoencoderTiny folder or a taesd*_decoder.safetensors file) for previews; with --taesd-decode also the final image.")
+    @Option(help: "Decode the final image (and previews) with this tiny autoencoder instead of the VAE: much faster, lower quality. TAESD: a diffusers AutoencoderTiny folder or a taesd*_decoder.safetensors file (taesd, taesdxl, taesd3, taef1).")
     var taesd: String?
-    @Flag(help: "Decode the final image with --taesd instead of the VAE: much faster, lower quality.")
-    var taesdDecode = false
     @Option(help: "Write a preview PNG of the image being denoised to this path (TAESD with --taesd, else the latents' linear RGB projection).")
     var preview: String?
     @Option(help: "With --preview: write it every N steps (and after the last).")
@@ -174,7 +172,6 @@ struct GenerateCommand: ParsableCommand {
         }
         if let loraDir, !URL(fileURLWithPath: loraDir).isExistingFolder { throw CommandFailure.badInput("--lora-dir \(loraDir): no such folder") }
         if previewEvery < 1 { throw CommandFailure.badInput("--preview-every must be at least 1, got \(previewEvery)") }
-        if taesdDecode && taesd == nil { throw CommandFailure.badInput("--taesd-decode needs --taesd") }
         if strength != nil && initImage == nil { throw CommandFailure.badInput("--strength needs --init-image") }
         if mask != nil && initImage == nil { throw CommandFailure.badInput("--mask needs --init-image") }
         if prompt != nil && !classLabel.isEmpty { throw CommandFailure.badInput("give --prompt or --class-label, not both") }
@@ -229,7 +226,7 @@ struct GenerateCommand: ParsableCommand {
         request.batchCount = batchCount
         request.options = GenerationRequest.Options(
             maxSequenceLength: maxSequenceLength, withoutT5: withoutT5, guidanceRescale: guidanceRescale, loras: settings.loras + loraTags,
-            promptSyntax: settings.promptSyntax, decodesWithTinyAutoencoder: taesdDecode)
+            promptSyntax: settings.promptSyntax, decodesWithTinyAutoencoder: taesd != nil)
         return request
     }
 

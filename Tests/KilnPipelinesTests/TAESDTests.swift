@@ -80,4 +80,44 @@ import Testing
             #expect("\(error)".contains("16-channel"), "\(error)")
         }
     }
+
+    /// `kiln generate --taesd PATH` decodes the final image with TAESD: the PNG holds TAESD's
+    /// decode of the saved latents, not the VAE's; a TAESD that cannot read the model's latents,
+    /// or a missing one, is bad input.
+    @Test func generateDecodesTheFinalImageWithTAESD() throws {
+        let model = try PipelineFixtures.modelFolder("sd1")
+        let scratch = try GenerateCommandTests.scratch()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let output = scratch.appendingPathComponent("tiny.png"), latents = scratch.appendingPathComponent("latents.safetensors")
+        let tiny = Self.folder.appendingPathComponent("taesd")
+        let run = try GenerateCommandTests.kiln(
+            try GenerateCommandTests.baseArguments(model: model, output: output) + ["--taesd", tiny.path, "--save-latents", latents.path])
+        #expect(run.status == 0, "\(run.errors)")
+
+        let saved = ShapedArray(try SafeTensorsFile(url: latents).tensor("latents"))
+        let taesd = try TinyAutoencoder(url: tiny, latentChannels: 4, vaeScaling: 1, vaeShift: nil, backend: CPUBackend(), dtype: .float32)
+        let decoded = try taesd.decode(saved)
+        let expected = try DiffusersImageProcessor.postprocess(try ImageTensor(shape: decoded.shape, values: decoded.scalars))[0]
+        let written = try PNGImage(contentsOf: output)
+        #expect(written.width == expected.width && written.height == expected.height)
+        #expect(written.pixels == expected.pixels, "the PNG is TAESD's decode of the final latents")
+        let json = try #require(written.text.first { $0.keyword == "kiln" }?.text)
+        let settings = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        #expect(settings["taesd"] as? String == "taesd", "the kiln chunk names the decoder: \(json)")
+
+        let plain = scratch.appendingPathComponent("vae.png")
+        let vaeRun = try GenerateCommandTests.kiln(try GenerateCommandTests.baseArguments(model: model, output: plain) + ["--quiet"])
+        #expect(vaeRun.status == 0, "\(vaeRun.errors)")
+        let vaeImage = try PNGImage(contentsOf: plain)
+        #expect(vaeImage.pixels != written.pixels, "without --taesd the VAE decodes, so the check above tells them apart")
+        #expect(vaeImage.text.first { $0.keyword == "kiln" }?.text.contains("\"taesd\"") == false)
+
+        for (path, message) in [(Self.folder.appendingPathComponent("taef1").path, "16-channel"), (scratch.appendingPathComponent("none").path, scratch.appendingPathComponent("none").path)] {
+            let refused = try GenerateCommandTests.kiln(
+                try GenerateCommandTests.baseArguments(model: model, output: scratch.appendingPathComponent("refused.png")) + ["--taesd", path])
+            #expect(refused.status == 2, "--taesd \(path): \(refused.errors)")
+            #expect(refused.errors.contains(message), "\(refused.errors)")
+            #expect(!FileManager.default.fileExists(atPath: scratch.appendingPathComponent("refused.png").path))
+        }
+    }
 }

@@ -161,13 +161,12 @@ public struct LoRAModule: Sendable, Equatable {
         result.withUnsafeMutableBufferPointer { output in
             a.withUnsafeBufferPointer { left in
                 b.withUnsafeBufferPointer { right in
+                    guard let target = output.baseAddress, let source = right.baseAddress else { return }
                     for row in 0..<rows {
-                        let target = output.baseAddress! + row * columns
                         for k in 0..<inner {
                             let factor = left[row * inner + k]
                             if factor == 0 { continue }
-                            let source = right.baseAddress! + k * columns
-                            for column in 0..<columns { target[column] += factor * source[column] }
+                            for column in 0..<columns { target[row * columns + column] += factor * source[k * columns + column] }
                         }
                     }
                 }

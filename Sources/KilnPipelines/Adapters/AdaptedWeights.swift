@@ -81,20 +81,27 @@ struct MergedTensorSource: TensorSource {
 }
 
 /// Each module's change, computed once while a set of LoRAs is merged (a fused q/k/v change
-/// serves three weights).
+/// serves three weights); after `clear` (the merge is done) changes are computed afresh each
+/// time a weight is read again (a released encoder uploading anew), and nothing is kept.
 final class DeltaMemo: @unchecked Sendable {
     private let lock = NSLock()
     private var deltas: [String: HostTensor] = [:]
+    private var keeps = true
 
     func delta(_ module: LoRAModule, in file: LoRAFile) throws -> HostTensor {
         let key = file.url.path + "\u{0}" + module.name
         if let found = lock.withLock({ deltas[key] }) { return found }
         let computed = try module.delta(in: file.tensors)
-        lock.withLock { deltas[key] = computed }
+        lock.withLock { if keeps { deltas[key] = computed } }
         return computed
     }
 
-    func clear() { lock.withLock { deltas.removeAll() } }
+    func clear() {
+        lock.withLock {
+            keeps = false
+            deltas.removeAll()
+        }
+    }
 }
 
 /// A tensor source as a backend's constant values (every key floating point).

@@ -129,9 +129,11 @@ enum GenerationRunner {
             _ = clock.lap()
             let latents = plan.layout.spatial(plan.guidance.latents(from: state))
             var images = ShapedArray(shape: [0], scalars: [])
+            var decodedBy: String?
             if decodes {
                 if request.options.decodesWithTinyAutoencoder, let tiny = stages.tinyAutoencoder {
                     images = try tiny.decode(latents)
+                    decodedBy = tiny.url.lastPathComponent
                     try Finiteness.require(images, stage: .decoding, "the decoded images")
                 } else {
                     guard let autoencoder = stages.autoencoder else { throw PipelineError.invalidModel("the model has no VAE to decode the latents") }
@@ -141,7 +143,7 @@ enum GenerationRunner {
             }
             return GenerationResult(
                 request: request, latents: latents, images: images, seeds: Array(repeating: request.seed, count: latents.shape[0]),
-                timesteps: plan.timesteps, stageSeconds: seconds, loras: loras)
+                timesteps: plan.timesteps, stageSeconds: seconds, loras: loras, tinyAutoencoder: decodedBy)
         } catch let error as PipelineError {
             throw error
         } catch {

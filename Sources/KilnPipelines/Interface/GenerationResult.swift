@@ -19,6 +19,9 @@ public struct GenerationResult: Sendable {
     public var stageSeconds: [GenerationProgress.Stage: Double]
     /// The LoRAs merged into the weights, with their hashes, in the request's order.
     public var loras: [AppliedLoRA] = []
+    /// The tiny autoencoder (TAESD file or folder name) that decoded `images` instead of the
+    /// VAE; nil when the VAE decoded them.
+    public var tinyAutoencoder: String?
 
     public var imageCount: Int { images.shape.first ?? 0 }
 }
