@@ -25,21 +25,59 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     public var uploadedConstantBytes: Int { lock.withLock { constantBytes } }
 
     func countLoaded(_ bytes: Int) { lock.withLock { constantBytes += bytes } }
+
+    /// Replaces the stored f32 values of each resident copy of `names`; graphs hold the same
+    /// boxes, so they read the new values from their next run on.
+    public func rewriteResidentConstants(_ names: Set<String>, of residency: ResidentWeights, from values: any ConstantValues) throws {
+        guard let store: CPUConstantStore = residency.existingStore(for: self) else { return }
+        try store.rewrite(names, backend: self) { name, shape in
+            let tensor = try values.value(ofConstant: name)
+            guard tensor.shape == shape else {
+                throw GraphError("constant", "new value of resident '\(name)' is \(tensor.shape), the stored copy \(shape)")
+            }
+            return try CPUPreparedGraph.value(of: tensor, name: name, kind: "constant")
+        }
+    }
+}
+
+/// One constant's value as graphs read it: shared by every graph over a resident copy, and
+/// replaced in place when the copy is rewritten.
+final class CPUConstantBox: @unchecked Sendable {
+    let name: String
+    let shape: Shape
+    var value: CPUValue
+
+    init(name: String, shape: Shape, value: CPUValue) {
+        self.name = name
+        self.shape = shape
+        self.value = value
+    }
 }
 
 /// The f32 values of resident constants, loaded once and shared by every graph over them.
 final class CPUConstantStore: @unchecked Sendable {
     private let lock = NSLock()
-    private var values: [String: CPUValue] = [:]
+    private var boxes: [String: CPUConstantBox] = [:]
 
-    /// The value filed under `key`, loaded by `load` (and counted by `backend`) the first time.
-    func value(_ key: String, backend: CPUBackend, load: () throws -> (CPUValue, bytes: Int)) rethrows -> CPUValue {
+    /// The box filed under `key`, loaded by `load` (and counted by `backend`) the first time.
+    func box(_ key: String, name: String, shape: Shape, backend: CPUBackend, load: () throws -> (CPUValue, bytes: Int)) rethrows -> CPUConstantBox {
         try lock.withLock {
-            if let value = values[key] { return value }
+            if let box = boxes[key] { return box }
             let (value, bytes) = try load()
-            values[key] = value
+            let box = CPUConstantBox(name: name, shape: shape, value: value)
+            boxes[key] = box
             backend.countLoaded(bytes)
-            return value
+            return box
+        }
+    }
+
+    /// New values for the boxes of `names`, from `load(name, shape)`.
+    func rewrite(_ names: Set<String>, backend: CPUBackend, load: (String, Shape) throws -> CPUValue) throws {
+        try lock.withLock {
+            for box in boxes.values where names.contains(box.name) {
+                box.value = try load(box.name, box.shape)
+                backend.countLoaded(box.shape.elementCount * 4)
+            }
         }
     }
 }
@@ -77,7 +115,7 @@ final class CPUPreparedGraph: PreparedGraph {
     private let graph: Graph
     private let outputs: [Tensor]
     private let order: [Int]
-    private let constants: [String: CPUValue]
+    private let constants: [String: CPUConstantBox]
     /// Step after which each node's value is no longer needed (`order.count` for outputs).
     private let lastUse: [Int: Int]
 
@@ -86,7 +124,7 @@ final class CPUPreparedGraph: PreparedGraph {
         self.outputs = outputs
         order = graph.dependencies(of: outputs)
         try validateBindings(graph, nodes: order, supplied: constants, constants: true)
-        var values: [String: CPUValue] = [:]
+        var values: [String: CPUConstantBox] = [:]
         for id in order {
             let node = graph.nodes[id]
             guard case .constant(let name) = node.operation else { continue }
@@ -95,10 +133,10 @@ final class CPUPreparedGraph: PreparedGraph {
             }
             if let residency = constants.residency(ofConstant: name) {
                 let store = residency.store(for: backend) { CPUConstantStore() }
-                values[name] = try store.value(residentKey(name, node.shape, node.dtype), backend: backend, load: load)
+                values[name] = try store.box(residentKey(name, node.shape, node.dtype), name: name, shape: node.shape, backend: backend, load: load)
             } else {
                 let (value, bytes) = try load()
-                values[name] = value
+                values[name] = CPUConstantBox(name: name, shape: node.shape, value: value)
                 backend.countLoaded(bytes)
             }
         }
@@ -153,8 +191,8 @@ final class CPUPreparedGraph: PreparedGraph {
             guard let tensor = inputs[inputName] else { throw GraphError("input", "no value supplied for input '\(inputName)'") }
             return try Self.value(of: tensor, name: inputName, kind: "input")
         case .constant(let constantName):
-            guard let value = constants[constantName] else { throw GraphError("constant", "no value supplied for constant '\(constantName)'") }
-            return value
+            guard let box = constants[constantName] else { throw GraphError("constant", "no value supplied for constant '\(constantName)'") }
+            return box.value
         case .matmul(let transposeA, let transposeB, let hasBias, let hasAddend):
             let product = CPUKernels.matmul(try x(0), shapes[0], try x(1), shapes[1], bias: hasBias ? try x(2) : nil,
                                             transposeA: transposeA, transposeB: transposeB, output: node.shape)
@@ -245,7 +283,7 @@ final class CPUPreparedGraph: PreparedGraph {
 
     /// A caller's tensor as a CPU value, after checking it holds as many values as its shape says
     /// (`HostTensor`'s fields are mutable, so a mismatch would otherwise read out of bounds).
-    private static func value(of tensor: HostTensor, name: String, kind: String) throws -> CPUValue {
+    static func value(of tensor: HostTensor, name: String, kind: String) throws -> CPUValue {
         let count = tensor.dtype == .int32 ? tensor.integers.count : tensor.scalars.count
         guard count == tensor.shape.elementCount else {
             throw GraphError(kind, "'\(name)' \(tensor.shape) holds \(count) values, expected \(tensor.shape.elementCount)")

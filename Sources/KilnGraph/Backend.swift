@@ -24,6 +24,15 @@ public protocol Backend: AnyObject, Sendable {
     /// was created, as stored: uploads to a GPU, f32 copies on the CPU. Constants that a graph
     /// finds resident (`ConstantValues.residency(ofConstant:)`) cost nothing here.
     var uploadedConstantBytes: Int { get }
+
+    /// Writes new values into the resident copies of `names` that `residency` holds on this
+    /// backend, in place: the same allocations, so every graph prepared over them reads the new
+    /// values from its next run on. Names without a copy here yet are skipped (a later
+    /// preparation loads them from its own constants). `values` gives f32 values of each name's
+    /// shape, rounded once to the storage type as they are stored; the bytes count in
+    /// `uploadedConstantBytes`. This is how adapters (LoRA) are merged into and taken out of
+    /// loaded weights without preparing any graph again.
+    func rewriteResidentConstants(_ names: Set<String>, of residency: ResidentWeights, from values: any ConstantValues) throws
 }
 
 /// A graph ready to run repeatedly with new inputs.

@@ -35,6 +35,11 @@ public final class ResidentWeights: @unchecked Sendable {
         }
     }
 
+    /// The store `owner` keeps for these weights, if it made one.
+    public func existingStore<Store: AnyObject>(for owner: AnyObject) -> Store? {
+        lock.withLock { stores[ObjectIdentifier(owner)] as? Store }
+    }
+
     /// Forgets every backend's copies: graphs prepared earlier keep theirs until they are
     /// released, and the next preparation uploads again.
     public func release() {
@@ -47,3 +52,4 @@ public final class ResidentWeights: @unchecked Sendable {
 
 /// The key a backend files one resident constant under: its name, shape and storage type.
 public func residentKey(_ name: String, _ shape: Shape, _ dtype: DType) -> String { "\(name)|\(shape)|\(dtype.shortName)" }
+

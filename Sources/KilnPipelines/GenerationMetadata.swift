@@ -36,6 +36,13 @@ public struct GenerationMetadata: Codable, Sendable, Equatable {
     public var kilnVersion: String
     /// Class-conditional models (DiT): this image's class label; nil for prompted models.
     public var classLabel: Int?
+    /// The LoRAs merged into the weights, with their weights and hashes; nil without any.
+    public var loras: [AppliedLoRA]?
+    /// `a1111` when the prompt was read with AUTOMATIC1111's syntax; nil for literal prompts.
+    public var promptSyntax: String?
+    /// The tiny autoencoder (TAESD file or folder name) that decoded the image instead of the
+    /// VAE; nil for the VAE's decode.
+    public var tinyAutoencoder: String?
 
     public init(
         prompt: String, negativePrompt: String?, mode: String, width: Int, height: Int, steps: Int, cfgScale: Float,
@@ -77,6 +84,9 @@ public struct GenerationMetadata: Codable, Sendable, Equatable {
         case modelSHA256 = "model_sha256"
         case kilnVersion = "kiln_version"
         case classLabel = "class_label"
+        case loras
+        case promptSyntax = "prompt_syntax"
+        case tinyAutoencoder = "taesd"
     }
 
     /// The JSON of the `kiln` chunk: sorted keys, so equal settings give equal bytes.
@@ -89,7 +99,7 @@ public struct GenerationMetadata: Codable, Sendable, Equatable {
     /// AUTOMATIC1111's `parameters` text: the prompt, `Negative prompt: ...`, then one line of
     /// `Key: value` pairs.
     public var a1111Parameters: String {
-        var lines = [prompt]
+        var lines = [promptWithLoRATags]
         if let negativePrompt, !negativePrompt.isEmpty { lines.append("Negative prompt: \(negativePrompt)") }
         var pairs: [(String, String)] = [
             ("Steps", "\(steps)"), ("Sampler", Self.a1111SamplerName(sampler)),
@@ -102,10 +112,23 @@ public struct GenerationMetadata: Codable, Sendable, Equatable {
         if let strength, mode != "txt2img" { pairs.append(("Denoising strength", Self.number(strength))) }
         if guidanceRescale > 0 { pairs.append(("CFG rescale", Self.number(guidanceRescale))) }
         if batchCount > 1 { pairs += [("Batch size", "\(batchCount)"), ("Batch pos", "\(batchIndex)")] }
+        if let loras, !loras.isEmpty {
+            pairs.append(("Lora hashes", loras.map { "\($0.name): \($0.sha256.prefix(12))" }.joined(separator: ", ")))
+        }
         pairs.append(("RNG", rng))
         pairs.append(("Version", "kiln \(kilnVersion)"))
         lines.append(pairs.map { "\($0): \(Self.quotedIfNeeded($1))" }.joined(separator: ", "))
         return lines.joined(separator: "\n")
+    }
+
+    /// The prompt with a `<lora:name:weight>` tag for each LoRA it does not name already, so
+    /// A1111 (and the sites that read its parameters) apply the same LoRAs.
+    var promptWithLoRATags: String {
+        let missing = (loras ?? []).filter { !prompt.contains("<lora:\($0.name):") && !prompt.contains("<lora:\($0.name)>") }
+        let tags = missing.map { lora in
+            "<lora:\(lora.name):\(lora.textEncoderWeight.map { "\(Self.number($0)):" } ?? "")\(Self.number(lora.weight))>"
+        }
+        return ([prompt] + tags).filter { !$0.isEmpty }.joined(separator: " ")
     }
 
     /// The names A1111 shows for the samplers Kiln shares with it.
@@ -164,5 +187,8 @@ extension GenerationMetadata {
             strength: request.mode == .textToImage ? nil : request.mode.strength, model: origin.model, modelSHA256: origin.modelSHA256,
             backend: origin.backend, dtype: pipeline.dtype.shortName, device: origin.device, driver: origin.driver)
         classLabel = labels.flatMap { $0.indices.contains(index) ? $0[index] : nil }
+        loras = result.loras.isEmpty ? nil : result.loras
+        promptSyntax = request.options.promptSyntax == .literal ? nil : request.options.promptSyntax.rawValue
+        tinyAutoencoder = result.tinyAutoencoder
     }
 }

@@ -34,6 +34,13 @@ enum JobRequests {
         request.steps = settings.steps ?? request.steps
         request.guidanceScale = settings.cfgScale ?? request.guidanceScale
         request.batchCount = settings.batchCount ?? 1
+        request.options.loras = (settings.loras ?? []).map { lora in
+            LoRARequest(url: URL(fileURLWithPath: lora.path, relativeTo: manifest.deletingLastPathComponent()).standardizedFileURL,
+                        weight: lora.weight ?? 1)
+        }
+        for lora in request.options.loras where !FileManager.default.fileExists(atPath: lora.url.path) {
+            throw fail("loras", "\(lora.url.path): no such file")
+        }
         do {
             request.sampler = try settings.sampler.map(SamplerName.init(parsing:))
         } catch {

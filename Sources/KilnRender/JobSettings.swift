@@ -24,11 +24,25 @@ public struct JobSettings: Sendable, Equatable, Codable {
     public var batchCount: Int?
     /// A model path relative to the manifest; nil uses the command's `--model`.
     public var model: String?
+    /// LoRAs merged for the job, in order: `[{"path": "loras/ink.safetensors", "weight": 0.8}]`,
+    /// paths relative to the manifest, weight 1 when left out.
+    public var loras: [LoRA]?
+
+    /// One entry of `loras`.
+    public struct LoRA: Sendable, Equatable, Codable {
+        public var path: String
+        public var weight: Float?
+
+        public init(path: String, weight: Float? = nil) {
+            self.path = path
+            self.weight = weight
+        }
+    }
 
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case prompt, seed, steps, sampler, scheduler, width, height, mask, strength, model
+        case prompt, seed, steps, sampler, scheduler, width, height, mask, strength, model, loras
         case negativePrompt = "negative_prompt"
         case classLabel = "class_label"
         case cfgScale = "cfg_scale"

@@ -147,6 +147,7 @@ struct ManifestLine {
         base.strength = try optional("strength") { try number($0, $1) }
         base.batchCount = try optional("batch_count") { try integer($0, $1, in: 1...256) }
         base.model = try optional("model", string)
+        base.loras = try optional("loras", loras)
         if base.mask != nil && base.initImage == nil { throw fail("mask", "a mask needs an init_image") }
 
         let axes: [(field: String, values: [(label: String, apply: (inout JobSettings) -> Void)])] = [
@@ -220,6 +221,20 @@ struct ManifestLine {
             throw fail(field, "expected a whole number from 0 to \(UInt64.max), got \(Self.describe(value)) (leave the seed out for one derived from the job's id)")
         }
         return seed
+    }
+
+    /// `[{"path": "a.safetensors", "weight": 0.8}, ...]`.
+    private func loras(_ field: String, _ value: Any) throws -> [JobSettings.LoRA] {
+        guard let entries = value as? [Any] else { throw fail(field, "expected a list of {\"path\": ..., \"weight\": ...}, got \(Self.describe(value))") }
+        return try entries.map { entry in
+            guard let object = entry as? [String: Any], let path = object["path"] as? String, !path.isEmpty else {
+                throw fail(field, "each LoRA is {\"path\": \"file.safetensors\", \"weight\": 0.8}, got \(Self.describe(entry))")
+            }
+            if let unknown = object.keys.sorted().first(where: { $0 != "path" && $0 != "weight" }) {
+                throw fail(field, "a LoRA has a path and a weight, not '\(unknown)'")
+            }
+            return JobSettings.LoRA(path: path, weight: try object["weight"].map { try number(field, $0) })
+        }
     }
 
     private func string(_ field: String, _ value: Any) throws -> String {

@@ -2,10 +2,12 @@ import Foundation
 
 /// Everything `kiln serve` is started with.
 public struct ServerConfiguration: Sendable {
-    /// The model loaded at start; nil is reserved for a built-in default model (none yet).
+    /// The model loaded at start (the front end fills in Kiln's default model when given none).
     public var model: URL?
     /// Where `sd-models` finds the other models that may be loaded.
     public var modelsDirectory: URL?
+    /// Where `<lora:name:weight>` prompt tags of the A1111 routes are looked up.
+    public var loraDirectory: URL?
     public var host = "127.0.0.1"
     /// 0 picks a free port (printed at start).
     public var port = 7860

@@ -182,6 +182,14 @@ public enum ArchitectureBenchmark {
             BenchmarkStage(name: "vae", work: .autoencoderDecode(vae, latents: HostTensor(
                 shape: [1, 4, latentHeight, latentWidth], scalars: Array(latents.prefix(4 * latentHeight * latentWidth)))),
                 weights: sources.vae),
+            // TAESD's decoder (64 channels, synthetic weights), the fast alternative to the VAE.
+            BenchmarkStage(name: "taesd", work: .graph { graph, weights in
+                let dtype = weights.binder.dtype
+                let input = graph.input("latents", [1, 4, latentHeight, latentWidth], dtype: dtype)
+                let image = try AutoencoderTiny(configuration: AutoencoderTinyConfiguration(latentChannels: 4)).decode(input, weights: weights)
+                return BuiltGraph(outputs: [image], inputs: ["latents": HostTensor(
+                    shape: input.shape, scalars: Array(latents.prefix(4 * latentHeight * latentWidth)), dtype: dtype)])
+            }),
         ]
     }
 

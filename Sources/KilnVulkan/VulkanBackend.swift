@@ -71,6 +71,21 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
         return try VulkanPreparedGraph(device: device, graph: graph, outputs: outputs, constants: constants, variant: kernelVariant, profile: profile)
     }
 
+    /// Uploads the new values through a staging copy into the allocations the resident copies
+    /// already have, and waits for the copy to finish.
+    public func rewriteResidentConstants(_ names: Set<String>, of residency: ResidentWeights, from values: any ConstantValues) throws {
+        guard let store: ResidentConstantStore = residency.existingStore(for: device) else { return }
+        let targets = store.allocations(of: names)
+        for target in targets {
+            let expected = target.allocation.bytes, found = (values.shape(ofConstant: target.name)?.shape.elementCount ?? -1) * target.dtype.byteCount
+            guard found <= expected, found > 0 else {
+                throw GraphError("constant", "new value of resident '\(target.name)' needs \(found) bytes, its copy holds \(expected)")
+            }
+        }
+        try VulkanPreparedGraph.upload(
+            targets.map { VulkanPreparedGraph.Upload(name: $0.name, target: $0.allocation, dtype: $0.dtype) }, from: values, device: device)
+    }
+
     /// The Winograd convolutions' transformed tiles take more memory than the direct kernel's.
     public func plannedArenaBytes(_ graph: Graph, outputs: [Tensor]) -> Int {
         let (graph, outputs) = rewritten(graph, outputs: outputs)

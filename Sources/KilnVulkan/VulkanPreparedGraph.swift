@@ -155,7 +155,7 @@ public final class VulkanPreparedGraph: PreparedGraph, @unchecked Sendable {
         var owned: [DeviceAllocation] = []
         for constant in newConstants {
             guard let allocation = constantAllocations[constant.node.id] else { continue }
-            if let (store, key) = constant.resident, store.file(allocation, under: key) { continue }
+            if let (store, key) = constant.resident, store.file(allocation, under: key, name: constant.name, dtype: constant.node.dtype) { continue }
             owned.append(allocation)
         }
         ownedConstants = owned

@@ -18,7 +18,7 @@ struct BenchCommand: ParsableCommand {
     @Option var height = 512
     @Option(help: "Images per U-Net call (2 = one classifier-free-guidance step).")
     var batch = 2
-    @Option(help: "Comma-separated stages: text, unet, vae.")
+    @Option(help: "Comma-separated stages: text, unet, vae; taesd (TAESD's decoder) for Stable Diffusion architectures.")
     var stages = "text,unet,vae"
     @Option(help: "Timed iterations per stage.")
     var steps = 3
@@ -76,7 +76,7 @@ struct BenchCommand: ParsableCommand {
             available = try ArchitectureBenchmark.stages(label, width: width, height: height, batch: batch)
         }
         if let unknown = selected.first(where: { name in !available.contains { $0.name == name } }) {
-            throw ValidationError("unknown stage '\(unknown)'; stages are text, unet, vae")
+            throw ValidationError("unknown stage '\(unknown)'; stages are \(available.map(\.name).joined(separator: ", "))")
         }
         let chosen: Backend
         var device: [String: String] = ["backend": backend]

@@ -59,6 +59,18 @@ struct GenerateCommand: ParsableCommand {
     var maxSequenceLength: Int?
     @Flag(help: "SD3: leave the T5 encoder out (T5's states zero, diffusers' text_encoder_3=None).")
     var withoutT5 = false
+    @Option(help: "A LoRA (kohya, diffusers/PEFT, LoCon, LoHa, LoKr, FLUX's BFL and XLabs files) merged at WEIGHT (default 1): PATH[:WEIGHT], repeatable.")
+    var lora: [String] = []
+    @Option(help: "A folder of LoRAs: <lora:name:weight> tags in the prompt name files in it (A1111's syntax; without it tags are prompt text).")
+    var loraDir: String?
+    @Option(help: "How the prompt is read: literal (as diffusers) or a1111 ((word), (word:1.3), [word], BREAK, more than 75 tokens).")
+    var promptSyntax = "literal"
+    @Option(help: "Decode the final image (and previews) with this tiny autoencoder instead of the VAE: much faster, lower quality. TAESD: a diffusers AutoencoderTiny folder or a taesd*_decoder.safetensors file (taesd, taesdxl, taesd3, taef1).")
+    var taesd: String?
+    @Option(help: "Write a preview PNG of the image being denoised to this path (TAESD with --taesd, else the latents' linear RGB projection).")
+    var preview: String?
+    @Option(help: "With --preview: write it every N steps (and after the last).")
+    var previewEvery = 1
     @Option(help: "Output PNG; %d (or %03d) is replaced by the image's index in its batch.")
     var output = "kiln-%d.png"
     @Option(help: "Also write the final latents [B, C, h, w] (f32, tensor 'latents') to this .safetensors file.")
@@ -86,7 +98,8 @@ struct GenerateCommand: ParsableCommand {
         let pipeline = try CommandFailure.mapping {
             try Pipelines.open(
                 model.map(URL.init(fileURLWithPath:)) ?? DefaultModel.requiredLocation(), config: config.map(URL.init(fileURLWithPath:)), vae: vae.map(URL.init(fileURLWithPath:)),
-                inpaintingUNet: inpaintingUnet.map(URL.init(fileURLWithPath:)), backend: device.backend, dtype: device.storage(settings.dtype))
+                inpaintingUNet: inpaintingUnet.map(URL.init(fileURLWithPath:)), tinyAutoencoder: taesd.map(URL.init(fileURLWithPath:)),
+                backend: device.backend, dtype: device.storage(settings.dtype))
         }
         let request = try makeRequest(settings, defaults: pipeline.defaults)
         try CommandFailure.mapping { try pipeline.check(request) }
@@ -97,16 +110,23 @@ struct GenerateCommand: ParsableCommand {
         let origin = GenerationMetadata.Origin(pipeline: pipeline, device: device)
 
         let bar = ProgressBar(enabled: !quiet)
+        let previews = preview.map { PreviewWriter(path: $0, every: previewEvery) }
         let result = try CommandFailure.mapping {
             defer { bar.finish() }
-            return try pipeline.generate(request, progress: bar.report, isCancelled: { false })
+            return try pipeline.generate(request, progress: { progress in
+                bar.report(progress)
+                previews?.report(progress)
+            }, isCancelled: { false })
         }
+        if let problem = previews?.problem { printError("kiln generate: \(problem)") }
         if let saveLatents {
             let tensor = HostTensor(shape: Shape(result.latents.shape), scalars: result.latents.scalars)
             try SafeTensorsFile.write(["latents": tensor], to: URL(fileURLWithPath: saveLatents))
         }
         for (index, path) in outputs.enumerated() {
-            let metadata = GenerationMetadata(result: result, index: index, pipeline: pipeline, origin: origin)
+            var metadata = GenerationMetadata(result: result, index: index, pipeline: pipeline, origin: origin)
+            // The prompt as written, LoRA tags included (the pipeline got it without them).
+            if let prompt, loraDir != nil { metadata.prompt = prompt }
             try GeneratedImages.write(result, index: index, metadata: metadata, to: URL(fileURLWithPath: path))
         }
         try summarise(outputs: outputs, result: result, sampler: pipeline.samplerName(for: result.request), device: device.deviceName)
@@ -118,6 +138,8 @@ struct GenerateCommand: ParsableCommand {
         var dtype: DType
         var sampler: SamplerName?
         var spacing: SigmaSpacing?
+        var loras: [LoRARequest]
+        var promptSyntax: PromptSyntax
     }
 
     /// Everything that can be checked without opening the model.
@@ -141,26 +163,45 @@ struct GenerateCommand: ParsableCommand {
         } catch {
             throw CommandFailure.badInput("--scheduler '\(scheduler ?? "")': \(error)")
         }
+        let loras: [LoRARequest], syntax: PromptSyntax
+        do {
+            loras = try lora.map(LoRARequest.init(parsing:))
+            syntax = try PromptSyntax(parsing: promptSyntax)
+        } catch {
+            throw CommandFailure.badInput("\(error)")
+        }
+        if let loraDir, !URL(fileURLWithPath: loraDir).isExistingFolder { throw CommandFailure.badInput("--lora-dir \(loraDir): no such folder") }
+        if previewEvery < 1 { throw CommandFailure.badInput("--preview-every must be at least 1, got \(previewEvery)") }
         if strength != nil && initImage == nil { throw CommandFailure.badInput("--strength needs --init-image") }
         if mask != nil && initImage == nil { throw CommandFailure.badInput("--mask needs --init-image") }
         if prompt != nil && !classLabel.isEmpty { throw CommandFailure.badInput("give --prompt or --class-label, not both") }
-        for (option, path) in [("--output", outputPath(index: 0)), ("--save-latents", saveLatents)] {
+        for (option, path) in [("--output", outputPath(index: 0)), ("--save-latents", saveLatents), ("--preview", preview)] {
             guard let path else { continue }
             let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
             guard FileManager.default.isWritableFile(atPath: folder) else {
                 throw CommandFailure.badInput("\(option) \(path): the folder \(folder) does not exist or is not writable")
             }
         }
-        return Settings(dtype: storage, sampler: samplerName, spacing: spacing)
+        return Settings(dtype: storage, sampler: samplerName, spacing: spacing, loras: loras, promptSyntax: syntax)
     }
 
     /// The request from the options, every unset one at the model's default.
     private func makeRequest(_ settings: Settings, defaults: GenerationDefaults) throws -> GenerationRequest {
         let conditioning: GenerationRequest.Conditioning
+        var loraTags: [LoRARequest] = []
         if !classLabel.isEmpty {
             conditioning = .classLabels(classLabel)
-        } else if let prompt {
+        } else if var prompt {
+            var tagged: [LoRARequest] = []
+            if let loraDir {
+                do {
+                    (prompt, tagged) = try LoRAPromptTags.requests(from: prompt, folder: URL(fileURLWithPath: loraDir))
+                } catch {
+                    throw CommandFailure.badInput("\(error)")
+                }
+            }
             conditioning = .prompt(prompt, negative: negativePrompt)
+            loraTags = tagged
         } else {
             throw CommandFailure.badInput(defaults.takesClassLabels
                 ? "this model is class-conditional: give --class-label N [N ...]" : "--prompt is required")
@@ -183,7 +224,9 @@ struct GenerateCommand: ParsableCommand {
         request.sampler = settings.sampler
         request.sigmaSpacing = settings.spacing
         request.batchCount = batchCount
-        request.options = GenerationRequest.Options(maxSequenceLength: maxSequenceLength, withoutT5: withoutT5, guidanceRescale: guidanceRescale)
+        request.options = GenerationRequest.Options(
+            maxSequenceLength: maxSequenceLength, withoutT5: withoutT5, guidanceRescale: guidanceRescale, loras: settings.loras + loraTags,
+            promptSyntax: settings.promptSyntax, decodesWithTinyAutoencoder: taesd != nil)
         return request
     }
 
@@ -210,8 +253,9 @@ struct GenerateCommand: ParsableCommand {
         let device: String
         let seconds: [String: Double]
         let secondsPerStep: Double
+        let loras: [AppliedLoRA]
         enum CodingKeys: String, CodingKey {
-            case outputs, latents, seed, steps, width, height, sampler, device, seconds
+            case outputs, latents, seed, steps, width, height, sampler, device, seconds, loras
             case secondsPerStep = "seconds_per_step"
         }
     }
@@ -222,7 +266,7 @@ struct GenerateCommand: ParsableCommand {
         let summary = Summary(
             outputs: outputs, latents: saveLatents, seed: request.seed, steps: request.steps, width: request.width, height: request.height,
             sampler: sampler, device: device, seconds: result.stageSeconds.reduce(into: [:]) { $0[$1.key.rawValue] = $1.value },
-            secondsPerStep: (result.stageSeconds[.denoising] ?? 0) / Double(max(result.timesteps.count, 1)))
+            secondsPerStep: (result.stageSeconds[.denoising] ?? 0) / Double(max(result.timesteps.count, 1)), loras: result.loras)
         if json {
             try printJSON(summary)
         } else if !quiet {

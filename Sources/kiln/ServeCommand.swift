@@ -15,6 +15,8 @@ struct ServeCommand: ParsableCommand {
     var model: String?
     @Option(help: "A folder of models (diffusers folders and .safetensors files) that clients may switch to.")
     var modelsDir: String?
+    @Option(help: "A folder of LoRA files that <lora:name:weight> tags in A1111 prompts name (A1111's models/Lora).")
+    var loraDir: String?
     @Option(help: "Address to listen on.")
     var host = "127.0.0.1"
     @Option(help: "Port (0 picks a free one; the bound address is printed).")
@@ -99,6 +101,10 @@ struct ServeCommand: ParsableCommand {
                 throw CommandFailure.badInput("--models-dir \(modelsDir): no such folder")
             }
             configuration.modelsDirectory = URL(fileURLWithPath: modelsDir)
+        }
+        if let loraDir {
+            guard URL(fileURLWithPath: loraDir).isExistingFolder else { throw CommandFailure.badInput("--lora-dir \(loraDir): no such folder") }
+            configuration.loraDirectory = URL(fileURLWithPath: loraDir)
         }
         guard (0...65535).contains(port) else { throw CommandFailure.badInput("--port \(port): must be 0...65535") }
         configuration.host = host

@@ -44,6 +44,11 @@ import Testing
         #expect(parameters["text"] == 123_060_480)
         #expect(shapes["unet"] == [[2, 4, 64, 64]])
         #expect(shapes["vae"] == [[1, 3, 512, 512]])
+        // TAESD's decoder as released (4 -> 64 conv, 3 + 3 + 3 + 1 blocks of three 64-channel 3x3
+        // convolutions, three bias-free 3x3 convolutions after the upsamplings, 64 -> 3 conv):
+        // 2,368 + 10 x 110,784 + 3 x 36,864 + 1,731.
+        #expect(parameters["taesd"] == 1_222_531)
+        #expect(shapes["taesd"] == [[1, 3, 512, 512]])
         // DESIGN.md's reference: U-Net 803 GFLOP per image at 512x512, VAE decoder 2514 GFLOP.
         #expect(abs(gflop["unet"]! / 2 - 803) / 803 < 0.03, "U-Net \(gflop["unet"]! / 2) GFLOP per image")
         #expect(abs(gflop["vae"]! - 2514) / 2514 < 0.03, "VAE \(gflop["vae"]!) GFLOP")
@@ -74,7 +79,8 @@ import Testing
         let folder = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("sd/\(family)/diffusers")
         let checkpoint = try StableDiffusionCheckpoint(url: folder)
         let stages = try ArchitectureBenchmark.stages(checkpoint, width: 64, height: 48, batch: 2)
-        #expect(stages.map(\.name) == ["text", "unet", "vae"])
+        // taesd: TAESD's decoder with synthetic weights (a checkpoint has none), for comparison with the VAE.
+        #expect(stages.map(\.name) == ["text", "unet", "vae", "taesd"])
         for stage in stages {
             let result = try ArchitectureBenchmark.measure(stage, backend: CPUBackend(), dtype: .float32, iterations: 1, warmup: 0, profile: false)
             #expect(result.gflop > 0 && result.medianMilliseconds > 0, "\(stage.name)")

@@ -16,6 +16,9 @@ import Testing
         var uploadedConstantBytes: Int { inner.uploadedConstantBytes }
         var memoryCapacityBytes: Int { inner.memoryCapacityBytes }
         func plannedArenaBytes(_ graph: Graph, outputs: [Tensor]) -> Int { inner.plannedArenaBytes(graph, outputs: outputs) }
+        func rewriteResidentConstants(_ names: Set<String>, of residency: ResidentWeights, from values: any ConstantValues) throws {
+            try inner.rewriteResidentConstants(names, of: residency, from: values)
+        }
         func prepare(_ graph: Graph, outputs: [Tensor], constants: any ConstantValues) throws -> any PreparedGraph {
             preparedOperations.append(Set(graph.dependencies(of: outputs).map { graph.nodes[$0].operation.name }))
             return try inner.prepare(graph, outputs: outputs, constants: constants)

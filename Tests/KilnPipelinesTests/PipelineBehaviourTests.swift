@@ -98,6 +98,9 @@ import Testing
         func prepare(_ graph: Graph, outputs: [Tensor], constants: any ConstantValues) throws -> any PreparedGraph {
             try cpu.prepare(graph, outputs: outputs, constants: constants)
         }
+        func rewriteResidentConstants(_ names: Set<String>, of residency: ResidentWeights, from values: any ConstantValues) throws {
+            try cpu.rewriteResidentConstants(names, of: residency, from: values)
+        }
     }
 
     @Test func aModelThatCannotFitIsRefusedWhenOpened() throws {

@@ -26,7 +26,9 @@ final class PromptEncoder {
         /// SD1/SD2 and FLUX read the final (layer-normed) state, SDXL and SD3 the penultimate layer's output.
         let usesPenultimateState: Bool
         let pooled: Pooled
-        let residency: ResidentWeights
+        /// The weights graphs bind (LoRA changes merged) and their device copies.
+        let weights: AdaptedWeights
+        var residency: ResidentWeights { weights.residency }
     }
 
     struct Embeddings {
@@ -52,7 +54,7 @@ final class PromptEncoder {
     ) {
         self.init(encoders: parts.map {
             Encoder(tokenizer: $0.tokenizer, component: $0.component, usesPenultimateState: $0.penultimate, pooled: $0.pooled,
-                    residency: ResidentWeights(label: $0.label))
+                    weights: AdaptedWeights(label: $0.label, base: $0.component.weights))
         }, backend: backend, dtype: dtype)
     }
 
@@ -82,11 +84,61 @@ final class PromptEncoder {
         return Embeddings(context: Self.joinedOnLastAxis(contexts), pooled: pooled)
     }
 
+    /// `prompts` in AUTOMATIC1111's syntax: each prompt in 77-token chunks (`A1111PromptChunks`),
+    /// each chunk's states weighted (`A1111Emphasis`) and the chunks joined along the sequence;
+    /// prompts with fewer chunks are padded with the empty prompt's chunk (A1111's "pad prompt
+    /// and negative prompt to the same length"), so they batch together. The pooled vector is
+    /// the first chunk's, unweighted, as A1111 takes it.
+    ///
+    /// Shapes: context `[N, 77·C, D]` for the longest prompt's C chunks, pooled `[N, P]`.
+    func encodeA1111(_ prompts: [String]) throws -> Embeddings {
+        let perEncoder = encoders.map { encoder in prompts.map { A1111PromptChunks($0, tokenizer: encoder.tokenizer).chunks } }
+        let count = perEncoder.flatMap { $0.map(\.count) }.max() ?? 1
+        var contexts: [ShapedArray] = []
+        var pooled: ShapedArray?
+        for (index, encoder) in encoders.enumerated() {
+            let empty = A1111PromptChunks("", tokenizer: encoder.tokenizer).chunks[0]
+            let chunks = perEncoder[index].flatMap { $0 + Array(repeating: empty, count: count - $0.count) }   // [N·C]
+            let length = empty.ids.count
+            let ids = chunks.flatMap { $0.ids.map(Int32.init) }
+            let rows = CLIPTextModel.pooledRows(ids: ids, sequenceLength: length)
+            let graph = try preparedGraph(encoder, index: index, batch: chunks.count, length: length)
+            let outputs = try graph.run([
+                "ids": HostTensor(shape: [chunks.count, length], integers: ids),
+                "rows": HostTensor(shape: [rows.count], integers: rows),
+            ])
+            let states = ShapedArray(outputs[0])                                                    // [N·C, 77, D]
+            let width = states.shape[2], size = length * width
+            var weighted = [Float]()
+            weighted.reserveCapacity(states.scalars.count)
+            for (chunk, values) in chunks.enumerated() {
+                let slice = Array(states.scalars[(chunk * size)..<((chunk + 1) * size)])
+                weighted += values.weights.allSatisfy { $0 == 1 } ? slice : A1111Emphasis.apply(slice, width: width, weights: values.weights)
+            }
+            contexts.append(ShapedArray(shape: [prompts.count, count * length, width], scalars: weighted))
+            if encoder.pooled != .none {
+                let all = ShapedArray(outputs[1])                                                    // [N·C, P]
+                pooled = ShapedArray.concatenated(prompts.indices.map { all.rows(($0 * count)..<($0 * count + 1)) })
+            }
+        }
+        return Embeddings(context: Self.joinedOnLastAxis(contexts), pooled: pooled)
+    }
+
     /// Zero embeddings shaped like `encode` returns for `count` prompts (SDXL's empty negative).
     func zeros(count: Int, like embeddings: Embeddings) -> Embeddings {
         Embeddings(
             context: ShapedArray(repeating: 0, shape: [count] + embeddings.context.shape.dropFirst()),
             pooled: embeddings.pooled.map { ShapedArray(repeating: 0, shape: [count] + $0.shape.dropFirst()) })
+    }
+
+    /// Each encoder as a component LoRAs may change (kohya names it `lora_te1_`, `lora_te2_`, ...;
+    /// `kohyaPrefixes` gives each encoder's, in order).
+    func loraSlots(kohyaPrefixes: [[String]]) -> [LoRAAdapters.Slot] {
+        zip(encoders, kohyaPrefixes).map { encoder, prefixes in
+            LoRAAdapters.Slot(
+                names: .textEncoder(label: encoder.weights.label, weights: encoder.component.weights, kohyaPrefixes: prefixes),
+                weights: encoder.weights)
+        }
     }
 
     /// Every encoder's weights as the device stores them.
@@ -103,7 +155,7 @@ final class PromptEncoder {
     private func preparedGraph(_ encoder: Encoder, index: Int, batch: Int, length: Int) throws -> any PreparedGraph {
         try graphs.graph(for: "\(index)-\(batch)-\(length)") {
             let graph = Graph()
-            let binder = WeightBinder(graph: graph, source: encoder.component.weights, dtype: dtype, residency: encoder.residency)
+            let binder = WeightBinder(graph: graph, source: encoder.weights.current, dtype: dtype, residency: encoder.residency)
             let ids = graph.input("ids", [batch, length], dtype: .int32)
             let rows = graph.input("rows", [batch], dtype: .int32)
             let outputs = try encoder.component.model(ids: ids, pooledRows: rows, weights: WeightScope(binder))

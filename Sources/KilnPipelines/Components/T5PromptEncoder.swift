@@ -10,7 +10,9 @@ import KilnSampling
 final class T5PromptEncoder {
     let tokenizer: T5Tokenizer
     let component: ModelComponent<T5Configuration>
-    let residency: ResidentWeights
+    /// The weights graphs bind (LoRA changes merged) and their device copies.
+    let weights: AdaptedWeights
+    var residency: ResidentWeights { weights.residency }
     let backend: Backend
     let dtype: DType
     private let model: T5EncoderModel
@@ -19,7 +21,7 @@ final class T5PromptEncoder {
     init(tokenizer: T5Tokenizer, component: ModelComponent<T5Configuration>, label: String, backend: Backend, dtype: DType) {
         self.tokenizer = tokenizer
         self.component = component
-        residency = ResidentWeights(label: label)
+        weights = AdaptedWeights(label: label, base: component.weights)
         self.backend = backend
         self.dtype = dtype
         model = T5EncoderModel(configuration: component.configuration)
@@ -36,7 +38,7 @@ final class T5PromptEncoder {
         let ids = try tokenIDs(prompts, maxSequenceLength: length)
         let graph = try graphs.graph(for: "\(prompts.count)-\(length)") {
             let graph = Graph()
-            let binder = WeightBinder(graph: graph, source: component.weights, dtype: dtype, residency: residency)
+            let binder = WeightBinder(graph: graph, source: weights.current, dtype: dtype, residency: residency)
             let states = try model(
                 ids: graph.input("ids", [prompts.count, length], dtype: .int32),
                 relativePositionBuckets: graph.input("buckets", [length, length], dtype: .int32), weights: WeightScope(binder))
@@ -46,6 +48,11 @@ final class T5PromptEncoder {
             "ids": HostTensor(shape: [prompts.count, length], integers: ids),
             "buckets": model.relativePositionBuckets(length: length),
         ])[0])
+    }
+
+    /// T5 as a component LoRAs may change.
+    func loraSlot(kohyaPrefixes: [String]) -> LoRAAdapters.Slot {
+        LoRAAdapters.Slot(names: .textEncoder(label: weights.label, weights: component.weights, kohyaPrefixes: kohyaPrefixes), weights: weights)
     }
 
     /// Drops the prepared graphs and the device copy of the weights (T5-XXL alone is 9.5 GB in

@@ -31,8 +31,11 @@ public final class DiTPipeline: DiffusionPipeline, GenerationStages {
     public let weightBytes: Int
 
     let generationLock = NSLock()
+    /// TAESD for previews and fast decodes (`Pipelines.Source.tinyAutoencoder`).
+    public internal(set) var tinyAutoencoder: TinyAutoencoder?
     var autoencoder: LatentAutoencoder? { vae }
     private let vae: LatentAutoencoder
+    var adapters: LoRAAdapters? { nil }
     var previewProjection: LatentRGBProjection? { .stableDiffusion }
     private let transformerResidency = ResidentWeights(label: "transformer")
     /// The sin-cos position table: computed on the host, resident like the weights.

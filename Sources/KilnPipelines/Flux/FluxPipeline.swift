@@ -32,12 +32,15 @@ public final class FluxPipeline: DiffusionPipeline, GenerationStages {
     public let weightBytes: Int
 
     let generationLock = NSLock()
+    /// TAESD for previews and fast decodes (`Pipelines.Source.tinyAutoencoder`).
+    public internal(set) var tinyAutoencoder: TinyAutoencoder?
     let autoencoder: LatentAutoencoder?
     var previewProjection: LatentRGBProjection? { .flux }
     private let transformerWeights: TensorSource
+    private let adaptedTransformer: AdaptedWeights
+    let adapters: LoRAAdapters?
     private let clip: PromptEncoder?
     private let t5: T5PromptEncoder?
-    private let transformerResidency = ResidentWeights(label: "transformer")
     /// A few shapes stay prepared, their activations together within what one graph may take.
     private lazy var denoisers = PreparedGraphCache<String, any PreparedGraph>(capacity: 4, byteBudget: backend.activationBudgetBytes)
 
@@ -102,6 +105,13 @@ public final class FluxPipeline: DiffusionPipeline, GenerationStages {
             autoencoder = nil
         }
 
+        adaptedTransformer = AdaptedWeights(label: "transformer", base: transformerWeights)
+        // kohya (sd-scripts): CLIP-L is lora_te1_, T5 lora_te3_.
+        adapters = LoRAAdapters(
+            slots: [.init(names: .fluxTransformer(weights: transformerWeights), weights: adaptedTransformer)]
+                + (clip?.loraSlots(kohyaPrefixes: [["lora_te1_", "lora_te_"]]) ?? []) + (t5.map { [$0.loraSlot(kohyaPrefixes: ["lora_te3_", "lora_te2_"])] } ?? []),
+            backend: backend)
+
         // The encoders and the transformer one after the other at least; together if they can.
         var encoders = WeightFootprint()
         clip?.addWeights(to: &encoders)
@@ -132,6 +142,7 @@ public final class FluxPipeline: DiffusionPipeline, GenerationStages {
     /// `plan`'s checks, and the components a full generation needs.
     public func check(_ request: GenerationRequest) throws {
         _ = try plan(request)
+        try checkAdapters(request)
         let missing = [("text_encoder", clip == nil), ("text_encoder_2", t5 == nil), ("vae", autoencoder == nil)].filter(\.1).map(\.0)
         if !missing.isEmpty {
             throw PipelineError.invalidModel(
@@ -239,7 +250,9 @@ public final class FluxPipeline: DiffusionPipeline, GenerationStages {
     }
 
     func conditioning(for plan: DenoisingPlan) throws -> [String: HostTensor] {
-        let (states, pooled) = try encode([plan.request.prompt ?? ""], maxSequenceLength: maxSequenceLength(plan.request))
+        // T5 has no per-token weighting: A1111's syntax is taken out, its text kept.
+        let prompt = plan.request.options.promptSyntax == .a1111 ? A1111Prompt.plainText(plan.request.prompt ?? "") : plan.request.prompt ?? ""
+        let (states, pooled) = try encode([prompt], maxSequenceLength: maxSequenceLength(plan.request))
         let count = plan.request.batchCount
         return conditioning(textStates: states.repeated(count), pooled: pooled.repeated(count), request: plan.request)
     }
@@ -266,7 +279,7 @@ public final class FluxPipeline: DiffusionPipeline, GenerationStages {
         let key = "\(sampleShape)-\(text.shape)-\(deviceStep?.description ?? "prediction")"
         let graph = try denoisers.graph(for: key) {
             let graph = Graph()
-            let binder = WeightBinder(graph: graph, source: transformerWeights, dtype: dtype, residency: transformerResidency)
+            let binder = WeightBinder(graph: graph, source: adaptedTransformer.current, dtype: dtype, residency: adaptedTransformer.residency)
             let batch = sampleShape[0]
             // Timesteps and guidance stay f32: σ·1000 must not round to f16 before its sinusoid.
             var result = try model(

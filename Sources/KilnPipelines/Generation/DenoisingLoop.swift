@@ -14,6 +14,9 @@ struct DenoisingLoop {
     /// In the loop's layout.
     let blend: LatentBlend?
     let projection: LatentRGBProjection?
+    let tinyDecoder: TinyAutoencoder?
+    /// Image pixels per latent pixel.
+    let scale: Int
 
     /// Runs every timestep from `state` (the loop's latents in its layout, in guidance's state
     /// form) and returns the last state.
@@ -47,7 +50,8 @@ struct DenoisingLoop {
             try Finiteness.require(state, stage: .denoising, step: index + 1, "the latents after step \(index + 1) of \(count)")
             progress(GenerationProgress(
                 stage: .denoising, step: index + 1, stepCount: count, lastSeconds: clock.lap(), elapsedSeconds: clock.elapsed,
-                latents: LatentSnapshot(values: guidance.latents(from: state), layout: plan.layout, projection: projection)))
+                latents: LatentSnapshot(values: guidance.latents(from: state), layout: plan.layout, projection: projection,
+                                        tinyDecoder: tinyDecoder, scale: scale)))
         }
         return state
     }

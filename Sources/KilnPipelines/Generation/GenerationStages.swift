@@ -16,6 +16,10 @@ protocol GenerationStages: DiffusionPipeline {
     var autoencoder: LatentAutoencoder? { get }
     /// The family's latent-to-RGB preview projection.
     var previewProjection: LatentRGBProjection? { get }
+    /// The components LoRAs may change; nil for families without a LoRA format (DiT).
+    var adapters: LoRAAdapters? { get }
+    /// The tiny autoencoder (TAESD) for previews and fast decodes, when the pipeline was opened with one.
+    var tinyAutoencoder: TinyAutoencoder? { get set }
 
     /// Checks `request` against the model and resolves it; throws before any work.
     func plan(_ request: GenerationRequest) throws -> DenoisingPlan
@@ -30,6 +34,17 @@ extension GenerationStages {
     /// Everything `plan` checks; families add what it cannot see.
     public func check(_ request: GenerationRequest) throws {
         _ = try plan(request)
+        try checkAdapters(request)
+    }
+
+    /// The request's LoRAs open and map onto this model; a TAESD decode has a TAESD.
+    func checkAdapters(_ request: GenerationRequest) throws {
+        if request.options.decodesWithTinyAutoencoder && tinyAutoencoder == nil {
+            throw PipelineError.invalidRequest("decoding with a tiny autoencoder needs the pipeline opened with one (TAESD, --taesd)")
+        }
+        guard !request.options.loras.isEmpty else { return }
+        guard let adapters else { throw PipelineError.unsupported("LoRAs with \(family.displayName) models (there is no LoRA format for them)") }
+        try adapters.check(request.options.loras)
     }
 
     public func samplerName(for request: GenerationRequest) -> String {
@@ -81,6 +96,7 @@ enum GenerationRunner {
                                         lastSeconds: seconds[finished] ?? 0, elapsedSeconds: clock.elapsed))
         }
         do {
+            let loras = try stages.adapters?.apply(request.options.loras) ?? []
             let conditioning = try given ?? stages.conditioning(for: plan)
             try Finiteness.require(conditioning, stage: .encodingText, "the text encoders' outputs")
             finish(.encodingText)
@@ -101,7 +117,8 @@ enum GenerationRunner {
             let denoiser = try stages.denoiser(for: plan, conditioning: conditioning, deviceStep: device?.step)
             let loop = DenoisingLoop(
                 plan: plan, denoiser: denoiser, deviceScheduler: device?.scheduler, inpaintingChannels: initial.inpaintingChannels,
-                blend: initial.blend?.arranged(plan.layout), projection: stages.previewProjection)
+                blend: initial.blend?.arranged(plan.layout), projection: stages.previewProjection, tinyDecoder: stages.tinyAutoencoder,
+                scale: stages.autoencoder?.downscaleFactor ?? 8)
             let loopStart = clock.elapsed
             let state = try loop.run(from: plan.guidance.state(from: plan.layout.arranged(initial.latents)), generator: generator,
                                      clock: clock, progress: progress, isCancelled: isCancelled)
@@ -112,14 +129,21 @@ enum GenerationRunner {
             _ = clock.lap()
             let latents = plan.layout.spatial(plan.guidance.latents(from: state))
             var images = ShapedArray(shape: [0], scalars: [])
+            var decodedBy: String?
             if decodes {
-                guard let autoencoder = stages.autoencoder else { throw PipelineError.invalidModel("the model has no VAE to decode the latents") }
-                images = try autoencoder.decode(latents)
+                if request.options.decodesWithTinyAutoencoder, let tiny = stages.tinyAutoencoder {
+                    images = try tiny.decode(latents)
+                    decodedBy = tiny.url.lastPathComponent
+                    try Finiteness.require(images, stage: .decoding, "the decoded images")
+                } else {
+                    guard let autoencoder = stages.autoencoder else { throw PipelineError.invalidModel("the model has no VAE to decode the latents") }
+                    images = try autoencoder.decode(latents)
+                }
                 finish(.decoding, step: plan.timesteps.count)
             }
             return GenerationResult(
                 request: request, latents: latents, images: images, seeds: Array(repeating: request.seed, count: latents.shape[0]),
-                timesteps: plan.timesteps, stageSeconds: seconds)
+                timesteps: plan.timesteps, stageSeconds: seconds, loras: loras, tinyAutoencoder: decodedBy)
         } catch let error as PipelineError {
             throw error
         } catch {

@@ -50,6 +50,10 @@ public struct LatentSnapshot: Sendable {
     let values: ShapedArray
     let layout: LatentLayout
     let projection: LatentRGBProjection?
+    /// The pipeline's tiny autoencoder (TAESD), when it was opened with one.
+    var tinyDecoder: TinyPreviewDecoder?
+    /// Image pixels per latent pixel (the VAE's factor, 8).
+    var scale: Int = 8
 
     /// `[N, C, h, w]`, whatever layout the loop uses.
     public func latents() -> ShapedArray { layout.spatial(values) }
@@ -59,4 +63,22 @@ public struct LatentSnapshot: Sendable {
     public func preview(index: Int = 0) -> PreviewImage? {
         projection?.preview(of: latents(), index: index)
     }
+
+    /// The best preview the pipeline can make of image `index`: the tiny autoencoder's decode at
+    /// the image's size (`scale` 1) when the pipeline has one, else the linear projection at
+    /// the latent size (`scale` the VAE's factor: enlarge by it to show it at the image's size).
+    public func decodedPreview(index: Int = 0) throws -> (preview: PreviewImage, scale: Int)? {
+        if let tinyDecoder {
+            let latents = latents()
+            let one = latents.shape[0] > 1 ? latents.rows(index..<(index + 1)) : latents
+            return (try tinyDecoder.preview(one), 1)
+        }
+        return preview(index: index).map { ($0, scale) }
+    }
+}
+
+/// Decodes latents to a full-size preview (TAESD), for progress reports.
+public protocol TinyPreviewDecoder: Sendable {
+    /// `[1, C, h, w]` latents (the sampler's) -> an 8-bit RGB image at the decoder's full size.
+    func preview(_ latents: ShapedArray) throws -> PreviewImage
 }

@@ -70,10 +70,20 @@ public struct GenerationRequest: Sendable, Equatable {
         public var originalSize: [Int]?
         public var cropTopLeft: [Int]?
         public var targetSize: [Int]?
+        /// LoRAs merged into the weights for this request, in order (Stable Diffusion 1.x/2.x/XL,
+        /// SD3, FLUX). The next request's set replaces this one's; an equal set costs nothing.
+        public var loras: [LoRARequest]
+        /// How the prompt is read: literally (diffusers), or with AUTOMATIC1111's emphasis,
+        /// `BREAK` and prompts longer than 75 tokens.
+        public var promptSyntax: PromptSyntax
+        /// Decode the final latents with the pipeline's tiny autoencoder (TAESD) instead of its VAE:
+        /// fast, lower quality. The pipeline must have been opened with one.
+        public var decodesWithTinyAutoencoder: Bool
 
         public init(
             maxSequenceLength: Int? = nil, withoutT5: Bool = false, guidanceRescale: Float = 0,
-            originalSize: [Int]? = nil, cropTopLeft: [Int]? = nil, targetSize: [Int]? = nil
+            originalSize: [Int]? = nil, cropTopLeft: [Int]? = nil, targetSize: [Int]? = nil, loras: [LoRARequest] = [],
+            promptSyntax: PromptSyntax = .literal, decodesWithTinyAutoencoder: Bool = false
         ) {
             self.maxSequenceLength = maxSequenceLength
             self.withoutT5 = withoutT5
@@ -81,6 +91,9 @@ public struct GenerationRequest: Sendable, Equatable {
             self.originalSize = originalSize
             self.cropTopLeft = cropTopLeft
             self.targetSize = targetSize
+            self.loras = loras
+            self.promptSyntax = promptSyntax
+            self.decodesWithTinyAutoencoder = decodesWithTinyAutoencoder
         }
     }
 

@@ -17,6 +17,11 @@ public struct GenerationResult: Sendable {
     public var timesteps: [Double]
     /// Seconds per stage: text, image (img2img), denoise (all steps), decode.
     public var stageSeconds: [GenerationProgress.Stage: Double]
+    /// The LoRAs merged into the weights, with their hashes, in the request's order.
+    public var loras: [AppliedLoRA] = []
+    /// The tiny autoencoder (TAESD file or folder name) that decoded `images` instead of the
+    /// VAE; nil when the VAE decoded them.
+    public var tinyAutoencoder: String?
 
     public var imageCount: Int { images.shape.first ?? 0 }
 }

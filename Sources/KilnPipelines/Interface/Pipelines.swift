@@ -22,12 +22,16 @@ public enum Pipelines {
         public var vae: URL?
         /// Stable Diffusion 1.x/2.x: a 9-channel inpainting U-Net folder for inpainting requests.
         public var inpaintingUNet: URL?
+        /// A tiny autoencoder (TAESD: a diffusers AutoencoderTiny folder or a `taesd*_decoder.safetensors`
+        /// file) for full-size previews in progress reports and, when a request asks, the final decode.
+        public var tinyAutoencoder: URL?
 
-        public init(url: URL, configFolder: URL? = nil, vae: URL? = nil, inpaintingUNet: URL? = nil) {
+        public init(url: URL, configFolder: URL? = nil, vae: URL? = nil, inpaintingUNet: URL? = nil, tinyAutoencoder: URL? = nil) {
             self.url = url
             self.configFolder = configFolder
             self.vae = vae
             self.inpaintingUNet = inpaintingUNet
+            self.tinyAutoencoder = tinyAutoencoder
         }
     }
 
@@ -51,16 +55,18 @@ public enum Pipelines {
             }
             switch family {
             case .stableDiffusion1, .stableDiffusion2, .stableDiffusionXL:
-                return try StableDiffusionPipeline(
+                return try attachingTinyAutoencoder(source, to: StableDiffusionPipeline(
                     url: source.url, configFolder: source.configFolder, vae: source.vae, inpaintingUNet: source.inpaintingUNet,
-                    backend: backend, dtype: dtype)
+                    backend: backend, dtype: dtype))
             case .stableDiffusion3:
-                return try StableDiffusion3Pipeline(url: source.url, configFolder: source.configFolder, backend: backend, dtype: dtype)
+                return try attachingTinyAutoencoder(source, to: StableDiffusion3Pipeline(
+                    url: source.url, configFolder: source.configFolder, backend: backend, dtype: dtype))
             case .flux:
                 let folder = source.configFolder ?? source.url
-                return try FluxPipeline(folder: folder, singleFile: source.url == folder ? nil : source.url, backend: backend, dtype: dtype)
+                return try attachingTinyAutoencoder(source, to: FluxPipeline(
+                    folder: folder, singleFile: source.url == folder ? nil : source.url, backend: backend, dtype: dtype))
             case .diT:
-                return try DiTPipeline(url: source.url, configFolder: source.configFolder, backend: backend, dtype: dtype)
+                return try attachingTinyAutoencoder(source, to: DiTPipeline(url: source.url, configFolder: source.configFolder, backend: backend, dtype: dtype))
             }
         } catch let error as PipelineError {
             throw error
@@ -72,9 +78,22 @@ public enum Pipelines {
 
     /// `open(Source(url: url, configFolder: config, ...))`.
     public static func open(
-        _ url: URL, config: URL? = nil, vae: URL? = nil, inpaintingUNet: URL? = nil, backend: Backend, dtype: DType = .float16
+        _ url: URL, config: URL? = nil, vae: URL? = nil, inpaintingUNet: URL? = nil, tinyAutoencoder: URL? = nil, backend: Backend,
+        dtype: DType = .float16
     ) throws -> any DiffusionPipeline {
-        try open(Source(url: url, configFolder: config, vae: vae, inpaintingUNet: inpaintingUNet), backend: backend, dtype: dtype)
+        try open(Source(url: url, configFolder: config, vae: vae, inpaintingUNet: inpaintingUNet, tinyAutoencoder: tinyAutoencoder),
+                 backend: backend, dtype: dtype)
+    }
+
+    /// `pipeline` with the source's TAESD, checked against its VAE's latents.
+    static func attachingTinyAutoencoder<Pipeline: GenerationStages>(_ source: Source, to pipeline: Pipeline) throws -> Pipeline {
+        guard let url = source.tinyAutoencoder else { return pipeline }
+        guard let vae = pipeline.autoencoder else { throw PipelineError.invalidModel("\(pipeline.modelURL.path) has no VAE whose latents a TAESD could decode") }
+        var attached = pipeline
+        attached.tinyAutoencoder = try TinyAutoencoder(
+            url: url, latentChannels: vae.latentChannels, vaeScaling: vae.configuration.scalingFactor, vaeShift: vae.configuration.shiftFactor,
+            backend: pipeline.backend, dtype: pipeline.dtype)
+        return attached
     }
 
     /// The family of `source` without opening it: a folder's (or the config folder's)

@@ -73,7 +73,7 @@ public final class PreferenceScorer {
             throw PipelineError.insufficientMemory("the tuned and the reference model must be resident together: \(message)")
         }
         weightBytes = footprint.totalBytes
-        referenceUNet = ResidentUNet(reference.checkpoint.unet, residency: reference.unetResidency, backend: backend, dtype: reference.dtype)
+        referenceUNet = ResidentUNet(reference.checkpoint.unet, residency: reference.unetWeights.residency, backend: backend, dtype: reference.dtype)
         tunedUNet = ResidentUNet(tunedComponent, residency: ResidentWeights(label: "tuned unet"), backend: backend, dtype: reference.dtype)
         self.maximumBatch = maximumBatch
     }

@@ -55,6 +55,12 @@ final class SD3PromptEncoder {
         return PromptEncoder.Embeddings(context: context, pooled: PromptEncoder.joinedOnLastAxis([pooledL, pooledG]))
     }
 
+    /// The encoders as components LoRAs may change (kohya: `lora_te1_`, `lora_te2_`, `lora_te3_`).
+    var loraSlots: [LoRAAdapters.Slot] {
+        clipL.loraSlots(kohyaPrefixes: [["lora_te1_"]]) + clipG.loraSlots(kohyaPrefixes: [["lora_te2_"]])
+            + (t5.map { [$0.loraSlot(kohyaPrefixes: ["lora_te3_"])] } ?? [])
+    }
+
     func addCLIPWeights(to footprint: inout WeightFootprint) {
         clipL.addWeights(to: &footprint)
         clipG.addWeights(to: &footprint)

@@ -28,6 +28,8 @@ public final class StableDiffusion3Pipeline: DiffusionPipeline, GenerationStages
     public let weightBytes: Int
 
     let generationLock = NSLock()
+    /// TAESD for previews and fast decodes (`Pipelines.Source.tinyAutoencoder`).
+    public internal(set) var tinyAutoencoder: TinyAutoencoder?
     var autoencoder: LatentAutoencoder? { vae }
     private let vae: LatentAutoencoder
     var previewProjection: LatentRGBProjection? { .stableDiffusion3 }
@@ -36,7 +38,8 @@ public final class StableDiffusion3Pipeline: DiffusionPipeline, GenerationStages
     private let t5Fits: Bool
     /// Why the T5 encoder the model names could not be opened, if it could not.
     private let t5Problem: String?
-    private let transformerResidency = ResidentWeights(label: "transformer")
+    private let transformerWeights: AdaptedWeights
+    let adapters: LoRAAdapters?
     /// A few shapes stay prepared, their activations together within what one graph may take.
     private lazy var denoisers = PreparedGraphCache<String, any PreparedGraph>(capacity: 4, byteBudget: backend.activationBudgetBytes)
 
@@ -65,6 +68,10 @@ public final class StableDiffusion3Pipeline: DiffusionPipeline, GenerationStages
         schedulerConfiguration = try SchedulerConfiguration.load(from: folder.schedulerConfigurationURL)
         promptEncoder = try SD3PromptEncoder(folder: folder, backend: backend, dtype: dtype)
         vae = LatentAutoencoder(folder.vae, backend: backend, dtype: dtype)
+        transformerWeights = AdaptedWeights(label: "transformer", base: folder.transformer.weights)
+        adapters = LoRAAdapters(
+            slots: [.init(names: .sd3Transformer(weights: folder.transformer.weights), weights: transformerWeights)] + promptEncoder.loraSlots,
+            backend: backend)
         var footprint = WeightFootprint()
         promptEncoder.addCLIPWeights(to: &footprint)
         footprint.add("transformer", folder.transformer.weights, dtype: dtype)
@@ -130,7 +137,9 @@ public final class StableDiffusion3Pipeline: DiffusionPipeline, GenerationStages
     /// `[uncond × N; cond × N]` under guidance, as diffusers batches it.
     func conditioning(for plan: DenoisingPlan) throws -> [String: HostTensor] {
         let request = plan.request
-        let prompts = plan.guidance == .none ? [request.prompt ?? ""] : [request.negativePrompt ?? "", request.prompt ?? ""]
+        var prompts = plan.guidance == .none ? [request.prompt ?? ""] : [request.negativePrompt ?? "", request.prompt ?? ""]
+        // T5 has no per-token weighting: A1111's syntax is taken out, its text kept.
+        if request.options.promptSyntax == .a1111 { prompts = prompts.map(A1111Prompt.plainText) }
         let encoded = try promptEncoder.encode(
             prompts, maxSequenceLength: request.options.maxSequenceLength ?? Self.defaultMaxSequenceLength, withoutT5: request.options.withoutT5)
         guard let pooled = encoded.pooled else { throw PipelineError.failed("SD3 prompt encoding gave no pooled embedding") }
@@ -149,7 +158,7 @@ public final class StableDiffusion3Pipeline: DiffusionPipeline, GenerationStages
         let key = "\(sampleShape)-\(context.shape)-\(pooled.shape)-\(deviceStep?.description ?? "prediction")"
         let graph = try denoisers.graph(for: key) {
             let graph = Graph()
-            let binder = WeightBinder(graph: graph, source: folder.transformer.weights, dtype: dtype, residency: transformerResidency)
+            let binder = WeightBinder(graph: graph, source: transformerWeights.current, dtype: dtype, residency: transformerWeights.residency)
             let model = SD3Transformer2DModel(configuration: folder.transformer.configuration)
             var result = try model(
                 hiddenStates: graph.input("sample", Shape(sampleShape), dtype: dtype),

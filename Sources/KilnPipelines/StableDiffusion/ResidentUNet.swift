@@ -15,7 +15,7 @@ final class ResidentUNet {
     let residency: ResidentWeights
     let backend: Backend
     let dtype: DType
-    private let graphs = PreparedGraphCache<String, any PreparedGraph>(capacity: 4)
+    private lazy var graphs = PreparedGraphCache<String, any PreparedGraph>(capacity: 4, byteBudget: backend.activationBudgetBytes)
 
     init(_ component: ModelComponent<UNetConfiguration>, residency: ResidentWeights, backend: Backend, dtype: DType) {
         self.component = component

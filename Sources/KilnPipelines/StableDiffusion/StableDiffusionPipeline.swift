@@ -36,13 +36,16 @@ public final class StableDiffusionPipeline: DiffusionPipeline, GenerationStages 
     public let weightBytes: Int
 
     let generationLock = NSLock()
+    /// TAESD for previews and fast decodes (`Pipelines.Source.tinyAutoencoder`).
+    public internal(set) var tinyAutoencoder: TinyAutoencoder?
     var autoencoder: LatentAutoencoder? { vae }
     let vae: LatentAutoencoder
     var previewProjection: LatentRGBProjection? {
         checkpoint.family == .sdxl ? .stableDiffusionXL : .stableDiffusion
     }
     let promptEncoder: PromptEncoder
-    let unetResidency = ResidentWeights(label: "unet")
+    let unetWeights: AdaptedWeights
+    let adapters: LoRAAdapters?
     private let inpaintingResidency = ResidentWeights(label: "inpainting unet")
     /// A few shapes stay prepared, their activations together within what one graph may take.
     private lazy var denoisers = PreparedGraphCache<String, any PreparedGraph>(capacity: 4, byteBudget: backend.activationBudgetBytes)
@@ -92,6 +95,12 @@ public final class StableDiffusionPipeline: DiffusionPipeline, GenerationStages 
                         pooled: PromptEncoder.Pooled)] = [("text_encoder", tokenizers[0], checkpoint.textEncoder, sdxl, .none)]
         if let second = checkpoint.textEncoder2 { encoders.append(("text_encoder_2", tokenizers[1], second, true, .projected)) }
         promptEncoder = PromptEncoder(encoders, backend: backend, dtype: dtype)
+        unetWeights = AdaptedWeights(label: "unet", base: checkpoint.unet.weights)
+        // kohya: SD1/SD2's one encoder is lora_te_ (lora_te1_ from some trainers); SDXL's lora_te1_ and lora_te2_.
+        adapters = LoRAAdapters(
+            slots: [.init(names: .unet(checkpoint.unet), weights: unetWeights)]
+                + promptEncoder.loraSlots(kohyaPrefixes: sdxl ? [["lora_te1_"], ["lora_te2_"]] : [["lora_te_", "lora_te1_"]]),
+            backend: backend)
         // SDXL's VAE overflows f16 (diffusers upcasts it, `force_upcast`); the others keep `dtype`.
         let vaeDType: DType = sdxl ? .float32 : dtype
         vae = LatentAutoencoder(checkpoint.vae, backend: backend, dtype: vaeDType)
@@ -115,12 +124,21 @@ public final class StableDiffusionPipeline: DiffusionPipeline, GenerationStages 
         ).recommended(by: checkpoint.url)
     }
 
+    /// The text encoders' output for `prompts` read with `syntax`: context `[N, 77·C, D]` (C = 1
+    /// for literal prompts) and SDXL's pooled embedding `[N, 1280]`, as the U-Net receives them.
+    public func promptEmbeddings(_ prompts: [String], syntax: PromptSyntax = .literal) throws -> (context: ShapedArray, pooled: ShapedArray?) {
+        try generationLock.withLock {
+            let embeddings = syntax == .a1111 ? try promptEncoder.encodeA1111(prompts) : try promptEncoder.encode(prompts)
+            return (embeddings.context, embeddings.pooled)
+        }
+    }
+
     // MARK: Stages
 
     /// The U-Net a request runs: the supplied inpainting U-Net for inpainting, else the model's.
-    private func unet(for request: GenerationRequest) -> (component: ModelComponent<UNetConfiguration>, residency: ResidentWeights) {
-        if case .inpainting = request.mode, let inpaintingUNet { return (inpaintingUNet, inpaintingResidency) }
-        return (checkpoint.unet, unetResidency)
+    private func unet(for request: GenerationRequest) -> (component: ModelComponent<UNetConfiguration>, weights: TensorSource, residency: ResidentWeights) {
+        if case .inpainting = request.mode, let inpaintingUNet { return (inpaintingUNet, inpaintingUNet.weights, inpaintingResidency) }
+        return (checkpoint.unet, unetWeights.current, unetWeights.residency)
     }
 
     func plan(_ request: GenerationRequest) throws -> DenoisingPlan {
@@ -137,6 +155,9 @@ public final class StableDiffusionPipeline: DiffusionPipeline, GenerationStages 
         }
         if checkpoint.family == .sdxl, case .inpainting = request.mode {
             throw PipelineError.unsupported("inpainting with SDXL models (text-to-image and image-to-image only so far)")
+        }
+        if case .inpainting = request.mode, inpaintingUNet != nil, !request.options.loras.isEmpty {
+            throw PipelineError.unsupported("LoRAs with a separate inpainting U-Net (they change the model's own U-Net)")
         }
         if request.options.guidanceRescale > 0 && request.mode != .textToImage {
             try fail("guidance rescale applies to text-to-image only (diffusers' \(request.mode.name) pipeline has none)")
@@ -174,17 +195,20 @@ public final class StableDiffusionPipeline: DiffusionPipeline, GenerationStages 
         let prompt = request.prompt ?? "", count = request.batchCount
         var positive: PromptEncoder.Embeddings
         var negative: PromptEncoder.Embeddings?
+        let encode = { (prompts: [String]) in
+            request.options.promptSyntax == .a1111 ? try self.promptEncoder.encodeA1111(prompts) : try self.promptEncoder.encode(prompts)
+        }
         if case .classifierFree = plan.guidance {
             if request.negativePrompt == nil && zeroEmptyNegativePrompt {
-                positive = try promptEncoder.encode([prompt])
+                positive = try encode([prompt])
                 negative = promptEncoder.zeros(count: 1, like: positive)
             } else {
-                let both = try promptEncoder.encode([request.negativePrompt ?? "", prompt])
+                let both = try encode([request.negativePrompt ?? "", prompt])
                 negative = PromptEncoder.Embeddings(context: both.context.rows(0..<1), pooled: both.pooled?.rows(0..<1))
                 positive = PromptEncoder.Embeddings(context: both.context.rows(1..<2), pooled: both.pooled?.rows(1..<2))
             }
         } else {
-            positive = try promptEncoder.encode([prompt])
+            positive = try encode([prompt])
         }
         let halves = [negative, positive].compactMap { $0 }
         let context = ShapedArray.concatenated(halves.map { $0.context.repeated(count) })
@@ -203,14 +227,14 @@ public final class StableDiffusionPipeline: DiffusionPipeline, GenerationStages 
     }
 
     func denoiser(for plan: DenoisingPlan, conditioning: [String: HostTensor], deviceStep: DeviceStep?) throws -> PreparedDenoiser {
-        let (unet, residency) = unet(for: plan.request)
+        let (unet, weights, residency) = unet(for: plan.request)
         let inputShape = [plan.modelBatch, unet.configuration.inChannels, plan.latentShape[2], plan.latentShape[3]]
         let shapes = conditioning.sorted { $0.key < $1.key }.map { "\($0.key)\($0.value.shape)" }.joined()
         let key = "\(residency.label)-\(inputShape)-\(shapes)-\(deviceStep?.description ?? "prediction")"
         guard let context = conditioning["context"] else { throw PipelineError.failed("the U-Net's conditioning has no text context") }
         let graph = try denoisers.graph(for: key) {
             let graph = Graph()
-            let binder = WeightBinder(graph: graph, source: unet.weights, dtype: dtype, residency: residency)
+            let binder = WeightBinder(graph: graph, source: weights, dtype: dtype, residency: residency)
             let batch = inputShape[0]
             func input(_ name: String, dtype: DType) -> Tensor? {
                 conditioning[name].map { graph.input(name, $0.shape, dtype: dtype) }

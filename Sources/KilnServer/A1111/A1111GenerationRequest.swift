@@ -67,7 +67,11 @@ struct A1111GenerationRequest {
     }
 
     /// Reads `body` for the loaded model `model`.
-    static func parse(_ body: JSONValue, img2img: Bool, model: ModelSummary, catalog: ModelCatalog, limits: Limits) throws -> A1111GenerationRequest {
+    /// `loraDirectory` is where `<lora:name:weight>` tags in the prompt are looked up (A1111's
+    /// models/Lora); without one, a tag is refused.
+    static func parse(
+        _ body: JSONValue, img2img: Bool, model: ModelSummary, catalog: ModelCatalog, limits: Limits, loraDirectory: URL? = nil
+    ) throws -> A1111GenerationRequest {
         let fields = try FieldReader(body)
         var ignored: [String] = []
 
@@ -147,8 +151,21 @@ struct A1111GenerationRequest {
         let restoresModel = try fields.bool("override_settings_restore_afterwards", default: true)
 
         // The Kiln request, built as `kiln generate` builds it from the same settings.
-        let conditioning = GenerationRequest.Conditioning.prompt(prompt, negative: negative.isEmpty ? nil : negative)
+        var text = prompt
+        var loras: [LoRARequest] = []
+        if try !LoRAPromptTags.extract(from: prompt).tags.isEmpty {
+            guard let loraDirectory else { throw APIError.invalid("prompt", "<lora:...> tags need a server started with --lora-dir") }
+            do {
+                (text, loras) = try LoRAPromptTags.requests(from: prompt, folder: loraDirectory)
+            } catch {
+                throw APIError.invalid("prompt", "\(error)")
+            }
+        }
+        let conditioning = GenerationRequest.Conditioning.prompt(text, negative: negative.isEmpty ? nil : negative)
         var base = model.defaults.request(conditioning, seed: seed)
+        // A1111 clients write A1111's emphasis syntax: (word:1.2), [word], BREAK.
+        base.options.promptSyntax = .a1111
+        base.options.loras = loras
         base.width = width
         base.height = height
         base.steps = steps

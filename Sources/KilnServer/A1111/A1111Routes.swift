@@ -59,7 +59,8 @@ struct A1111Routes {
             let limits = A1111GenerationRequest.Limits(
                 maximumBatchSize: service.configuration.maximumBatchSize, maximumIterations: service.configuration.maximumIterations,
                 maximumSide: service.configuration.maximumSide)
-            let parsed = try A1111GenerationRequest.parse(body, img2img: img2img, model: model, catalog: service.catalog, limits: limits)
+            let parsed = try A1111GenerationRequest.parse(body, img2img: img2img, model: model, catalog: service.catalog, limits: limits,
+                                                         loraDirectory: service.configuration.loraDirectory)
             let plan = GenerationPlan(requests: parsed.requests, model: parsed.model, restoresModel: parsed.restoresModel, origin: "a1111")
             let job = try await service.runToCompletion(plan)
             defer { service.queue.forget(job) }

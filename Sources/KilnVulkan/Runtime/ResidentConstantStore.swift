@@ -8,6 +8,8 @@ final class ResidentConstantStore: @unchecked Sendable {
     let device: VulkanDevice
     private let lock = NSLock()
     private var allocations: [String: DeviceAllocation] = [:]
+    /// The constant name and storage type each key was filed for.
+    private var contents: [String: (name: String, dtype: DType)] = [:]
 
     init(device: VulkanDevice) {
         self.device = device
@@ -24,11 +26,22 @@ final class ResidentConstantStore: @unchecked Sendable {
 
     /// Files `allocation`, already holding its uploaded value, under `key`, and takes it over.
     /// False when a graph prepared at the same time filed one first: the caller keeps its own.
-    func file(_ allocation: DeviceAllocation, under key: String) -> Bool {
+    func file(_ allocation: DeviceAllocation, under key: String, name: String, dtype: DType) -> Bool {
         lock.withLock {
             guard allocations[key] == nil else { return false }
             allocations[key] = allocation
+            contents[key] = (name, dtype)
             return true
+        }
+    }
+
+    /// The allocations holding `names`, with the name and storage type of each.
+    func allocations(of names: Set<String>) -> [(allocation: DeviceAllocation, name: String, dtype: DType)] {
+        lock.withLock {
+            contents.compactMap { key, content in
+                guard names.contains(content.name), let allocation = allocations[key] else { return nil }
+                return (allocation, content.name, content.dtype)
+            }
         }
     }
 }
