@@ -65,6 +65,7 @@ public final class DPMSolverMultistepScheduler: Scheduler {
         case let other:
             throw SchedulerError.unsupported("timestep_spacing \(other)")
         }
+        // Under zero-terminal-SNR rescaling the last sigma is pinned finite, as diffusers pins ᾱ_T.
         let trainingSigmas = schedule.sigmaTable(configuration: configuration)
         var levels: [Double]
         // The conversions start from the whole training table, largest sigma first.

@@ -170,7 +170,7 @@ struct NoiseSchedule: Sendable {
     }
 }
 
-/// What the sigma-space schedulers (Euler, Euler ancestral) share.
+/// What the sigma-space schedulers (Euler, Euler ancestral, DPM-Solver++ multistep) share.
 extension NoiseSchedule {
     /// The training sigmas, with the terminal one kept finite under zero-terminal-SNR rescaling:
     /// diffusers pins ᾱ_T to 2^-24 there.

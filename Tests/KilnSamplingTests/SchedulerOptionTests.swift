@@ -149,3 +149,30 @@ func beginIndexIsHarmlessForTimestepIndexedSchedulers(kind: SchedulerKind) throw
     clipped.lambdaMinClipped = -5.1
     #expect(throws: SchedulerError.self) { try SchedulerKind.makeScheduler(configuration: clipped) }
 }
+
+/// kiln-shapes' scheduler: DPM-Solver++ 2M, trailing spacing, v-prediction on betas rescaled to
+/// zero terminal SNR. diffusers pins ᾱ_T to 2^-24, so the first sigma is 4096, not infinity
+/// (values from diffusers 0.39's DPMSolverMultistepScheduler.set_timesteps(12)).
+@Test func dpmSolverKeepsTheZeroSNRTerminalSigmaFinite() throws {
+    let zeroSNR = configuration("DPMSolverMultistepScheduler") {
+        $0.numTrainTimesteps = 1000
+        $0.betaStart = 0.00085
+        $0.betaEnd = 0.012
+        $0.betaSchedule = "scaled_linear"
+        $0.predictionType = "v_prediction"
+        $0.rescaleBetasZeroSnr = true
+        $0.timestepSpacing = "trailing"
+        $0.algorithmType = "dpmsolver++"
+        $0.solverOrder = 2
+        $0.stepsOffset = 1
+    }
+    let scheduler = try DPMSolverMultistepScheduler(configuration: zeroSNR)
+    try scheduler.setTimesteps(12)
+    #expect(scheduler.timesteps == [999, 916, 832, 749, 666, 582, 499, 416, 332, 249, 166, 82])
+    let expected: [Float] = [4096.0, 22.648186, 9.464898, 5.3987408, 3.5009356, 2.429652, 1.768081, 1.3168464, 0.9834383,
+                             0.72705609, 0.51335144, 0.31446606, 0]
+    #expect(scheduler.sigmas.count == expected.count)
+    for (sigma, reference) in zip(scheduler.sigmas, expected) {
+        #expect(abs(sigma - reference) <= 1e-4 * max(1, reference), "\(sigma) against diffusers' \(reference)")
+    }
+}
