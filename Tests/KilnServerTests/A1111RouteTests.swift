@@ -28,6 +28,7 @@ final class A1111RouteTests: XCTestCase {
             request.height = 64
             request.guidanceScale = 7.5
             request.sampler = .eulerAncestral
+            request.options.promptSyntax = .a1111
             let result = try pipeline.generate(request, progress: { _ in }, isCancelled: { false })
             let metadata = GenerationMetadata(result: result, index: 0, pipeline: pipeline, origin: .init(pipeline: pipeline, device: device))
             XCTAssertTrue(png == (try GeneratedImages.pngData(result, index: 0, metadata: metadata)))
@@ -49,6 +50,7 @@ final class A1111RouteTests: XCTestCase {
                 (#"{"prompt": "x", "enable_hr": true}"#, .unprocessableContent, "enable_hr"),
                 (#"{"prompt": "x", "override_settings": {"CLIP_stop_at_last_layers": 2}}"#, .unprocessableContent, "override_settings.CLIP_stop_at_last_layers"),
                 (#"{"prompt": "x", "override_settings": {"sd_model_checkpoint": "../../etc/passwd"}}"#, .unprocessableContent, "override_settings.sd_model_checkpoint"),
+                (#"{"prompt": "x <lora:style:0.8>", "steps": 1}"#, .unprocessableContent, "prompt"),
                 (#"{"prompt": "x""#, .badRequest, nil),
             ]
             for (body, status, field) in cases {
