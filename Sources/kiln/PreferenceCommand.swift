@@ -46,9 +46,7 @@ struct PreferenceOptions: ParsableArguments {
 
     /// Everything that can be checked before a model is opened.
     func checked() throws -> (convention: PreferenceConvention, dtype: DType) {
-        if lora != nil {
-            throw CommandFailure.badInput("--lora: LoRA support is not in this build yet; give the tuned U-Net (or a model folder with it) as --model")
-        }
+        if let lora, !FileManager.default.fileExists(atPath: lora) { throw CommandFailure.badInput("--lora \(lora): no such file") }
         guard let convention = PreferenceConvention(rawValue: self.convention) else {
             throw CommandFailure.badInput("--convention must be sd or sdxl, got '\(self.convention)'")
         }
@@ -73,7 +71,8 @@ struct PreferenceOptions: ParsableArguments {
         let device = try CommandFailure.mapping { try BackendChoice.open(backend, device: deviceOptions.device) }
         let source = Pipelines.Source(url: URL(fileURLWithPath: reference), configFolder: config.map(URL.init(fileURLWithPath:)))
         let scorer = try CommandFailure.mapping {
-            try PreferenceScorer(reference: source, tuned: URL(fileURLWithPath: model), backend: device.backend,
+            try PreferenceScorer(reference: source, tuned: URL(fileURLWithPath: model), tunedLoRA: lora.map { LoRARequest(url: URL(fileURLWithPath: $0)) },
+                                 backend: device.backend,
                                  dtype: device.storage(dtype), maximumBatch: batchSize)
         }
         return (scorer, device)

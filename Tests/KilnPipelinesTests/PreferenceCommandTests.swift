@@ -110,7 +110,7 @@ import Testing
             (models + [try pairs(["{\"prompt\": \"a\", \"winner\": \"\(winner)\", \"loser\": \"photo.jpg\"}"])], "a JPEG file"),
             (models + [try pairs([])], "holds no pairs"),
             (models + ["--convention", "dpo", try pairs([good])], "--convention must be sd or sdxl"),
-            (models + ["--lora", "tuned.safetensors", try pairs([good])], "LoRA support is not in this build yet"),
+            (models + ["--lora", "tuned.safetensors", try pairs([good])], "--lora tuned.safetensors: no such file"),
             (models + ["--draws", "0", try pairs([good])], "--draws 0"),
             (models + ["--beta", "-1", try pairs([good])], "--beta"),
             (models + ["--resolution", "60", try pairs([good])], "resolution 60"),

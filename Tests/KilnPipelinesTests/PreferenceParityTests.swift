@@ -111,6 +111,34 @@ import Testing
         }
     }
 
+    /// The merge itself is checked against diffusers' fuse_lora in LoRAParityTests; here, that the
+    /// scorer's tuned U-Net is the base with the LoRA merged at its weight.
+    @Test("--model BASE --lora L: at weight 0 the base against itself (loss ln 2), at weight 1 every draw differs")
+    func tunedByLoRA() throws {
+        let testCase = try #require(PreferenceFixtures.cases.first { $0.family == "sd1" })
+        let pairsFile = PreferenceFixtures.pairsFile("sd1")
+        let lora = PipelineFixtures.folder.deletingLastPathComponent().appendingPathComponent("lora/sd1_b_peft.safetensors")
+        let base = try PipelineFixtures.modelFolder("sd1")
+        func draws(weight: Float) throws -> [PreferenceDrawScore] {
+            let scorer = try PreferenceScorer(
+                reference: Pipelines.Source(url: base), tuned: base, tunedLoRA: LoRARequest(url: lora, weight: weight), backend: CPUBackend(),
+                dtype: .float32)
+            return try PreferenceEvaluation.score(
+                try PreferencePairsFile.load(pairsFile), scorer: scorer, settings: try PreferenceFixtures.settings(testCase), pairsFile: pairsFile.path
+            ).flatMap(\.draws)
+        }
+        for draw in try draws(weight: 0) {
+            #expect(draw.insideTerm == 0)
+            #expect(abs(draw.loss - log(2)) < 1e-15)
+        }
+        for draw in try draws(weight: 1) { #expect(draw.insideTerm != 0) }
+        // sd1_a_peft also changes the text encoder, which the two models share.
+        let textEncoderLoRA = lora.deletingLastPathComponent().appendingPathComponent("sd1_a_peft.safetensors")
+        #expect(throws: PipelineError.self) {
+            try PreferenceScorer(reference: Pipelines.Source(url: base), tuned: base, tunedLoRA: LoRARequest(url: textEncoderLoRA), backend: CPUBackend())
+        }
+    }
+
     @Test("models that cannot be resident together are refused before any work, naming both U-Nets")
     func residentTogether() throws {
         let folder = try PipelineFixtures.modelFolder("sd1")

@@ -36,7 +36,12 @@ public final class PreferenceScorer {
     /// and the tuned U-Net (see `TunedUNetSource`) on `backend`. Refuses, before reading any
     /// weight, a family other than Stable Diffusion 1.x/2.x/XL, a tuned U-Net that does not fit
     /// the reference's conditioning, and models that cannot be resident together.
-    public init(reference source: Pipelines.Source, tuned: URL, backend: Backend, dtype: DType = .float16, maximumBatch: Int? = nil) throws {
+    /// With `tunedLoRA`, the tuned U-Net is `tuned`'s with that LoRA merged (a DPO LoRA on its
+    /// base); a LoRA that also changes the text encoders is refused, since both models share them.
+    public init(
+        reference source: Pipelines.Source, tuned: URL, tunedLoRA: LoRARequest? = nil, backend: Backend, dtype: DType = .float16,
+        maximumBatch: Int? = nil
+    ) throws {
         let family = try Pipelines.family(of: source)
         guard [.stableDiffusion1, .stableDiffusion2, .stableDiffusionXL].contains(family) else {
             throw PipelineError.unsupported("preference scoring runs Stable Diffusion 1.x, 2.x and XL models; the reference is \(family.displayName)")
@@ -49,7 +54,13 @@ public final class PreferenceScorer {
         } catch {
             throw PipelineError.invalidModel("\(source.url.path): \(error)")
         }
-        let tunedComponent = try TunedUNetSource.load(tuned, configFolder: source.configFolder ?? (source.url.isExistingFolder ? source.url : nil))
+        var tunedComponent = try TunedUNetSource.load(tuned, configFolder: source.configFolder ?? (source.url.isExistingFolder ? source.url : nil))
+        let tunedResidency = ResidentWeights(label: "tuned unet")
+        if let tunedLoRA {
+            let weights = AdaptedWeights(label: "unet", base: tunedComponent.weights, residency: tunedResidency)
+            _ = try LoRAAdapters(slots: [.init(names: .unet(tunedComponent), weights: weights)], backend: backend).apply([tunedLoRA])
+            tunedComponent = ModelComponent(configuration: tunedComponent.configuration, weights: weights.current)
+        }
         do {
             noiseScheduler = try DDPMScheduler(configuration: reference.schedulerConfiguration)
         } catch {
@@ -74,7 +85,7 @@ public final class PreferenceScorer {
         }
         weightBytes = footprint.totalBytes
         referenceUNet = ResidentUNet(reference.checkpoint.unet, residency: reference.unetWeights.residency, backend: backend, dtype: reference.dtype)
-        tunedUNet = ResidentUNet(tunedComponent, residency: ResidentWeights(label: "tuned unet"), backend: backend, dtype: reference.dtype)
+        tunedUNet = ResidentUNet(tunedComponent, residency: tunedResidency, backend: backend, dtype: reference.dtype)
         self.maximumBatch = maximumBatch
     }
 
