@@ -23,10 +23,13 @@ public final class GenerationService: Service, Sendable {
         self.configuration = configuration
         catalog = ModelCatalog(primary: configuration.model, directory: configuration.modelsDirectory)
         queue = JobQueue(capacity: configuration.maximumQueue, retention: configuration.resultRetention, metrics: metrics)
-        slot = ModelSlot(device: device, dtype: dtype, catalog: catalog, opener: opener ?? ModelSlot.open)
+        let tinyAutoencoder = configuration.tinyAutoencoder
+        slot = ModelSlot(device: device, dtype: dtype, catalog: catalog, opener: opener ?? { entry, device, dtype in
+            try ModelSlot.open(entry, device: device, dtype: dtype, tinyAutoencoder: tinyAutoencoder)
+        })
         worker = GenerationWorker(queue: queue, slot: slot, metrics: metrics)
         guard let model = configuration.model else {
-            // A built-in default model will fill this; until one exists a model is required.
+            // The front end gives Kiln's default model when it was given none.
             throw PipelineError.invalidModel("no model: give --model PATH")
         }
         try slot.load(ModelEntry(url: model))

@@ -8,6 +8,8 @@ public struct ServerConfiguration: Sendable {
     public var modelsDirectory: URL?
     /// Where `<lora:name:weight>` prompt tags of the A1111 routes are looked up.
     public var loraDirectory: URL?
+    /// A tiny autoencoder (TAESD) for progress previews decoded at full size.
+    public var tinyAutoencoder: URL?
     public var host = "127.0.0.1"
     /// 0 picks a free port (printed at start).
     public var port = 7860

@@ -17,6 +17,8 @@ struct ServeCommand: ParsableCommand {
     var modelsDir: String?
     @Option(help: "A folder of LoRA files that <lora:name:weight> tags in A1111 prompts name (A1111's models/Lora).")
     var loraDir: String?
+    @Option(help: "A tiny autoencoder (TAESD: a diffusers AutoencoderTiny folder or a taesd*_decoder.safetensors file) for full-size progress previews.")
+    var taesd: String?
     @Option(help: "Address to listen on.")
     var host = "127.0.0.1"
     @Option(help: "Port (0 picks a free one; the bound address is printed).")
@@ -105,6 +107,10 @@ struct ServeCommand: ParsableCommand {
         if let loraDir {
             guard URL(fileURLWithPath: loraDir).isExistingFolder else { throw CommandFailure.badInput("--lora-dir \(loraDir): no such folder") }
             configuration.loraDirectory = URL(fileURLWithPath: loraDir)
+        }
+        if let taesd {
+            guard FileManager.default.fileExists(atPath: taesd) else { throw CommandFailure.badInput("--taesd \(taesd): no such file or folder") }
+            configuration.tinyAutoencoder = URL(fileURLWithPath: taesd)
         }
         guard (0...65535).contains(port) else { throw CommandFailure.badInput("--port \(port): must be 0...65535") }
         configuration.host = host

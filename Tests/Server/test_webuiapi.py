@@ -1,5 +1,6 @@
 """webuiapi (from PyPI, written for AUTOMATIC1111) against `kiln serve`, unchanged: the images it
-receives are byte-identical to `kiln generate` with the same settings."""
+receives are byte-identical to `kiln generate` with the same settings (and A1111's prompt syntax, as
+the A1111 routes read prompts)."""
 import base64
 import io
 import os
@@ -31,7 +32,7 @@ def test_txt2img_is_kiln_generate(api, server, workdir, models):
     assert result.info["sampler_name"] == "Euler a"
     assert "Steps: 4, Sampler: Euler a" in result.info["infotexts"][0]
     assert result.parameters["sampler_name"] == "Euler a" and result.parameters["steps"] == 4
-    expected = kiln_generate(workdir, models["sd1"], os.path.join(workdir, "txt2img.png"), "--prompt", "a red lighthouse",
+    expected = kiln_generate(workdir, models["sd1"], os.path.join(workdir, "txt2img.png"), "--prompt-syntax", "a1111", "--prompt", "a red lighthouse",
                              "--negative-prompt", "blurry", "--seed", "1234", "--width", "64", "--height", "64", "--steps", "4",
                              "--cfg-scale", "7.5", "--sampler", "euler_a")
     assert png_bytes(result) == expected
@@ -43,7 +44,7 @@ def test_legacy_sampler_name_and_batches(api, workdir, models):
     assert result.info["sampler_name"] == "DPM++ 2M" and result.info["extra_generation_params"]["Schedule type"] == "Karras"
     # Each run of batch_size images starts batch_size seeds on, as A1111 numbers them.
     assert result.info["all_seeds"] == [5, 5, 7, 7]
-    expected = kiln_generate(workdir, models["sd1"], os.path.join(workdir, "batch-%d.png"), "--prompt", "a cat", "--seed", "7",
+    expected = kiln_generate(workdir, models["sd1"], os.path.join(workdir, "batch-%d.png"), "--prompt-syntax", "a1111", "--prompt", "a cat", "--seed", "7",
                              "--width", "64", "--height", "64", "--steps", "3", "--cfg-scale", "7", "--sampler", "dpm++2m",
                              "--scheduler", "karras", "--batch-count", "2")
     assert png_bytes(result, 2) == expected
@@ -66,7 +67,7 @@ def test_img2img_with_mask_is_kiln_generate(api, workdir, models):
     assert result.info["is_using_inpainting_conditioning"] is True
     # webuiapi's defaults for A1111's own mask handling are accepted and reported as ignored.
     assert "mask_blur" in result.info["extra_generation_params"]["Kiln ignored"]
-    expected = kiln_generate(workdir, models["sd1"], os.path.join(workdir, "inpaint.png"), "--prompt", "a red door", "--seed", "99",
+    expected = kiln_generate(workdir, models["sd1"], os.path.join(workdir, "inpaint.png"), "--prompt-syntax", "a1111", "--prompt", "a red door", "--seed", "99",
                              "--init-image", init_path, "--mask", mask_path, "--strength", "0.6", "--steps", "4", "--cfg-scale", "7",
                              "--sampler", "euler")
     assert png_bytes(result) == expected

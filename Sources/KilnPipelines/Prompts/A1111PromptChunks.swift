@@ -3,7 +3,8 @@ import KilnModels
 /// A prompt in A1111's syntax as CLIP token chunks: each fragment tokenized on its own, tokens
 /// packed 75 to a chunk (a chunk that fills up mid-phrase moves back to just after its last
 /// comma when that is at most 20 tokens back, A1111's default word wrap), `BREAK` starting a new
-/// chunk; each chunk framed `[BOS] tokens [EOS] padding` to 77, with every token's weight.
+/// chunk; each chunk framed `[BOS] tokens [EOS] padding` to the encoder's context (77), with
+/// every token's weight.
 /// The encoder's states of each chunk are then weighted (`A1111Emphasis`) and the chunks'
 /// states concatenated along the sequence.
 public struct A1111PromptChunks: Sendable, Equatable {
@@ -14,7 +15,8 @@ public struct A1111PromptChunks: Sendable, Equatable {
         public var weights: [Float]
     }
 
-    public static let tokensPerChunk = 75
+    /// Tokens a chunk holds: the text encoder's context less BOS and EOS (75 for CLIP's 77).
+    public let tokensPerChunk: Int
     /// A1111's "prompt word wrap length limit".
     public static let commaBacktrack = 20
 
@@ -25,12 +27,14 @@ public struct A1111PromptChunks: Sendable, Equatable {
     }
 
     public init(fragments: [A1111Prompt.Fragment], tokenizer: CLIPTokenizer) {
+        let tokensPerChunk = max(tokenizer.configuration.modelMaxLength - 2, 1)
+        self.tokensPerChunk = tokensPerChunk
         let comma = tokenizer.vocabulary[",</w>"]
         var chunks: [Chunk] = []
         var tokens: [Int] = [], weights: [Float] = []
         var lastComma = -1
         func close() {
-            let missing = Self.tokensPerChunk - tokens.count
+            let missing = tokensPerChunk - tokens.count
             // EOS, then the tokenizer's padding (EOS itself for CLIP-L, "!" for OpenCLIP's).
             var ids = [tokenizer.bosTokenID] + tokens + [tokenizer.eosTokenID]
             ids += Array(repeating: tokenizer.padTokenID, count: max(missing, 0))
@@ -47,14 +51,14 @@ public struct A1111PromptChunks: Sendable, Equatable {
             for token in tokenizer.tokenIDs(fragment.text) {
                 if token == comma {
                     lastComma = tokens.count
-                } else if tokens.count == Self.tokensPerChunk, lastComma != -1, tokens.count - lastComma <= Self.commaBacktrack {
+                } else if tokens.count == tokensPerChunk, lastComma != -1, tokens.count - lastComma <= Self.commaBacktrack {
                     let moved = (Array(tokens[(lastComma + 1)...]), Array(weights[(lastComma + 1)...]))
                     tokens.removeLast(tokens.count - lastComma - 1)
                     weights.removeLast(weights.count - lastComma - 1)
                     close()
                     (tokens, weights) = moved
                 }
-                if tokens.count == Self.tokensPerChunk { close() }
+                if tokens.count == tokensPerChunk { close() }
                 tokens.append(token)
                 weights.append(Float(fragment.weight))
             }

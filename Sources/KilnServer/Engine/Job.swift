@@ -71,6 +71,8 @@ public final class Job: Sendable {
         var secondsPerIteration: Double?
         var latents: LatentSnapshot?
         var preview: (step: Int, iteration: Int, png: Data)?
+        /// A client asked for a preview newer than `preview`; the next step decodes one.
+        var previewWanted = false
         var images: [JobImage] = []
         var error: APIError?
         /// Cancelled by the client or by A1111's `interrupt` (then the images so far are kept).
@@ -151,6 +153,15 @@ public final class Job: Sendable {
             state.secondsLeftInIteration = progress.estimatedSecondsLeft
             if let latents = progress.latents { state.latents = latents }
             return .progress(iteration: iteration, iterations: iterations, step: progress.step, steps: progress.stepCount)
+        }
+        // Previews are decoded here, on the thread that runs the pipeline: a tiny autoencoder
+        // uses the device, which request handlers must not share with a running generation.
+        guard progress.stage == .denoising, let latents = progress.latents, state.withLock({ $0.previewWanted }),
+              let decoded = try? latents.decodedPreview(), let png = try? GeneratedImages.pngData(decoded.preview, scale: decoded.scale)
+        else { return }
+        state.withLock {
+            $0.previewWanted = false
+            $0.preview = (progress.step, iteration, png)
         }
     }
 
@@ -241,13 +252,17 @@ public final class Job: Sendable {
         return stream
     }
 
-    /// The latest preview as a PNG at the image's size (the latent-to-RGB approximation,
-    /// enlarged 8 times), computed once per step and only when someone asks.
+    /// The latest preview as a PNG at the image's size: the pipeline's tiny autoencoder's decode
+    /// (TAESD) when it has one, else the latent-to-RGB approximation enlarged 8 times. Asking
+    /// makes the next step decode a fresh one; until then the last one (of this generation)
+    /// answers, or the approximation, which is computed here on the host.
     public func previewPNG() -> Data? {
-        let (latents, step, iteration, cached) = state.withLock { ($0.latents, $0.step, $0.iteration, $0.preview) }
-        if let cached, cached.step == step, cached.iteration == iteration { return cached.png }
+        let (latents, step, iteration, cached) = state.withLock { state in
+            if state.preview.map({ $0.step != state.step || $0.iteration != state.iteration }) ?? true { state.previewWanted = true }
+            return (state.latents, state.step, state.iteration, state.preview)
+        }
+        if let cached, cached.iteration == iteration, cached.step <= step { return cached.png }
         guard let latents, let preview = latents.preview(), let png = try? GeneratedImages.pngData(preview, scale: 8) else { return nil }
-        state.withLock { $0.preview = (step, iteration, png) }
         return png
     }
 }

@@ -42,15 +42,16 @@ final class ModelSlot: @unchecked Sendable {
     private let opener: @Sendable (ModelEntry, BackendChoice, DType) throws -> any DiffusionPipeline
 
     init(device: BackendChoice, dtype: DType, catalog: ModelCatalog,
-         opener: @escaping @Sendable (ModelEntry, BackendChoice, DType) throws -> any DiffusionPipeline = ModelSlot.open) {
+         opener: @escaping @Sendable (ModelEntry, BackendChoice, DType) throws -> any DiffusionPipeline = { try ModelSlot.open($0, device: $1, dtype: $2) }) {
         self.device = device
         self.dtype = dtype
         self.catalog = catalog
         self.opener = opener
     }
 
-    static func open(_ entry: ModelEntry, device: BackendChoice, dtype: DType) throws -> any DiffusionPipeline {
-        try Pipelines.open(entry.url, backend: device.backend, dtype: device.storage(dtype))
+    /// `tinyAutoencoder` (TAESD) makes the progress previews full-size decodes.
+    static func open(_ entry: ModelEntry, device: BackendChoice, dtype: DType, tinyAutoencoder: URL? = nil) throws -> any DiffusionPipeline {
+        try Pipelines.open(Pipelines.Source(url: entry.url, tinyAutoencoder: tinyAutoencoder), backend: device.backend, dtype: device.storage(dtype))
     }
 
     var summary: ModelSummary? { summaryBox.current }

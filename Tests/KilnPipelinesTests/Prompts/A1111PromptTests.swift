@@ -137,4 +137,20 @@ import Testing
         request.options.promptSyntax = .literal
         #expect(try pipeline.generate(request).latents != result.latents)
     }
+
+    /// A text encoder with a shorter context than CLIP's 77 (kiln-shapes': 16) gets chunks of
+    /// its own length, and A1111 prompts generate on it; without emphasis, as the literal prompt.
+    @Test func chunksFollowTheEncodersContext() throws {
+        let pipeline = try Pipelines.openDefault(backend: CPUBackend(), dtype: .float32)
+        let tokenizer = try CLIPTokenizer.load(folder: try DefaultModel.requiredLocation().appendingPathComponent("tokenizer"))
+        let length = tokenizer.configuration.modelMaxLength
+        #expect(length < 77)
+        let chunks = A1111PromptChunks("a large red circle on a blue background, top left BREAK a star", tokenizer: tokenizer).chunks
+        #expect(chunks.count == 2 && chunks.allSatisfy { $0.ids.count == length && $0.weights.count == length })
+        var request = pipeline.defaults.request(.prompt("a large red circle on a blue background", negative: nil), seed: 3)
+        request.steps = 2
+        let literal = try pipeline.generate(request)
+        request.options.promptSyntax = .a1111
+        #expect(try pipeline.generate(request).latents == literal.latents)
+    }
 }
