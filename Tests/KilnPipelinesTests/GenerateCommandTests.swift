@@ -135,6 +135,27 @@ import Testing
         #expect(leftovers.isEmpty, "\(extra): left \(leftovers)")
     }
 
+    /// The README's first command: no --model is Kiln's built-in model, at its recommended
+    /// settings, and the image is the library's; `kiln models` names it and where it is.
+    @Test func noModelIsTheBuiltInModel() throws {
+        let folder = try Self.scratch()
+        let output = folder.appendingPathComponent("first.png")
+        let run = try Self.kiln(["generate", "--prompt", "a large red circle on a blue background", "--seed", "4", "--output", output.path, "--quiet"])
+        #expect(run.status == 0, "\(run.errors)")
+        let pipeline = try Pipelines.openDefault(backend: VulkanBackend())
+        #expect(pipeline.defaults.steps == 12 && pipeline.defaults.guidanceScale == 4)
+        let result = try pipeline.generate(pipeline.defaults.request(.prompt("a large red circle on a blue background", negative: nil), seed: 4))
+        let written = try PNGImage(contentsOf: output)
+        let images = try DiffusersImageProcessor.postprocess(ImageTensor(shape: result.images.shape, values: result.images.scalars))
+        #expect(written.pixels == images.first?.pixels)
+
+        let models = try Self.kiln(["models", "--json"])
+        #expect(models.status == 0)
+        let description = try #require(try JSONSerialization.jsonObject(with: Data(models.output.utf8)) as? [String: Any])
+        #expect(description["name"] as? String == "kiln-shapes")
+        #expect(description["path"] as? String == pipeline.modelURL.path)
+    }
+
     @Test func missingModelExitsWithTwo() throws {
         let run = try Self.kiln(["generate", "--model", "/nonexistent/model", "--prompt", "a cat", "--backend", "cpu"])
         #expect(run.status == 2)
