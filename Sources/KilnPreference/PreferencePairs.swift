@@ -1,24 +1,9 @@
 import Foundation
+import Kiln
 
 /// A problem with the pairs file or one of its images, named by file, line and field
 /// (`pairs.jsonl: line 12: field 'winner': b.jpg is a JPEG file ...`).
-public struct PreferenceInputError: Error, CustomStringConvertible, Equatable, Sendable {
-    public let file: String
-    public let line: Int?
-    public let field: String?
-    public let message: String
-
-    public init(file: String, line: Int?, field: String?, message: String) {
-        self.file = file
-        self.line = line
-        self.field = field
-        self.message = message
-    }
-
-    public var description: String {
-        [file, line.map { "line \($0)" }, field.map { "field '\($0)'" }, message].compactMap { $0 }.joined(separator: ": ")
-    }
-}
+public typealias PreferenceInputError = InputFileError
 
 /// One preference pair: a prompt and two images of it, the preferred one first.
 public struct PreferencePair: Sendable, Equatable {

@@ -1,4 +1,5 @@
 import Foundation
+import Kiln
 import KilnModels
 
 /// A render manifest: JSON Lines, one job per line (`#` lines and blank lines ignored), or a
@@ -88,23 +89,7 @@ public struct RenderManifest: Sendable {
 }
 
 /// A problem in a manifest: the file, the line and the field, and what is wrong.
-public struct ManifestError: Error, CustomStringConvertible, Equatable {
-    public let file: String
-    public let line: Int?
-    public let field: String?
-    public let message: String
-
-    public init(file: String, line: Int?, field: String?, message: String) {
-        self.file = file
-        self.line = line
-        self.field = field
-        self.message = message
-    }
-
-    public var description: String {
-        [file, line.map { "line \($0)" }, field.map { "field '\($0)'" }].compactMap { $0 }.joined(separator: ": ") + ": " + message
-    }
-}
+public typealias ManifestError = InputFileError
 
 /// One JSON line of a manifest, read field by field with its types checked.
 struct ManifestLine {
