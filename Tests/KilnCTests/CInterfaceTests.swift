@@ -147,11 +147,16 @@ final class CInterfaceTests: XCTestCase {
         XCTAssertEqual(String(cString: messages.current()), "")
     }
 
-    func testOpeningWithoutAPathAsksForTheDefaultModel() {
+    func testOpeningWithoutAPathOpensTheBuiltInModel() {
         var context: OpaquePointer?
-        XCTAssertEqual(kiln_open(nil, nil, &context), KILN_BAD_INPUT)
-        XCTAssertNil(context)
-        XCTAssertEqual(String(cString: kiln_last_error(nil)), "kiln_open: no default model is built in yet; pass a model path")
+        var options = kiln_open_options()
+        kiln_open_options_init_sized(&options, MemoryLayout<kiln_open_options>.size)
+        "cpu".withCString { backend in
+            options.backend = backend
+            XCTAssertEqual(kiln_open(nil, &options, &context), KILN_OK, String(cString: kiln_last_error(nil)))
+        }
+        XCTAssertNotNil(context)
+        kiln_close(context)
     }
 }
 

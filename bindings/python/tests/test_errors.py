@@ -2,6 +2,7 @@
 struct sizes and NULL pointers."""
 
 import ctypes
+import struct
 
 import pytest
 
@@ -44,9 +45,13 @@ def test_a_missing_model_is_bad_input(tmp_path):
     assert str(tmp_path / "nothing-here") in str(raised.value)
 
 
-def test_no_default_model_yet():
-    with pytest.raises(kiln.BadInput, match="no default model is built in yet; pass a model path"):
-        kiln.Pipeline(None, backend="cpu")
+def test_no_model_is_the_built_in_model():
+    """Pipeline(None) opens kiln-shapes, which build-libkiln.sh installs beside the library, and
+    generates at its recommended settings (64x64)."""
+    with kiln.Pipeline(None, backend="cpu") as pipeline:
+        png = pipeline.generate_png(prompt="a large red circle on a blue background", seed=4, steps=2)[0]
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert struct.unpack(">II", png[16:24]) == (64, 64)
 
 
 @pytest.mark.parametrize("options, message", [
