@@ -54,8 +54,7 @@ let package = Package(
         .target(name: "KilnSampling"),
         .target(name: "KilnPipelines", dependencies: ["KilnGraph", "KilnModels", "KilnSampling"]),
         // Kiln's own small model (scripts/default-model/train.py), opened when no model is given.
-        .target(name: "CKilnSystem"),
-        .target(name: "KilnDefaultModel", dependencies: ["CKilnSystem"], resources: [.copy("Resources/kiln-shapes")]),
+        .target(name: "KilnDefaultModel", resources: [.copy("Resources/kiln-shapes")]),
         .target(
             name: "Kiln",
             dependencies: ["KilnGraph", "KilnCPU", "KilnVulkan", "KilnModels", "KilnSampling", "KilnPipelines", "KilnImage", "KilnDefaultModel"]),

@@ -1,4 +1,3 @@
-import CKilnSystem
 import Foundation
 
 /// Kiln's own small text-to-image model, `kiln-shapes`: a Stable Diffusion 1.x-style diffusers
@@ -33,9 +32,20 @@ public enum DefaultModel {
     }
 
     /// The folder of the executable or shared library this code was linked into (a program that
-    /// embeds Kiln through libkiln.so finds the model beside the library).
+    /// embeds Kiln through libkiln.so finds the model beside the library): the file mapped at
+    /// `#dsohandle` in /proc/self/maps; nil where there is no such file (not Linux).
     private static func imageFolder() -> URL? {
-        guard let path = kiln_system_image_path(#dsohandle) else { return nil }
-        return URL(fileURLWithPath: String(cString: path)).deletingLastPathComponent()
+        let address = UInt(bitPattern: #dsohandle)
+        guard let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return nil }
+        for line in maps.split(separator: "\n") {
+            // start-end perms offset device inode path
+            let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
+            guard fields.count == 6, let dash = fields[0].firstIndex(of: "-"),
+                  let start = UInt(fields[0][..<dash], radix: 16), let end = UInt(fields[0][fields[0].index(after: dash)...], radix: 16),
+                  (start..<end).contains(address) else { continue }
+            let path = fields[5].trimmingCharacters(in: .whitespaces)
+            return path.hasPrefix("/") ? URL(fileURLWithPath: path).deletingLastPathComponent() : nil
+        }
+        return nil
     }
 }
