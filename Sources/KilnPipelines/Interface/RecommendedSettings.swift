@@ -13,8 +13,13 @@ extension GenerationDefaults {
         let file = folder.appendingPathComponent(Self.recommendedSettingsFile)
         guard FileManager.default.fileExists(atPath: file.path) else { return self }
         struct Recommended: Decodable {
-            var num_inference_steps: Int?
-            var guidance_scale: Float?
+            var steps: Int?
+            var guidanceScale: Float?
+
+            enum CodingKeys: String, CodingKey {
+                case steps = "num_inference_steps"
+                case guidanceScale = "guidance_scale"
+            }
         }
         let settings: Recommended
         do {
@@ -23,11 +28,11 @@ extension GenerationDefaults {
             throw PipelineError.invalidModel("\(file.path): \(error)")
         }
         var result = self
-        if let steps = settings.num_inference_steps {
+        if let steps = settings.steps {
             guard steps >= 1 else { throw PipelineError.invalidModel("\(file.path): num_inference_steps must be at least 1, got \(steps)") }
             result.steps = steps
         }
-        if let guidance = settings.guidance_scale {
+        if let guidance = settings.guidanceScale {
             guard guidance.isFinite else { throw PipelineError.invalidModel("\(file.path): guidance_scale must be finite") }
             result.guidanceScale = guidance
         }
