@@ -30,3 +30,12 @@ extension CommandFailure {
         }
     }
 }
+
+extension CommandFailure {
+    /// The folder an option names, or bad input saying it is not there (`--lora-dir x: no such folder`).
+    static func existingFolder(_ path: String, option: String) throws -> URL {
+        let folder = URL(fileURLWithPath: path)
+        guard folder.isExistingFolder else { throw badInput("\(option) \(path): no such folder") }
+        return folder
+    }
+}

@@ -170,7 +170,7 @@ struct GenerateCommand: ParsableCommand {
         } catch {
             throw CommandFailure.badInput("\(error)")
         }
-        if let loraDir, !URL(fileURLWithPath: loraDir).isExistingFolder { throw CommandFailure.badInput("--lora-dir \(loraDir): no such folder") }
+        if let loraDir { _ = try CommandFailure.existingFolder(loraDir, option: "--lora-dir") }
         if previewEvery < 1 { throw CommandFailure.badInput("--preview-every must be at least 1, got \(previewEvery)") }
         if strength != nil && initImage == nil { throw CommandFailure.badInput("--strength needs --init-image") }
         if mask != nil && initImage == nil { throw CommandFailure.badInput("--mask needs --init-image") }

@@ -97,17 +97,8 @@ struct ServeCommand: ParsableCommand {
         }
         var configuration = ServerConfiguration()
         configuration.model = try model.map(URL.init(fileURLWithPath:)) ?? CommandFailure.mapping { try DefaultModel.requiredLocation() }
-        if let modelsDir {
-            var isFolder: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: modelsDir, isDirectory: &isFolder), isFolder.boolValue else {
-                throw CommandFailure.badInput("--models-dir \(modelsDir): no such folder")
-            }
-            configuration.modelsDirectory = URL(fileURLWithPath: modelsDir)
-        }
-        if let loraDir {
-            guard URL(fileURLWithPath: loraDir).isExistingFolder else { throw CommandFailure.badInput("--lora-dir \(loraDir): no such folder") }
-            configuration.loraDirectory = URL(fileURLWithPath: loraDir)
-        }
+        configuration.modelsDirectory = try modelsDir.map { try CommandFailure.existingFolder($0, option: "--models-dir") }
+        configuration.loraDirectory = try loraDir.map { try CommandFailure.existingFolder($0, option: "--lora-dir") }
         if let taesd {
             guard FileManager.default.fileExists(atPath: taesd) else { throw CommandFailure.badInput("--taesd \(taesd): no such file or folder") }
             configuration.tinyAutoencoder = URL(fileURLWithPath: taesd)
