@@ -13,6 +13,8 @@ public struct BackendChoice {
     /// The device's name (`cpu` for the CPU backend).
     public let deviceName: String
     public let driver: String?
+    /// What `--device` said (nil: the default), to open the same device again.
+    public let selector: String?
 
     /// The backends front ends offer.
     public static let kinds = ["vulkan", "cpu"]
@@ -23,17 +25,27 @@ public struct BackendChoice {
     public static func open(_ kind: String, device selector: String? = nil) throws -> BackendChoice {
         switch kind {
         case "cpu":
-            return BackendChoice(backend: CPUBackend(), kind: kind, deviceName: "cpu", driver: nil)
+            return BackendChoice(backend: CPUBackend(), kind: kind, deviceName: "cpu", driver: nil, selector: selector)
         case "vulkan":
             do {
                 let vulkan = try VulkanBackend(selector: selector)
                 let info = vulkan.device.info
-                return BackendChoice(backend: vulkan, kind: kind, deviceName: info.name, driver: "\(info.driverName) \(info.driverInfo)")
+                return BackendChoice(
+                    backend: vulkan, kind: kind, deviceName: info.name, driver: "\(info.driverName) \(info.driverInfo)", selector: selector)
             } catch {
                 throw PipelineError.invalidRequest("--device \(selector ?? "(default)"): \(error)")
             }
         default:
             throw PipelineError.invalidRequest("backend must be \(kinds.joined(separator: " or ")), got '\(kind)'")
+        }
+    }
+
+    /// The same device opened anew, after this one was lost (`Backend.deviceFailure`).
+    public func reopened() throws -> BackendChoice {
+        do {
+            return try Self.open(kind, device: selector)
+        } catch {
+            throw PipelineError.deviceLost("\(deviceName) could not be opened again: \(error)")
         }
     }
 

@@ -58,8 +58,8 @@ enum OpenSettings {
         let vae = try file(settings.vae, "vae")
         let inpaintingUNet = try file(settings.inpainting_unet, "inpainting_unet")
         let device = try BackendChoice.open(backend, device: try CStrings.optional(settings.device, field: "device"))
-        let pipeline = try Pipelines.open(url, config: config, vae: vae, inpaintingUNet: inpaintingUNet, backend: device.backend,
-                                          dtype: device.storage(dtype))
-        return EmbeddedContext(pipeline: pipeline, device: device)
+        return try EmbeddedContext(device: device) { device in
+            try Pipelines.open(url, config: config, vae: vae, inpaintingUNet: inpaintingUNet, backend: device.backend, dtype: device.storage(dtype))
+        }
     }
 }

@@ -4,10 +4,15 @@ import Kiln
 
 /// What a `kiln_context *` points to: one pipeline on one device, its generations serialised,
 /// its cancellation requests and its error messages. Nothing here is shared with any other
-/// context.
+/// context. A generation that loses the device fails (KILN_FAILED), and the context opens the
+/// device and the model again, so it stays usable.
 final class EmbeddedContext: @unchecked Sendable {
-    let pipeline: any DiffusionPipeline
-    let device: BackendChoice
+    /// Opens the context's model on a device (again, after a lost device).
+    typealias Opener = (BackendChoice) throws -> any DiffusionPipeline
+    private let opener: Opener
+    private var opened: (pipeline: any DiffusionPipeline, device: BackendChoice)
+    var pipeline: any DiffusionPipeline { stateLock.withLock { opened.pipeline } }
+    var device: BackendChoice { stateLock.withLock { opened.device } }
     /// `kiln_last_error(ctx)`, per thread.
     let messages = ThreadMessages()
 
@@ -24,9 +29,9 @@ final class EmbeddedContext: @unchecked Sendable {
     /// Where images are made (model name and SHA-256, device), computed by the first generation.
     private var origin: GenerationMetadata.Origin?
 
-    init(pipeline: any DiffusionPipeline, device: BackendChoice) {
-        self.pipeline = pipeline
-        self.device = device
+    init(device: BackendChoice, opener: @escaping Opener) throws {
+        self.opener = opener
+        opened = (try opener(device), device)
     }
 
     /// Asks every generation begun so far to stop at its next step boundary.
@@ -58,9 +63,18 @@ final class EmbeddedContext: @unchecked Sendable {
         defer { setGeneratingThread(nil) }
         if isCancelled() { throw PipelineError.cancelled }
 
+        try reopenIfLost()
+        let pipeline = self.pipeline
         let generation = try RequestTranslation.request(from: request, defaults: pipeline.defaults)
         try pipeline.check(generation)
-        let result = try pipeline.generate(generation, progress: progress, isCancelled: isCancelled)
+        let result: GenerationResult
+        do {
+            result = try pipeline.generate(generation, progress: progress, isCancelled: isCancelled)
+        } catch let error as PipelineError where error.requiresReopening {
+            // Reopened now, so the next call does not pay for it; this call still fails.
+            try? reopenIfLost()
+            throw error
+        }
         let origin = self.origin ?? GenerationMetadata.Origin(pipeline: pipeline, device: device)
         self.origin = origin
         return try (0..<result.imageCount).map { index in
@@ -75,6 +89,18 @@ final class EmbeddedContext: @unchecked Sendable {
     func waitUntilIdle() {
         generationLock.lock()
         generationLock.unlock()
+    }
+
+    /// With `generationLock` held: a lost device and the model on it opened again.
+    private func reopenIfLost() throws {
+        let lost = device
+        guard lost.backend.deviceFailure != nil else { return }
+        let device = try lost.reopened()
+        let pipeline = try opener(device)
+        stateLock.withLock {
+            opened = (pipeline, device)
+            origin = nil
+        }
     }
 
     private func setGeneratingThread(_ thread: pthread_t?) {

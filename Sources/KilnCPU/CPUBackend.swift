@@ -124,6 +124,16 @@ final class CPUPreparedGraph: PreparedGraph {
         self.outputs = outputs
         order = graph.dependencies(of: outputs)
         try validateBindings(graph, nodes: order, supplied: constants, constants: true)
+        memoryPlan = MemoryPlan(activationsOf: graph, outputs: outputs)
+        // Every value is 4 bytes here whatever the graph's types (so this bound is high for a graph
+        // of mixed types); a plan beyond the machine's memory would end the process at its first
+        // allocation rather than fail.
+        let narrowest = order.map { graph.nodes[$0].dtype.byteCount }.min() ?? 4
+        let neededBytes = memoryPlan.arenaBytes / max(1, narrowest) * 4
+        if neededBytes > backend.memoryCapacityBytes {
+            throw MemoryLimitError(needed: neededBytes, available: backend.memoryCapacityBytes, limit: "memory of this machine",
+                                   need: "the graph's activations at their peak")
+        }
         var values: [String: CPUConstantBox] = [:]
         for id in order {
             let node = graph.nodes[id]
@@ -141,7 +151,6 @@ final class CPUPreparedGraph: PreparedGraph {
             }
         }
         self.constants = values
-        memoryPlan = MemoryPlan(activationsOf: graph, outputs: outputs)
         var lastUse: [Int: Int] = [:]
         for (step, id) in order.enumerated() {
             for input in graph.nodes[id].inputs { lastUse[input] = step }

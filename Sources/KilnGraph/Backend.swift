@@ -33,6 +33,15 @@ public protocol Backend: AnyObject, Sendable {
     /// `uploadedConstantBytes`. This is how adapters (LoRA) are merged into and taken out of
     /// loaded weights without preparing any graph again.
     func rewriteResidentConstants(_ names: Set<String>, of residency: ResidentWeights, from values: any ConstantValues) throws
+
+    /// Why this backend's device can run nothing any more (a lost GPU: the call that lost it),
+    /// nil while it works. Whoever holds the backend must open a new one.
+    var deviceFailure: String? { get }
+}
+
+extension Backend {
+    /// Host memory does not get lost.
+    public var deviceFailure: String? { nil }
 }
 
 /// A graph ready to run repeatedly with new inputs.

@@ -19,8 +19,8 @@ final class Worker: @unchecked Sendable {
     /// The pipeline of `job`'s model, opened when it differs from the last job's.
     func pipeline(for job: RenderJob, runner: RenderRunner) throws -> any DiffusionPipeline {
         let url = try runner.modelURL(for: job)
+        let device = try workingDevice()
         if let model, model.url == url { return model.pipeline }
-        guard let device else { throw RenderError.output("worker \(index) has no device") }
         model = nil
         let pipeline: any DiffusionPipeline
         do {
@@ -32,6 +32,17 @@ final class Worker: @unchecked Sendable {
         }
         model = (url, pipeline)
         return pipeline
+    }
+
+    /// The worker's device, opened again (with nothing of the lost one kept) when it was lost.
+    private func workingDevice() throws -> BackendChoice {
+        guard let device else { throw RenderError.output("worker \(index) has no device") }
+        guard device.backend.deviceFailure != nil else { return device }
+        model = nil
+        self.device = nil
+        let reopened = try device.reopened()
+        self.device = reopened
+        return reopened
     }
 
     /// Runs `job` with its retries, recording every event.

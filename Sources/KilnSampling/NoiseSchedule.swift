@@ -116,6 +116,12 @@ struct NoiseSchedule: Sendable {
         switch spacing {
         case "leading":
             let ratio = trainCount / stepCount
+            let largest = (stepCount - 1) * ratio + stepsOffset
+            // diffusers indexes its tables with this timestep and fails there; say why instead.
+            guard largest < trainCount else {
+                throw SchedulerError.unsupported(
+                    "\(stepCount) steps with steps_offset \(stepsOffset): the first timestep \(largest) is outside the \(trainCount) trained timesteps (0...\(trainCount - 1)); use fewer steps")
+            }
             return (0..<stepCount).reversed().map { Double($0 * ratio + stepsOffset) }
         case "trailing":
             return arangeDescending(from: Double(trainCount), stepSize: Double(trainCount) / Double(stepCount))

@@ -117,11 +117,30 @@ public struct SchedulerConfiguration: Codable, Sendable, Equatable {
     public static func decode(from data: Data) throws -> SchedulerConfiguration {
         let decoder = JSONDecoder()
         decoder.allowsJSON5 = true
+        let configuration: SchedulerConfiguration
         do {
-            return try decoder.decode(SchedulerConfiguration.self, from: data)
+            configuration = try decoder.decode(SchedulerConfiguration.self, from: data)
         } catch {
             throw SchedulerError.invalidConfiguration("scheduler_config.json: \(error)")
         }
+        try configuration.checkRanges()
+        return configuration
+    }
+
+    /// Refuses values no trained schedule has, which would otherwise put timesteps outside the
+    /// trained range (an image from a schedule the model never saw) or make absurd tables.
+    func checkRanges() throws {
+        func refuse(_ message: String) throws -> Never { throw SchedulerError.invalidConfiguration("scheduler_config.json: \(message)") }
+        let trained = numTrainTimesteps ?? 1000
+        if !(1...100_000).contains(trained) { try refuse("num_train_timesteps \(trained) must be in 1...100000") }
+        if let offset = stepsOffset, !(0..<trained).contains(offset) {
+            try refuse("steps_offset \(offset) must be in 0..<\(trained) (num_train_timesteps)")
+        }
+        if let betas = trainedBetas, betas.count != trained { try refuse("trained_betas has \(betas.count) values for \(trained) timesteps") }
+        for (name, value) in [("beta_start", betaStart), ("beta_end", betaEnd)] {
+            if let value, !(0...1).contains(value) { try refuse("\(name) \(value) must be in [0, 1]") }
+        }
+        if let order = solverOrder, !(1...3).contains(order) { try refuse("solver_order \(order) must be 1, 2 or 3") }
     }
 
     /// Reads and decodes a `scheduler_config.json` file.

@@ -23,6 +23,8 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
 
     public var uploadedConstantBytes: Int { device.uploadedConstantBytes }
 
+    public var deviceFailure: String? { device.lostBy.map { "'\(device.info.name)' was lost by \($0)" } }
+
     public var memoryCapacityBytes: Int {
         Int(clamping: device.info.memoryHeaps.filter(\.deviceLocal).map(\.bytes).max() ?? 0)
     }

@@ -207,6 +207,7 @@ public final class VulkanPreparedGraph: PreparedGraph, @unchecked Sendable {
                       let offset = uploadOffsets[node.id] else { continue }
                 HostConversion.write(value, as: node.dtype, to: staging + offset)
             }
+            try device.health.check(.run, call: "vkQueueSubmit")
             try device.submitAndWait(commandBuffer)
             if let queryPool { lastProfile = try readTimestamps(queryPool) }
             return outputs.enumerated().map { index, output in
@@ -348,14 +349,16 @@ public final class VulkanPreparedGraph: PreparedGraph, @unchecked Sendable {
     /// activations plus weights exceed the device's largest memory heap.
     private static func checkFits(plan: MemoryPlan, constants: [Node], device: DeviceInfo) throws {
         if UInt64(plan.arenaBytes) > device.maxMemoryAllocationSize {
-            throw VulkanError.limitExceeded(
-                "the graph's activations need \(plan.arenaBytes) bytes at their peak > maxMemoryAllocationSize \(device.maxMemoryAllocationSize) on '\(device.name)'; use a smaller size or batch, or tiling")
+            throw MemoryLimitError(
+                needed: plan.arenaBytes, available: Int(clamping: device.maxMemoryAllocationSize),
+                limit: "largest allocation (maxMemoryAllocationSize) of '\(device.name)'", need: "the graph's activations at their peak")
         }
         let weightBytes = constants.reduce(0) { $0 + $1.shape.elementCount * $1.dtype.byteCount }
         let heap = device.memoryHeaps.filter(\.deviceLocal).map(\.bytes).max() ?? 0
         if heap > 0, UInt64(plan.arenaBytes + weightBytes) > heap {
-            throw VulkanError.limitExceeded(
-                "activations \(plan.arenaBytes) bytes + weights \(weightBytes) bytes exceed the \(heap)-byte device-local heap of '\(device.name)'")
+            throw MemoryLimitError(
+                needed: plan.arenaBytes + weightBytes, available: Int(clamping: heap), limit: "device-local heap of '\(device.name)'",
+                need: "the graph's activations (\(plan.arenaBytes) bytes) and weights (\(weightBytes) bytes)")
         }
     }
 

@@ -158,6 +158,34 @@ final class CInterfaceTests: XCTestCase {
         XCTAssertNotNil(context)
         kiln_close(context)
     }
+
+    /// A lost device fails that call with KILN_FAILED and a message naming it; the context opens
+    /// the device and the model again, so the next call succeeds.
+    func testALostDeviceFailsOneCallAndTheContextStaysUsable() throws {
+        var context: OpaquePointer?
+        var options = kiln_open_options()
+        kiln_open_options_init_sized(&options, MemoryLayout<kiln_open_options>.size)
+        XCTAssertEqual(kiln_open(nil, &options, &context), KILN_OK, String(cString: kiln_last_error(nil)))
+        defer { kiln_close(context) }
+        let embedded = try XCTUnwrap(EmbeddedContext.from(context))
+        let vulkan = try XCTUnwrap(embedded.device.backend as? VulkanBackend)
+        vulkan.device.injectFault(InjectedFault(.deviceLost, at: .run, ordinal: 2))
+        try ["a small red star on a white background"].withCStrings { strings in
+            var request = initialisedRequest()
+            request.prompt = strings[0]
+            request.steps = 2
+            var images: UnsafeMutablePointer<kiln_image>?
+            var count = 0
+            XCTAssertEqual(kiln_generate(context, &request, nil, nil, &images, &count), KILN_FAILED)
+            let message = String(cString: kiln_last_error(context))
+            XCTAssertTrue(message.contains("device lost") && message.contains(vulkan.device.info.name), message)
+            XCTAssertEqual(count, 0)
+            XCTAssertEqual(kiln_generate(context, &request, nil, nil, &images, &count), KILN_OK, String(cString: kiln_last_error(context)))
+            XCTAssertEqual(count, 1)
+            kiln_free_images(images, count)
+        }
+        XCTAssertNil(embedded.device.backend.deviceFailure)
+    }
 }
 
 extension Array where Element == String {

@@ -176,3 +176,29 @@ func beginIndexIsHarmlessForTimestepIndexedSchedulers(kind: SchedulerKind) throw
         #expect(abs(sigma - reference) <= 1e-4 * max(1, reference), "\(sigma) against diffusers' \(reference)")
     }
 }
+
+/// A config no trained schedule has is refused when it is read; a step count that would push
+/// `leading` timesteps past the trained range is refused when the timesteps are set, where
+/// diffusers fails with an index error.
+@Test func absurdScheduleValuesAreRefused() throws {
+    for (key, value, message) in [("steps_offset", "500000", "steps_offset 500000 must be in 0..<1000"),
+                                  ("num_train_timesteps", "0", "num_train_timesteps 0"), ("beta_end", "3", "beta_end 3.0"),
+                                  ("solver_order", "9", "solver_order 9")] {
+        let text = #"{"_class_name": "DDIMScheduler", "\#(key)": \#(value)}"#
+        #expect(throws: SchedulerError.self) { try SchedulerConfiguration.decode(from: Data(text.utf8)) }
+        do {
+            _ = try SchedulerConfiguration.decode(from: Data(text.utf8))
+        } catch {
+            #expect("\(error)".contains(message), "\(error)")
+        }
+    }
+    let leading = configuration("PNDMScheduler") {
+        $0.stepsOffset = 1
+        $0.timestepSpacing = "leading"
+    }
+    for kind in [SchedulerKind.pndm, .ddim, .ddpm] {
+        let scheduler = try kind.makeScheduler(configuration: leading)
+        try scheduler.setTimesteps(999)
+        #expect(throws: SchedulerError.self, "\(kind)") { try scheduler.setTimesteps(1000) }
+    }
+}

@@ -103,8 +103,9 @@ import Testing
         do {
             _ = try backend.prepare(graph, outputs: [y], constants: [:])
             Issue.record("a \(3 * count * 4)-byte activation plan was accepted")
-        } catch VulkanError.limitExceeded(let message) {
-            #expect(message.contains("maxMemoryAllocationSize"))
+        } catch let error as MemoryLimitError {
+            #expect(error.neededBytes > limit && error.availableBytes == limit, "\(error)")
+            #expect("\(error)".contains("maxMemoryAllocationSize"))
         }
         #expect(backend.device.allocator.reservedBytes(.deviceLocal) == reserved)
     }

@@ -123,16 +123,29 @@ public final class DiTPipeline: DiffusionPipeline, GenerationStages {
     }
 
     func denoiser(for plan: DenoisingPlan, conditioning: [String: HostTensor], deviceStep: DeviceStep?) throws -> PreparedDenoiser {
-        let sampleShape = [plan.modelBatch] + plan.latentShape.dropFirst()
-        let graph = try denoisers.graph(for: "\(sampleShape)") {
-            let graph = Graph()
-            let binder = WeightBinder(graph: graph, source: checkpoint.transformer.weights, dtype: dtype, residency: transformerResidency)
-            let batch = sampleShape[0]
-            let output = try checkpoint.model(
-                sample: graph.input("sample", Shape(sampleShape), dtype: dtype), timesteps: graph.input("timesteps", [batch], dtype: .float32),
-                classLabels: graph.input("class_labels", [batch], dtype: .int32), weights: WeightScope(binder))
-            return try backend.prepare(graph, outputs: [output.sample], constants: binder.constants().adding(output.hostConstants, residentIn: tableResidency))
+        let graph = try denoisers.graph(for: "\(sampleShape(plan))") {
+            let built = try denoiserGraph(for: plan)
+            return try backend.prepare(built.graph, outputs: [built.output.sample],
+                                       constants: built.binder.constants().adding(built.output.hostConstants, residentIn: tableResidency))
         }
         return PreparedDenoiser(graph: graph, fixedInputs: conditioning)
+    }
+
+    func plannedDenoiser(for plan: DenoisingPlan) throws -> PlannedGraph? {
+        let built = try denoiserGraph(for: plan)
+        return PlannedGraph(graph: built.graph, outputs: [built.output.sample])
+    }
+
+    private func sampleShape(_ plan: DenoisingPlan) -> [Int] { [plan.modelBatch] + plan.latentShape.dropFirst() }
+
+    private func denoiserGraph(for plan: DenoisingPlan) throws -> (graph: Graph, output: DiTTransformer2DModel.Output, binder: WeightBinder) {
+        let sampleShape = sampleShape(plan)
+        let graph = Graph()
+        let binder = WeightBinder(graph: graph, source: checkpoint.transformer.weights, dtype: dtype, residency: transformerResidency)
+        let batch = sampleShape[0]
+        let output = try checkpoint.model(
+            sample: graph.input("sample", Shape(sampleShape), dtype: dtype), timesteps: graph.input("timesteps", [batch], dtype: .float32),
+            classLabels: graph.input("class_labels", [batch], dtype: .int32), weights: WeightScope(binder))
+        return (graph, output, binder)
     }
 }

@@ -28,13 +28,45 @@ protocol GenerationStages: DiffusionPipeline {
     func conditioning(for plan: DenoisingPlan) throws -> [String: HostTensor]
     /// The denoiser for the plan's model batch, prepared or taken from the cache.
     func denoiser(for plan: DenoisingPlan, conditioning: [String: HostTensor], deviceStep: DeviceStep?) throws -> PreparedDenoiser
+    /// The denoiser's graph for the plan, built but not prepared, so its memory can be checked
+    /// before any work; nil where a family cannot tell its conditioning's shapes without
+    /// encoding (its graph is then checked when it is prepared).
+    func plannedDenoiser(for plan: DenoisingPlan) throws -> PlannedGraph?
+}
+
+/// A graph and its outputs, as a backend would prepare them.
+struct PlannedGraph {
+    let graph: Graph
+    let outputs: [Tensor]
 }
 
 extension GenerationStages {
-    /// Everything `plan` checks; families add what it cannot see.
+    /// Everything `plan` checks, and that the denoiser fits the device; families add what it
+    /// cannot see.
     public func check(_ request: GenerationRequest) throws {
-        _ = try plan(request)
+        let plan = try plan(request)
         try checkAdapters(request)
+        try checkMemory(plan)
+    }
+
+    func plannedDenoiser(for plan: DenoisingPlan) throws -> PlannedGraph? { nil }
+
+    /// The denoiser's activations at their peak must fit one arena (`activationBudgetBytes`)
+    /// and, with the weights, the device's memory. The VAE and the text encoders tile or stay
+    /// small, so the denoiser decides.
+    func checkMemory(_ plan: DenoisingPlan) throws {
+        guard let planned = try plannedDenoiser(for: plan) else { return }
+        let arena = backend.plannedArenaBytes(planned.graph, outputs: planned.outputs)
+        let size = "\(plan.request.width)x\(plan.request.height)" + (plan.request.batchCount > 1 ? " x \(plan.request.batchCount) images" : "")
+        var limit: MemoryLimitError?
+        if arena > backend.activationBudgetBytes {
+            limit = MemoryLimitError(needed: arena, available: backend.activationBudgetBytes, limit: "largest activation arena of \(backend.name)",
+                                     need: "the denoiser's activations at their peak")
+        } else if backend.memoryCapacityBytes > 0, arena + weightBytes > backend.memoryCapacityBytes {
+            limit = MemoryLimitError(needed: arena + weightBytes, available: backend.memoryCapacityBytes, limit: "memory of \(backend.name)",
+                                     need: "the denoiser's activations (\(MemoryLimitError.format(arena))) and the model's weights (\(MemoryLimitError.format(weightBytes)))")
+        }
+        if let limit { throw PipelineError.insufficientMemory("size \(size): \(limit); use a smaller size or batch") }
     }
 
     /// The request's LoRAs open and map onto this model; a TAESD decode has a TAESD.
@@ -67,6 +99,7 @@ enum GenerationRunner {
     ) throws -> GenerationResult {
         stages.generationLock.lock()
         defer { stages.generationLock.unlock() }
+        try requireWorkingDevice(stages.backend)
         return try run(stages, plan: stages.plan(request), progress: progress, isCancelled: isCancelled)
     }
 
@@ -78,6 +111,7 @@ enum GenerationRunner {
     ) throws -> ShapedArray {
         stages.generationLock.lock()
         defer { stages.generationLock.unlock() }
+        try requireWorkingDevice(stages.backend)
         return try run(stages, plan: stages.plan(request), conditioning: conditioning, decodes: false, progress: progress,
                        isCancelled: isCancelled).latents
     }
@@ -144,10 +178,20 @@ enum GenerationRunner {
             return GenerationResult(
                 request: request, latents: latents, images: images, seeds: Array(repeating: request.seed, count: latents.shape[0]),
                 timesteps: plan.timesteps, stageSeconds: seconds, loras: loras, tinyAutoencoder: decodedBy)
-        } catch let error as PipelineError {
-            throw error
+        } catch PipelineError.cancelled {
+            throw PipelineError.cancelled
+        } catch let error as MemoryLimitError {
+            throw PipelineError.insufficientMemory("while \(stage.activity) on \(stages.backend.name): \(error)")
         } catch {
-            throw PipelineError.failed("while \(stage.activity): \(error)")
+            // Whatever a component made of the failure, a lost device is what the caller must act on.
+            if let failure = stages.backend.deviceFailure { throw PipelineError.deviceLost("\(failure) while \(stage.activity)") }
+            if let error = error as? PipelineError { throw error }
+            throw PipelineError.failed("while \(stage.activity) on \(stages.backend.name): \(error)")
         }
+    }
+
+    /// A lost device is refused before any work, not found out halfway.
+    private static func requireWorkingDevice(_ backend: Backend) throws {
+        if let failure = backend.deviceFailure { throw PipelineError.deviceLost("\(failure); open the device and the model again") }
     }
 }

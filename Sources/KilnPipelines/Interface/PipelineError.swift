@@ -13,6 +13,9 @@ public enum PipelineError: Error, Equatable, CustomStringConvertible {
     case insufficientMemory(String)
     /// Something failed while working (the device, a kernel); names the stage.
     case failed(String)
+    /// The device was lost (a GPU reset, a driver fault): names the device and the stage. Nothing
+    /// runs on that backend any more; open the backend and the model again (`requiresReopening`).
+    case deviceLost(String)
     /// A value became NaN or infinite (f16 overflow, a broken checkpoint): stopped rather than
     /// writing a gray image. `step` is the sampling step (1-based) for the denoising stage.
     case nonFinite(stage: GenerationProgress.Stage, step: Int?, detail: String)
@@ -24,8 +27,14 @@ public enum PipelineError: Error, Equatable, CustomStringConvertible {
     public var isBadInput: Bool {
         switch self {
         case .invalidRequest, .unsupported, .invalidModel, .insufficientMemory: true
-        case .failed, .nonFinite, .cancelled: false
+        case .failed, .deviceLost, .nonFinite, .cancelled: false
         }
+    }
+
+    /// True when the pipeline's backend can run nothing any more: a new backend and pipeline
+    /// must be opened before the next request.
+    public var requiresReopening: Bool {
+        if case .deviceLost = self { true } else { false }
     }
 
     public var description: String {
@@ -35,6 +44,7 @@ public enum PipelineError: Error, Equatable, CustomStringConvertible {
         case .invalidModel(let message): "invalid model: \(message)"
         case .insufficientMemory(let message): "insufficient memory: \(message)"
         case .failed(let message): "failed: \(message)"
+        case .deviceLost(let message): "device lost: \(message)"
         case .nonFinite(let stage, let step, let detail):
             "numerical failure while \(stage.activity)\(step.map { " (step \($0))" } ?? ""): \(detail)"
         case .cancelled: "cancelled"

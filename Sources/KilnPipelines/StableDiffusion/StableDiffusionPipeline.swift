@@ -227,29 +227,62 @@ public final class StableDiffusionPipeline: DiffusionPipeline, GenerationStages 
     }
 
     func denoiser(for plan: DenoisingPlan, conditioning: [String: HostTensor], deviceStep: DeviceStep?) throws -> PreparedDenoiser {
-        let (unet, weights, residency) = unet(for: plan.request)
-        let inputShape = [plan.modelBatch, unet.configuration.inChannels, plan.latentShape[2], plan.latentShape[3]]
+        let residency = unet(for: plan.request).residency
+        let inputShape = denoiserInputShape(plan)
         let shapes = conditioning.sorted { $0.key < $1.key }.map { "\($0.key)\($0.value.shape)" }.joined()
         let key = "\(residency.label)-\(inputShape)-\(shapes)-\(deviceStep?.description ?? "prediction")"
-        guard let context = conditioning["context"] else { throw PipelineError.failed("the U-Net's conditioning has no text context") }
         let graph = try denoisers.graph(for: key) {
-            let graph = Graph()
-            let binder = WeightBinder(graph: graph, source: weights, dtype: dtype, residency: residency)
-            let batch = inputShape[0]
-            func input(_ name: String, dtype: DType) -> Tensor? {
-                conditioning[name].map { graph.input(name, $0.shape, dtype: dtype) }
-            }
-            var added: UNet2DConditionModel.AddedConditioning?
-            if let embeds = input("text_embeds", dtype: dtype), let timeIDs = input("time_ids", dtype: .float32) {
-                added = .init(textEmbeddings: embeds, timeIDs: timeIDs)
-            }
-            var result = try unet.model(
-                sample: graph.input("sample", Shape(inputShape), dtype: dtype), timesteps: graph.input("timesteps", [batch], dtype: .float32),
-                text: graph.input("context", context.shape, dtype: dtype), added: added,
-                timestepCondition: input("timestep_cond", dtype: dtype), weights: WeightScope(binder))
-            if let deviceStep { result = try deviceStep.appended(to: graph, prediction: result) }
-            return try backend.prepare(graph, outputs: [result], constants: binder.constants())
+            let built = try denoiserGraph(for: plan, conditioning: conditioning.mapValues(\.shape), deviceStep: deviceStep)
+            return try backend.prepare(built.graph, outputs: built.outputs, constants: built.binder.constants())
         }
         return PreparedDenoiser(graph: graph, fixedInputs: conditioning)
+    }
+
+    /// The shapes `conditioning(for:)` gives, without encoding: a 77-token context (a longer A1111
+    /// prompt adds a little), SDXL's pooled embedding and size ids, an LCM's guidance embedding.
+    func plannedDenoiser(for plan: DenoisingPlan) throws -> PlannedGraph? {
+        let configuration = unet(for: plan.request).component.configuration
+        let batch = plan.modelBatch
+        var shapes: [String: Shape] = [
+            "context": [batch, promptEncoder.encoders.first?.tokenizer.configuration.modelMaxLength ?? 77, configuration.crossAttentionDimension.last ?? 768],
+        ]
+        if configuration.additionEmbedType == "text_time", let input = configuration.projectionClassEmbeddingsInputDimension,
+           let time = configuration.additionTimeEmbedDimension {
+            shapes["text_embeds"] = [batch, input - 6 * time]
+            shapes["time_ids"] = [batch, 6]
+        }
+        if let width = configuration.timestepConditionDimension { shapes["timestep_cond"] = [batch, width] }
+        let built = try denoiserGraph(for: plan, conditioning: shapes, deviceStep: nil)
+        return PlannedGraph(graph: built.graph, outputs: built.outputs)
+    }
+
+    private func denoiserInputShape(_ plan: DenoisingPlan) -> [Int] {
+        [plan.modelBatch, unet(for: plan.request).component.configuration.inChannels, plan.latentShape[2], plan.latentShape[3]]
+    }
+
+    /// The U-Net over inputs of `conditioning`'s shapes, with the scheduler's step appended when
+    /// it runs on the device.
+    private func denoiserGraph(
+        for plan: DenoisingPlan, conditioning: [String: Shape], deviceStep: DeviceStep?
+    ) throws -> (graph: Graph, outputs: [Tensor], binder: WeightBinder) {
+        let (unet, weights, residency) = unet(for: plan.request)
+        let inputShape = denoiserInputShape(plan)
+        guard let context = conditioning["context"] else { throw PipelineError.failed("the U-Net's conditioning has no text context") }
+        let graph = Graph()
+        let binder = WeightBinder(graph: graph, source: weights, dtype: dtype, residency: residency)
+        let batch = inputShape[0]
+        func input(_ name: String, dtype: DType) -> Tensor? {
+            conditioning[name].map { graph.input(name, $0, dtype: dtype) }
+        }
+        var added: UNet2DConditionModel.AddedConditioning?
+        if let embeds = input("text_embeds", dtype: dtype), let timeIDs = input("time_ids", dtype: .float32) {
+            added = .init(textEmbeddings: embeds, timeIDs: timeIDs)
+        }
+        var result = try unet.model(
+            sample: graph.input("sample", Shape(inputShape), dtype: dtype), timesteps: graph.input("timesteps", [batch], dtype: .float32),
+            text: graph.input("context", context, dtype: dtype), added: added,
+            timestepCondition: input("timestep_cond", dtype: dtype), weights: WeightScope(binder))
+        if let deviceStep { result = try deviceStep.appended(to: graph, prediction: result) }
+        return (graph, [result], binder)
     }
 }

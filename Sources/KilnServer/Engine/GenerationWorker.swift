@@ -89,6 +89,7 @@ final class GenerationWorker: Sendable {
                 break
             } catch {
                 job.finish(.failed, error: Self.apiError(error))
+                if let error = error as? PipelineError, error.requiresReopening { try? slot.recover() }
                 return
             }
         }

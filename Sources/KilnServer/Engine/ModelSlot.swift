@@ -29,13 +29,14 @@ public struct ModelSummary: Sendable {
 /// One device's model: the pipeline behind a lock, held by the worker for a whole generation
 /// and by a handler only to check a request when the worker is idle (`tryUse`). Switching
 /// checks memory first, frees the old model, loads the new one, and reloads the old one if the
-/// new one fails, so the server always has a model.
+/// new one fails, so the server always has a model. A lost device is opened again, with the
+/// model, before the next use.
 final class ModelSlot: @unchecked Sendable {
-    // Unchecked: `model` is only read or written with `lock` held; `device` is immutable.
+    // Unchecked: `model` is only read or written with `lock` held.
     private let lock = NSLock()
     private var model: LoadedModel?
     private let summaryBox = Locked<ModelSummary?>(nil)
-    let device: BackendChoice
+    private let deviceBox: Locked<BackendChoice>
     let dtype: DType
     let catalog: ModelCatalog
     /// Opens a model; replaceable in tests.
@@ -43,7 +44,7 @@ final class ModelSlot: @unchecked Sendable {
 
     init(device: BackendChoice, dtype: DType, catalog: ModelCatalog,
          opener: @escaping @Sendable (ModelEntry, BackendChoice, DType) throws -> any DiffusionPipeline = { try ModelSlot.open($0, device: $1, dtype: $2) }) {
-        self.device = device
+        deviceBox = Locked(device)
         self.dtype = dtype
         self.catalog = catalog
         self.opener = opener
@@ -56,10 +57,13 @@ final class ModelSlot: @unchecked Sendable {
 
     var summary: ModelSummary? { summaryBox.current }
 
+    var device: BackendChoice { deviceBox.current }
+
     /// Runs `body` with the model, waiting while another holder has it.
     func use<Result>(_ body: (LoadedModel) throws -> Result) throws -> Result {
         lock.lock()
         defer { lock.unlock() }
+        try recoverIfLost()
         guard let model else { throw APIError(.serviceUnavailable, field: nil, "no model is loaded") }
         return try body(model)
     }
@@ -97,6 +101,26 @@ final class ModelSlot: @unchecked Sendable {
             if let previous { try? install(previous.entry) }
             throw error
         }
+    }
+
+    /// After a lost device: opens the device again and reloads the model on it (now, so that the
+    /// next request does not wait for it).
+    func recover() throws {
+        lock.lock()
+        defer { lock.unlock() }
+        try recoverIfLost()
+    }
+
+    /// With `lock` held.
+    private func recoverIfLost() throws {
+        let lost = device
+        guard lost.backend.deviceFailure != nil else { return }
+        let entry = model?.entry ?? summaryBox.current?.entry
+        // Everything on the lost device goes before the new one is opened.
+        model = nil
+        let reopened = try lost.reopened()
+        deviceBox.withLock { $0 = reopened }
+        if let entry { try install(entry) }
     }
 
     private func install(_ entry: ModelEntry) throws {

@@ -27,9 +27,11 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     }
 
     /// How a pipeline error reaches a client: bad input is 422 (507 when the model or the
-    /// request cannot fit the device), a cancellation 499-like 409, anything else 500.
+    /// request cannot fit the device), a cancellation 499-like 409, a lost device 503 (the server
+    /// opens it again; the next request is served), anything else 500.
     static func from(_ error: PipelineError) -> APIError {
         switch error {
+        case .deviceLost: APIError(.serviceUnavailable, field: nil, error.description)
         case .insufficientMemory: APIError(.init(code: 507, reasonPhrase: "Insufficient Storage"), field: nil, error.description)
         case .cancelled: APIError(.conflict, field: nil, "the job was cancelled")
         case _ where error.isBadInput: APIError(.unprocessableContent, field: Self.field(named: error), error.description)

@@ -83,11 +83,13 @@ public final class MemoryAllocator: @unchecked Sendable {
     private let handle: VkDevice
     private let physicalHandle: VkPhysicalDevice
     private let info: DeviceInfo
+    private let health: DeviceHealth
     private let lock = NSLock()
     private var blocks: [MemoryBlock] = []
 
-    init(handle: VkDevice, physical: PhysicalDevice) {
+    init(handle: VkDevice, physical: PhysicalDevice, health: DeviceHealth) {
         self.handle = handle
+        self.health = health
         self.physicalHandle = physical.handle
         self.info = physical.info
     }
@@ -164,6 +166,12 @@ public final class MemoryAllocator: @unchecked Sendable {
         var flags = VkMemoryAllocateFlagsInfo()
         flags.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_FLAGS_INFO
         flags.flags = VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT.rawValue
+        do {
+            try health.check(.allocation, call: "vkAllocateMemory(\(requirements.size) bytes, \(kind))")
+        } catch {
+            vkDestroyBuffer(handle, buffer, nil)
+            throw error
+        }
         var memory: VkDeviceMemory?
         let result = withUnsafePointer(to: &flags) { flagsPointer in
             var allocateInfo = VkMemoryAllocateInfo()

@@ -20,6 +20,7 @@ public final class VulkanDevice: @unchecked Sendable {
     private var constantUploadBytes = 0
     public let allocator: MemoryAllocator
     public let pipelines: PipelineStore
+    let health = DeviceHealth()
 
     public var info: DeviceInfo { physical.info }
 
@@ -43,6 +44,7 @@ public final class VulkanDevice: @unchecked Sendable {
     }
 
     init(instance: VulkanInstance, physical: PhysicalDevice) throws {
+        if let error = FaultInjector.environment.environmentError { throw error }
         self.instance = instance
         self.physical = physical
         let info = physical.info
@@ -105,7 +107,7 @@ public final class VulkanDevice: @unchecked Sendable {
         self.queue = queue
 
         commandPool = try Self.makeCommandPool(device: created, family: queueFamily)
-        allocator = MemoryAllocator(handle: created, physical: physical)
+        allocator = MemoryAllocator(handle: created, physical: physical, health: health)
         pipelines = PipelineStore(handle: created, info: info)
     }
 
@@ -143,8 +145,10 @@ public final class VulkanDevice: @unchecked Sendable {
         return buffer
     }
 
-    /// Submits `commandBuffer` and blocks until the device has finished it.
+    /// Submits `commandBuffer` and blocks until the device has finished it. A lost device fails
+    /// every submission from then on, as drivers do.
     func submitAndWait(_ commandBuffer: VkCommandBuffer) throws {
+        if let call = health.lostCall { throw VulkanError.call("vkQueueSubmit (the device was lost by \(call))", VK_ERROR_DEVICE_LOST.rawValue) }
         var fenceInfo = VkFenceCreateInfo()
         fenceInfo.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO
         var fence: VkFence?
@@ -157,10 +161,16 @@ public final class VulkanDevice: @unchecked Sendable {
             submit.commandBufferCount = 1
             submit.pCommandBuffers = bufferPointer
             try submitLock.withLock {
-                try check(vkQueueSubmit(queue, 1, &submit, fence), "vkQueueSubmit")
+                try checkDevice(vkQueueSubmit(queue, 1, &submit, fence), "vkQueueSubmit")
             }
         }
-        try check(vkWaitForFences(handle, 1, &fence, VkBool32(VK_TRUE), UInt64.max), "vkWaitForFences")
+        try checkDevice(vkWaitForFences(handle, 1, &fence, VkBool32(VK_TRUE), UInt64.max), "vkWaitForFences")
+    }
+
+    /// `check`, remembering a lost device.
+    private func checkDevice(_ result: VkResult, _ call: String) throws {
+        if result == VK_ERROR_DEVICE_LOST { health.markLost(by: call) }
+        try check(result, call)
     }
 
     /// The pipelines for `keys`, in their order, building missing ones on several threads; then
