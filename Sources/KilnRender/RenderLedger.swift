@@ -80,6 +80,9 @@ public final class RenderLedger: @unchecked Sendable {
         var line = try encoder.encode(record)
         line.append(UInt8(ascii: "\n"))
         try lock.withLock {
+            // A write cut short (a full disk) is taken back, so the next record starts a line of
+            // its own rather than joining a fragment that would make both unreadable.
+            let end = lseek(descriptor, 0, SEEK_END)
             let failure: Int32? = line.withUnsafeBytes { raw -> Int32? in
                 guard let base = raw.baseAddress else { return nil }
                 var offset = 0
@@ -93,8 +96,15 @@ public final class RenderLedger: @unchecked Sendable {
                 }
                 return nil
             }
-            if let failure { throw RenderError.output("\(url.path): cannot append to the ledger: \(systemMessage(failure))") }
-            if fsync(descriptor) != 0 { throw RenderError.output("\(url.path): cannot flush the ledger: \(systemMessage(errno))") }
+            if let failure {
+                if end >= 0 { _ = ftruncate(descriptor, end) }
+                throw RenderError.output("\(url.path): cannot append to the ledger: \(systemMessage(failure))")
+            }
+            if fsync(descriptor) != 0 {
+                let code = errno
+                if end >= 0 { _ = ftruncate(descriptor, end) }
+                throw RenderError.output("\(url.path): cannot flush the ledger: \(systemMessage(code))")
+            }
         }
     }
 
