@@ -119,6 +119,9 @@ struct GenerateCommand: ParsableCommand {
             }, isCancelled: { false })
         }
         if let problem = previews?.problem { printError("kiln generate: \(problem)") }
+        // Run under KILN_VALIDATE, a reported problem makes the result untrusted: nothing is written.
+        let messages = ValidationReport.print(device.backend)
+        if messages > 0 { throw CommandFailure.failed("the validation layer reported \(messages) messages; no image written") }
         if let saveLatents {
             let tensor = HostTensor(shape: Shape(result.latents.shape), scalars: result.latents.scalars)
             try SafeTensorsFile.write(["latents": tensor], to: URL(fileURLWithPath: saveLatents))

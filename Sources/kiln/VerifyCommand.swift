@@ -7,7 +7,7 @@ struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Run every op's Vulkan kernel against the CPU reference on a device.",
-        discussion: "Exit status 1 if any case fails or (with KILN_VALIDATE=1) the validation layer reports anything.")
+        discussion: "Exit status 1 if any case fails or (with KILN_VALIDATE=1 or sync) the validation layer reports anything.")
 
     @OptionGroup var deviceOptions: DeviceOptions
 
@@ -45,15 +45,13 @@ struct VerifyCommand: ParsableCommand {
                 }
             }
         }
-        let messages = backend.device.instance.validationMessages.all
         if json {
             try printJSON(results)
         } else {
             let failed = results.filter { !$0.passed }.count
             print("\(results.count - failed) passed, \(failed) failed")
         }
-        for message in messages { printError("validation \(message)") }
-        if backend.device.instance.validationEnabled { printError("validation messages: \(messages.count)") }
-        if results.contains(where: { !$0.passed }) || !messages.isEmpty { throw ExitCode.failure }
+        let messages = ValidationReport.print(backend)
+        if results.contains(where: { !$0.passed }) || messages > 0 { throw ExitCode.failure }
     }
 }

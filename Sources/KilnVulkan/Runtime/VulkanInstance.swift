@@ -2,10 +2,13 @@ import CVulkan
 import Foundation
 
 /// The process-wide Vulkan instance. With `KILN_VALIDATE=1` it enables the Khronos validation
-/// layer and a debug-utils messenger that records every warning and error in `validationMessages`.
+/// layer and a debug-utils messenger that records every warning and error in `validationMessages`;
+/// `KILN_VALIDATE=sync` also turns on the layer's synchronization validation (hazards between
+/// dispatches and copies that lack a barrier).
 public final class VulkanInstance: @unchecked Sendable {
     public let handle: VkInstance
     public let validationEnabled: Bool
+    public let synchronizationValidationEnabled: Bool
     public let validationMessages = ValidationMessages()
     private var messenger: VkDebugUtilsMessengerEXT?
 
@@ -15,42 +18,60 @@ public final class VulkanInstance: @unchecked Sendable {
     }
 
     private static let sharedInstance: Result<VulkanInstance, Error> = Result {
-        try VulkanInstance(validate: ProcessInfo.processInfo.environment["KILN_VALIDATE"] == "1")
+        switch ProcessInfo.processInfo.environment["KILN_VALIDATE"] {
+        case nil, "", "0": try VulkanInstance(validate: false, synchronization: false)
+        case "1": try VulkanInstance(validate: true, synchronization: false)
+        case "sync": try VulkanInstance(validate: true, synchronization: true)
+        case let other?: throw VulkanError.unsupported("KILN_VALIDATE must be 1 or sync, got '\(other)'")
+        }
     }
 
-    private init(validate: Bool) throws {
+    private init(validate: Bool, synchronization: Bool) throws {
         validationEnabled = validate
+        synchronizationValidationEnabled = synchronization
         var layers: [String] = []
         var extensions: [String] = []
         if validate {
             let available = try Self.availableLayers()
             guard available.contains("VK_LAYER_KHRONOS_validation") else {
                 throw VulkanError.unsupported(
-                    "KILN_VALIDATE=1 needs the Khronos validation layer (Debian/Ubuntu: apt-get install vulkan-validationlayers)")
+                    "KILN_VALIDATE needs the Khronos validation layer (Debian/Ubuntu: apt-get install vulkan-validationlayers)")
             }
             layers.append("VK_LAYER_KHRONOS_validation")
             extensions.append(VK_EXT_DEBUG_UTILS_EXTENSION_NAME)
+            // The layer itself provides the extension that switches its optional checks on.
+            if synchronization { extensions.append(VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME) }
         }
+        let enabledFeatures = [VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT]
         let created: VkInstance = try withCStrings(layers) { layerPointers in
             try withCStrings(extensions) { extensionPointers in
-                try "Kiln".withCString { appName in
-                    var application = VkApplicationInfo()
-                    application.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO
-                    application.pApplicationName = appName
-                    application.pEngineName = appName
-                    application.apiVersion = vkMakeApiVersion(1, 3)
-                    return try withUnsafePointer(to: &application) { applicationPointer in
-                        var info = VkInstanceCreateInfo()
-                        info.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO
-                        info.pApplicationInfo = applicationPointer
-                        info.enabledLayerCount = UInt32(layerPointers.count)
-                        info.ppEnabledLayerNames = layerPointers.baseAddress
-                        info.enabledExtensionCount = UInt32(extensionPointers.count)
-                        info.ppEnabledExtensionNames = extensionPointers.baseAddress
-                        var instance: VkInstance?
-                        try check(vkCreateInstance(&info, nil, &instance), "vkCreateInstance")
-                        guard let instance else { throw VulkanError.call("vkCreateInstance", VK_ERROR_INITIALIZATION_FAILED.rawValue) }
-                        return instance
+                try enabledFeatures.withUnsafeBufferPointer { featureList in
+                    var features = VkValidationFeaturesEXT()
+                    features.sType = VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT
+                    features.enabledValidationFeatureCount = UInt32(featureList.count)
+                    features.pEnabledValidationFeatures = featureList.baseAddress
+                    return try withUnsafePointer(to: &features) { featuresPointer in
+                        try "Kiln".withCString { appName in
+                            var application = VkApplicationInfo()
+                            application.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO
+                            application.pApplicationName = appName
+                            application.pEngineName = appName
+                            application.apiVersion = vkMakeApiVersion(1, 3)
+                            return try withUnsafePointer(to: &application) { applicationPointer in
+                                var info = VkInstanceCreateInfo()
+                                info.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO
+                                if synchronization { info.pNext = UnsafeRawPointer(featuresPointer) }
+                                info.pApplicationInfo = applicationPointer
+                                info.enabledLayerCount = UInt32(layerPointers.count)
+                                info.ppEnabledLayerNames = layerPointers.baseAddress
+                                info.enabledExtensionCount = UInt32(extensionPointers.count)
+                                info.ppEnabledExtensionNames = extensionPointers.baseAddress
+                                var instance: VkInstance?
+                                try check(vkCreateInstance(&info, nil, &instance), "vkCreateInstance")
+                                guard let instance else { throw VulkanError.call("vkCreateInstance", VK_ERROR_INITIALIZATION_FAILED.rawValue) }
+                                return instance
+                            }
+                        }
                     }
                 }
             }
