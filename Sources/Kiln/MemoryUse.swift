@@ -20,7 +20,7 @@ public struct MemoryUse: Sendable, Equatable, Codable {
     }
 
     /// The resident set from `/proc/self/statm` (pages), 0 where there is none.
-    static func residentSetBytes() -> Int {
+    public static func residentSetBytes() -> Int {
         guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
         let fields = text.split(separator: " ")
         guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }

@@ -33,7 +33,7 @@ public final class GenerationService: Service, Sendable {
             throw PipelineError.invalidModel("no model: give --model PATH")
         }
         try slot.load(ModelEntry(url: model))
-        if let summary = slot.summary { metrics.device(weightBytes: summary.weightBytes, capacityBytes: device.backend.memoryCapacityBytes) }
+        if let summary = slot.summary { metrics.device(weightBytes: summary.weightBytes, device.backend) }
     }
 
     public var model: ModelSummary? { slot.summary }

@@ -226,7 +226,7 @@ struct A1111Routes {
         let ram: JSONValue = system.map { system in
             .object([
                 ("free", .integer(system.available)), ("used", .integer(system.total - system.available)), ("total", .integer(system.total)),
-                ("process_resident", .integer(ProcessMemory.residentBytes() ?? 0)),
+                ("process_resident", .integer(MemoryUse.residentSetBytes())),
             ])
         } ?? .object([("error", .string("no /proc/meminfo"))])
         let device = service.device

@@ -44,7 +44,7 @@ final class GenerationWorker: Sendable {
         case .generate(let plan):
             generate(plan, job: job)
         }
-        if let summary = slot.summary { metrics.device(weightBytes: summary.weightBytes, capacityBytes: slot.device.backend.memoryCapacityBytes) }
+        if let summary = slot.summary { metrics.device(weightBytes: summary.weightBytes, slot.device.backend) }
         queue.finished(job, seconds: Date().timeIntervalSince(start))
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Kiln
 import Prometheus
 
 /// The server's Prometheus metrics: queue depth, jobs by status, step, job and request latency
@@ -16,6 +17,7 @@ public final class ServerMetrics: Sendable {
     private let weightBytes: Gauge
     private let deviceCapacityBytes: Gauge
     private let residentBytes: Gauge
+    private let deviceReservedBytes: Gauge
     private let requestSeconds = Locked<[String: DurationHistogram]>([:])
 
     private static let stepBuckets: [Duration] = [0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100].map { .milliseconds(Int64($0 * 1000)) }
@@ -42,6 +44,7 @@ public final class ServerMetrics: Sendable {
         imagesMade = registry.makeCounter(descriptor: .init(namespace: "kiln", metricName: "images", unitName: "total", helpText: "Images generated"))
         weightBytes = registry.makeGauge(descriptor: .init(namespace: "kiln", metricName: "device_weight", unitName: "bytes", helpText: "Bytes of model weights resident on the device"))
         deviceCapacityBytes = registry.makeGauge(descriptor: .init(namespace: "kiln", metricName: "device_memory_capacity", unitName: "bytes", helpText: "Device memory Kiln may use"))
+        deviceReservedBytes = registry.makeGauge(descriptor: .init(namespace: "kiln", metricName: "device_memory_reserved", unitName: "bytes", helpText: "Device memory Kiln holds from the driver (weights, activations, staging)"))
         residentBytes = registry.makeGauge(descriptor: .init(namespace: "kiln", metricName: "process_resident_memory", unitName: "bytes", helpText: "Resident memory of the server process"))
     }
 
@@ -61,9 +64,10 @@ public final class ServerMetrics: Sendable {
         runningJobs.set(Double(running))
     }
 
-    func device(weightBytes weights: Int, capacityBytes: Int) {
+    func device(weightBytes weights: Int, _ backend: Backend) {
         weightBytes.set(Double(weights))
-        deviceCapacityBytes.set(Double(capacityBytes))
+        deviceCapacityBytes.set(Double(backend.memoryCapacityBytes))
+        deviceReservedBytes.set(Double(MemoryUse.current(backend).deviceBytes))
     }
 
     /// Records one HTTP request's latency under its route group (`sdapi`, `kiln`, `v1`, ...).
@@ -81,7 +85,7 @@ public final class ServerMetrics: Sendable {
 
     /// The exposition text, with process memory read now.
     public func text() -> String {
-        residentBytes.set(Double(ProcessMemory.residentBytes() ?? 0))
+        residentBytes.set(Double(MemoryUse.residentSetBytes()))
         return registry.emitToString()
     }
 
@@ -90,15 +94,8 @@ public final class ServerMetrics: Sendable {
     }
 }
 
-/// Memory of this process and the machine, from /proc (Linux); nil where unavailable.
+/// Memory of the machine, from /proc (Linux); nil where unavailable.
 enum ProcessMemory {
-    static func residentBytes() -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
-        let fields = text.split(separator: " ")
-        guard fields.count > 1, let pages = Int(fields[1]) else { return nil }
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
-    }
-
     /// `MemTotal` and `MemAvailable` in bytes.
     static func system() -> (total: Int, available: Int)? {
         guard let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) else { return nil }
