@@ -49,6 +49,7 @@ public final class DDPMScheduler: Scheduler {
         let spacing = configuration.timestepSpacing ?? "leading"
         let spaced = try NoiseSchedule.spacedTimesteps(
             spacing: spacing, stepCount: stepCount, trainCount: trainCount, stepsOffset: configuration.stepsOffset ?? 0)
+        try NoiseSchedule.requireTrainedRange(spaced, trainCount: trainCount, stepsOffset: configuration.stepsOffset ?? 0)
         timesteps = spacing == "linspace" ? spaced.map(NoiseSchedule.roundHalfEven) : spaced
     }
 

@@ -116,12 +116,6 @@ struct NoiseSchedule: Sendable {
         switch spacing {
         case "leading":
             let ratio = trainCount / stepCount
-            let largest = (stepCount - 1) * ratio + stepsOffset
-            // diffusers indexes its tables with this timestep and fails there; say why instead.
-            guard largest < trainCount else {
-                throw SchedulerError.unsupported(
-                    "\(stepCount) steps with steps_offset \(stepsOffset): the first timestep \(largest) is outside the \(trainCount) trained timesteps (0...\(trainCount - 1)); use fewer steps")
-            }
             return (0..<stepCount).reversed().map { Double($0 * ratio + stepsOffset) }
         case "trailing":
             return arangeDescending(from: Double(trainCount), stepSize: Double(trainCount) / Double(stepCount))
@@ -131,6 +125,16 @@ struct NoiseSchedule: Sendable {
         default:
             throw SchedulerError.unsupported("timestep_spacing \(spacing)")
         }
+    }
+
+    /// For schedulers that index their tables with each timestep (DDPM, DDIM, PNDM): refuses a
+    /// timestep past the trained range, where diffusers fails with an index error (`leading`
+    /// spacing with `steps_offset` 1 at as many steps as training timesteps). Schedulers that
+    /// interpolate sigmas clamp instead, as diffusers' do, and need no check.
+    static func requireTrainedRange(_ timesteps: [Double], trainCount: Int, stepsOffset: Int) throws {
+        guard let largest = timesteps.max(), largest >= Double(trainCount) else { return }
+        throw SchedulerError.unsupported(
+            "\(timesteps.count) steps with steps_offset \(stepsOffset): timestep \(Int(largest)) is outside the \(trainCount) trained timesteps (0...\(trainCount - 1)); use fewer steps")
     }
 
     /// numpy's `arange(start, 0, -step)`: ceil(start / step) values start - i * step.

@@ -51,6 +51,7 @@ public final class PNDMScheduler: Scheduler {
         let spacing = configuration.timestepSpacing ?? "leading"
         let descending = try NoiseSchedule.spacedTimesteps(
             spacing: spacing, stepCount: stepCount, trainCount: trainCount, stepsOffset: configuration.stepsOffset ?? 0)
+        try NoiseSchedule.requireTrainedRange(descending, trainCount: trainCount, stepsOffset: configuration.stepsOffset ?? 0)
         // diffusers builds the PNDM lists from the ascending integer timesteps.
         let ascending = descending.reversed().map { Int(spacing == "linspace" ? NoiseSchedule.roundHalfEven($0) : $0) }
         let multistep: [Int]

@@ -178,8 +178,8 @@ func beginIndexIsHarmlessForTimestepIndexedSchedulers(kind: SchedulerKind) throw
 }
 
 /// A config no trained schedule has is refused when it is read; a step count that would push
-/// `leading` timesteps past the trained range is refused when the timesteps are set, where
-/// diffusers fails with an index error.
+/// `leading` timesteps past the trained range is refused by the schedulers that index their
+/// tables with them, where diffusers fails with an index error.
 @Test func absurdScheduleValuesAreRefused() throws {
     for (key, value, message) in [("steps_offset", "500000", "steps_offset 500000 must be in 0..<1000"),
                                   ("num_train_timesteps", "0", "num_train_timesteps 0"), ("beta_end", "3", "beta_end 3.0"),
@@ -200,5 +200,9 @@ func beginIndexIsHarmlessForTimestepIndexedSchedulers(kind: SchedulerKind) throw
         let scheduler = try kind.makeScheduler(configuration: leading)
         try scheduler.setTimesteps(999)
         #expect(throws: SchedulerError.self, "\(kind)") { try scheduler.setTimesteps(1000) }
+    }
+    // Sigma-space schedulers interpolate and clamp there, as diffusers' do.
+    for kind in [SchedulerKind.eulerDiscrete, .eulerAncestralDiscrete] {
+        try kind.makeScheduler(configuration: leading).setTimesteps(1000)
     }
 }
