@@ -7,8 +7,9 @@ import Foundation
 /// - `device-lost`: the call fails with VK_ERROR_DEVICE_LOST and the device stays lost, as a real
 ///   lost device does: every later run on it fails too, until the device is opened again.
 /// - `out-of-device-memory`: the one call fails with VK_ERROR_OUT_OF_DEVICE_MEMORY.
-/// - `run:N`: the N-th run of a prepared graph (one queue submission of its dispatches), counted
-///   from 1 over the process; `allocation:N`: the N-th `vkAllocateMemory`.
+/// - `run:N`: the N-th run of a prepared graph (one queue submission of its dispatches);
+///   `allocation:N`: the N-th `vkAllocateMemory`. KILN_FAULT counts from 1 over the whole process;
+///   `VulkanDevice.injectFault` counts on that device from the call.
 public struct InjectedFault: Equatable, Sendable, CustomStringConvertible {
     public enum Kind: String, Sendable {
         case deviceLost = "device-lost"
