@@ -132,6 +132,11 @@ def scheduler_seeds():
     write("scheduler-config", "json5-infinity", '{"_class_name": "DPMSolverMultistepScheduler", "num_train_timesteps": 1000, '
           '"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012, "lambda_min_clipped": -Infinity, '
           '"use_karras_sigmas": true, "algorithm_type": "dpmsolver++", "solver_order": 2, // a comment\n}')
+    choices = ["dpm++2m karras 8", "euler_a default 5", "euler exponential 6", "heun default 3", "lcm default 4",
+               "flow_euler default 6", "ddim default 5", "pndm default 7", "ddpm default 3"]
+    for number, choice in enumerate(choices):
+        config = paths[number % len(paths)].read_bytes()
+        write("scheduler-config", f"choice-{number}", joined(config, choice))
     write("scheduler-config", "trained-betas", '{"_class_name": "EulerDiscreteScheduler", "num_train_timesteps": 4, '
           '"trained_betas": [0.1, 0.2, 0.3, 0.4], "timestep_spacing": "trailing", "prediction_type": "v_prediction"}')
 
