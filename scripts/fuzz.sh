@@ -2,7 +2,7 @@
 # Coverage-guided fuzzing of Kiln's parsers with libFuzzer (the Fuzz/ package, one executable whose
 # target KILN_FUZZ_TARGET chooses). Builds Kiln and Fuzz/ with -sanitize=fuzzer,address, then:
 #
-#   scripts/fuzz.sh build [debug|release]       the instrumented build only
+#   scripts/fuzz.sh build                       the instrumented build only
 #   scripts/fuzz.sh list                        the targets
 #   scripts/fuzz.sh smoke [TARGET...]           each target KILN_FUZZ_SMOKE_SECONDS (30) over its corpus,
 #                                               KILN_FUZZ_JOBS (cores) at a time; exits non-zero on any
@@ -34,13 +34,9 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=1:
 # Swift's own crash backtracer reads memory that ASan then reports; libFuzzer prints the stack.
 export SWIFT_BACKTRACE="${SWIFT_BACKTRACE:-enable=no}"
 
-# The smoke uses a debug build (quick to compile); a campaign an optimized one (several times the
-# executions per second), with -enable-testing so that targets can reach internal parsers.
-# KILN_FUZZ_CONFIGURATION chooses for either.
+# A debug build: the quickest to compile, and internal parsers stay reachable (-enable-testing).
 build() {
-    local configuration="${KILN_FUZZ_CONFIGURATION:-$1}"
-    local options=(--package-path Fuzz --scratch-path "$scratch" -c "$configuration" --sanitize=address -Xswiftc -sanitize=fuzzer)
-    [ "$configuration" = release ] && options+=(-Xswiftc -enable-testing)
+    local options=(--package-path Fuzz --scratch-path "$scratch" --sanitize=address -Xswiftc -sanitize=fuzzer)
     swift build "${options[@]}" --product kiln-fuzz >&2
     binary="$(swift build "${options[@]}" --show-bin-path)/kiln-fuzz"
 }
@@ -150,15 +146,15 @@ command="${1:-smoke}"
 [ $# -gt 0 ] && shift
 case "$command" in
 build)
-    build "${1:-debug}"
+    build
     echo "$binary"
     ;;
 list)
-    build debug
+    build
     targets
     ;;
 smoke)
-    build debug
+    build
     selected=("$@")
     [ ${#selected[@]} -eq 0 ] && mapfile -t selected < <(targets)
     started=$SECONDS
@@ -191,7 +187,7 @@ smoke)
     fi
     ;;
 campaign)
-    build release
+    build
     target="${1:-all}"
     [ $# -gt 0 ] && shift
     runs=1000000
@@ -211,7 +207,7 @@ campaign)
     done
     ;;
 reproduce)
-    build debug
+    build
     target="$1"
     shift
     KILN_FUZZ_TARGET="$target" "$binary" "${limits[@]}" "$@"
