@@ -20,13 +20,14 @@ enum ModelConfigTarget {
         _ = try? ModelIndex.load(folder: folder)
         _ = try? Pipelines.family(of: Pipelines.Source(url: folder))
         _ = try? defaults.recommended(by: folder)
+        // With the sizes the model builders derive from each configuration first.
         if let unet = try? UNetConfiguration.load(config) { _ = unet.timeEmbedDimension }
-        _ = try? AutoencoderKLConfiguration.load(config)
+        if let vae = try? AutoencoderKLConfiguration.load(config) { _ = vae.downscaleFactor }
         _ = try? AutoencoderTinyConfiguration.load(config)
         _ = try? CLIPTextConfiguration.load(config)
         _ = try? T5Configuration.load(config)
-        _ = try? SD3TransformerConfiguration.load(config)
-        _ = try? FluxTransformerConfiguration.load(config)
-        _ = try? DiTConfiguration.load(config)
+        if let sd3 = try? SD3TransformerConfiguration.load(config) { _ = sd3.innerDimension }
+        if let flux = try? FluxTransformerConfiguration.load(config) { _ = flux.mlpDimension }
+        if let dit = try? DiTConfiguration.load(config) { _ = dit.hiddenSize }
     }
 }
