@@ -120,6 +120,22 @@ def model_config_seeds():
             write("model-config", name, path.read_bytes())
 
 
+def regression_seeds():
+    """What fuzzing found (see RELIABILITY.md), so that every smoke runs it again first."""
+    unet = json.loads((shapes / "unet" / "config.json").read_text())
+    write("model-config", "found-unet-no-blocks", json.dumps(dict(unet, block_out_channels=[], down_block_types=[], up_block_types=[])))
+    write("model-config", "found-unet-zero-heads", json.dumps(dict(unet, attention_head_dim=0)))
+    write("model-config", "found-unet-minimum-channels", json.dumps(dict(unet, attention_head_dim=-1, block_out_channels=[-(1 << 63)] * 4)))
+    write("model-config", "found-transformer-width-overflow", json.dumps(
+        {"num_attention_heads": 1 << 40, "attention_head_dim": 1 << 40, "num_embeds_ada_norm": 1000, "sample_size": 8,
+         "patch_size": 2, "caption_projection_dim": 64, "pos_embed_max_size": 8, "axes_dims_rope": [(1 << 63) - 2, 2]}))
+    write("png", "found-itxt-longer-than-file", (root / "Tests/KilnImageTests/Fixtures/fuzz/itxt_longer_than_file.png").read_bytes())
+    write("scheduler-config", "found-invalid-utf8",
+          (root / "Tests/KilnSamplingTests/Fixtures/fuzz/scheduler_config_invalid_utf8.json").read_bytes())
+    write("scheduler-config", "found-many-train-timesteps", '{"_class_name": "DPMSolverMultistepScheduler", '
+          '"num_train_timesteps": 1000000000000, "use_karras_sigmas": true}')
+
+
 def scheduler_seeds():
     seen = set()
     paths = [shapes / "scheduler" / "scheduler_config.json"] + sorted(root.glob("Tests/*/Fixtures/**/scheduler_config.json"))
@@ -322,3 +338,4 @@ tokenizer_json_seeds()
 sentencepiece_seeds()
 lora_seeds()
 text_seeds()
+regression_seeds()
