@@ -36,6 +36,11 @@ export SWIFT_BACKTRACE="${SWIFT_BACKTRACE:-enable=no}"
 
 # A debug build: the quickest to compile, and internal parsers stay reachable (-enable-testing).
 build() {
+    # KILN_FUZZ_BINARY: a kiln-fuzz already built (a campaign that must not rebuild mid-way).
+    if [ -n "${KILN_FUZZ_BINARY:-}" ]; then
+        binary="$KILN_FUZZ_BINARY"
+        return
+    fi
     local options=(--package-path Fuzz --scratch-path "$scratch" --sanitize=address -Xswiftc -sanitize=fuzzer)
     swift build "${options[@]}" --product kiln-fuzz >&2
     binary="$(swift build "${options[@]}" --show-bin-path)/kiln-fuzz"
