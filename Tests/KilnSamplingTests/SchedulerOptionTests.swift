@@ -179,6 +179,27 @@ func beginIndexIsHarmlessForTimestepIndexedSchedulers(kind: SchedulerKind) throw
     }
 }
 
+@Test func steppingPastTheEndOfTheScheduleThrows() throws {
+    // Found by Fuzz/ (scheduler-config): 4 trailing steps over 2 training timesteps repeat a
+    // timestep, the search starts at its second match as diffusers' does, and the loop's last step
+    // read past the sigma table.
+    let text = #"{"_class_name": "EulerDiscreteScheduler", "num_train_timesteps": 2, "timestep_spacing": "trailing", "prediction_type": "v_prediction"}"#
+    let scheduler = try SchedulerKind.makeScheduler(configuration: SchedulerConfiguration.decode(from: Data(text.utf8)))
+    try scheduler.setTimesteps(4)
+    var sample = ShapedArray(repeating: 1, shape: [1, 1, 2, 2])
+    var failure: (any Error)?
+    for timestep in scheduler.timesteps {
+        do {
+            let input = try scheduler.scaleModelInput(sample, timestep: timestep)
+            sample = try scheduler.step(modelOutput: input, timestep: timestep, sample: sample, noise: nil)
+        } catch {
+            failure = error
+            break
+        }
+    }
+    #expect(failure is SchedulerError, "\(String(describing: failure))")
+}
+
 @Test func dpmSolverKeepsTheZeroSNRTerminalSigmaFinite() throws {
     let zeroSNR = configuration("DPMSolverMultistepScheduler") {
         $0.numTrainTimesteps = 1000
