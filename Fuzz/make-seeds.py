@@ -132,6 +132,9 @@ def regression_seeds():
     write("png", "found-itxt-longer-than-file", (root / "Tests/KilnImageTests/Fixtures/fuzz/itxt_longer_than_file.png").read_bytes())
     write("scheduler-config", "found-invalid-utf8",
           (root / "Tests/KilnSamplingTests/Fixtures/fuzz/scheduler_config_invalid_utf8.json").read_bytes())
+    write("scheduler-config", "found-repeated-timesteps", '{"_class_name": "EulerDiscreteScheduler", "num_train_timesteps": 2, '
+          '"timestep_spacing": "trailing", "prediction_type": "v_prediction"}')
+    write("safetensors-index", "found-empty-weight-map", '{"metadata": {"total_size": 30}, "weight_map": {}}')
     write("scheduler-config", "found-many-train-timesteps", '{"_class_name": "DPMSolverMultistepScheduler", '
           '"num_train_timesteps": 1000000000000, "use_karras_sigmas": true}')
 
