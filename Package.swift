@@ -24,6 +24,10 @@ let package = Package(
         // libKilnC.so (SwiftPM names it after the product, and `kiln` is the executable's name);
         // scripts/build-libkiln.sh installs it as libkiln.so, optionally self-contained.
         .library(name: "KilnC", type: .dynamic, targets: ["KilnC"]),
+        // The render-farm runner and the HTTP server as libraries, for packages that drive their
+        // parsers from outside (Fuzz/); `kiln` links them directly.
+        .library(name: "KilnRender", targets: ["KilnRender"]),
+        .library(name: "KilnServer", targets: ["KilnServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

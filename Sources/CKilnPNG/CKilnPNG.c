@@ -2,6 +2,7 @@
 
 #include <png.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +73,35 @@ KilnPNGDecoder *kiln_png_decoder_create(const uint8_t *data, size_t size) {
     return decoder;
 }
 
+// The least chunk size (and decompressed text size) libpng may allocate for a chunk.
+static const size_t chunk_limit = 8u << 20;
+
+// libpng allocates the length a chunk declares before it reads the chunk's bytes, so a 1 kB
+// file whose text chunk claims 1 GB would cost 1 GB. Each declared length is checked against
+// the bytes left first. IDAT is streamed, not allocated: a short one ends the walk and is left
+// to libpng (the header of a cut-off file still reads).
+static int chunk_lengths_fit(KilnPNGDecoder *decoder) {
+    size_t offset = 8;
+    while (decoder->size - offset >= 8) {
+        const uint8_t *chunk = decoder->data + offset;
+        uint32_t length = (uint32_t)chunk[0] << 24 | (uint32_t)chunk[1] << 16 | (uint32_t)chunk[2] << 8 | chunk[3];
+        size_t left = decoder->size - offset - 8;
+        int is_idat = memcmp(chunk + 4, "IDAT", 4) == 0;
+        if (length > left) {
+            if (is_idat) return 1;
+            char text[sizeof decoder->message.text];
+            char type[5] = {0};
+            for (int index = 0; index < 4; index++) type[index] = (chunk[4 + index] >= 32 && chunk[4 + index] < 127) ? (char)chunk[4 + index] : '?';
+            snprintf(text, sizeof text, "chunk '%s' at byte %zu declares %u bytes, but the file has %zu left", type, offset, length, left);
+            keep_message(&decoder->message, text);
+            return 0;
+        }
+        if (memcmp(chunk + 4, "IEND", 4) == 0 || left - length < 4) return 1;
+        offset += 8 + (size_t)length + 4;
+    }
+    return 1;
+}
+
 KilnPNGStatus kiln_png_decoder_read_header(KilnPNGDecoder *decoder, KilnPNGHeader *header) {
     if (decoder->failed || decoder->header_read) return KILN_PNG_MISUSE;
     static const uint8_t signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
@@ -94,6 +124,13 @@ KilnPNGStatus kiln_png_decoder_read_header(KilnPNGDecoder *decoder, KilnPNGHeade
     // Size limits are KilnImage's job (it knows the memory budget); libpng's default 1,000,000
     // pixel cap per side would reject valid long strips with a misleading "corrupt" error.
     png_set_user_limits(png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
+    if (!chunk_lengths_fit(decoder)) {
+        decoder->failed = 1;
+        decoder->ran_out = 1;
+        return KILN_PNG_TRUNCATED;
+    }
+    // Compressed text (zTXt, iTXt, iCCP) is inflated up to this many bytes at most.
+    png_set_chunk_malloc_max(png, decoder->size > chunk_limit ? decoder->size : chunk_limit);
     png_read_info(png, info);
 
     int color_type = png_get_color_type(png, info);

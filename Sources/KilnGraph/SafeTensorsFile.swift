@@ -29,13 +29,23 @@ public struct SafeTensorsFile: Sendable {
     static let maximumHeaderBytes = 100 << 20
 
     public init(url: URL) throws {
-        self.url = url
-        let path = url.path
+        let data: Data
         do {
             data = try Data(contentsOf: url, options: .alwaysMapped)
         } catch {
-            throw SafeTensorsError(file: path, tensor: nil, message: "cannot read: \(error.localizedDescription)")
+            throw SafeTensorsError(file: url.path, tensor: nil, message: "cannot read: \(error.localizedDescription)")
         }
+        try self.init(data: data, url: url)
+    }
+
+    /// Reads a safetensors file already in memory, checked as `init(url:)` checks a file; `url`
+    /// names it in errors. What fuzzing and callers with bytes from elsewhere use.
+    public init(data bytes: Data, url: URL) throws {
+        self.url = url
+        // Offsets below count from 0; a slice of a larger Data starts elsewhere.
+        let data = bytes.startIndex == 0 ? bytes : bytes.withUnsafeBytes { Data($0) }
+        self.data = data
+        let path = url.path
         guard data.count >= 8 else {
             throw SafeTensorsError(file: path, tensor: nil, message: "\(data.count) bytes is too short for a safetensors header")
         }

@@ -32,8 +32,7 @@ public final class FlowMatchEulerDiscreteScheduler: Scheduler {
     public init(configuration: SchedulerConfiguration) throws {
         let name = "FlowMatchEulerDiscreteScheduler"
         self.configuration = configuration
-        trainCount = configuration.numTrainTimesteps ?? 1000
-        guard trainCount > 1 else { throw SchedulerError.invalidConfiguration("\(name) num_train_timesteps \(trainCount)") }
+        trainCount = try configuration.checkedTrainTimestepCount(scheduler: name)
         shift = configuration.shift ?? 1
         usesDynamicShifting = configuration.useDynamicShifting ?? false
         timeShiftType = configuration.timeShiftType ?? "exponential"

@@ -17,8 +17,7 @@ struct NoiseSchedule: Sendable {
         configuration: SchedulerConfiguration, defaultBetaStart: Double = 0.0001, defaultBetaEnd: Double = 0.02,
         defaultSchedule: String = "linear", rescalesToZeroSNR: Bool = true
     ) throws {
-        let count = configuration.numTrainTimesteps ?? 1000
-        guard count > 1 else { throw SchedulerError.invalidConfiguration("num_train_timesteps \(count)") }
+        let count = try configuration.checkedTrainTimestepCount()
         let start = configuration.betaStart ?? defaultBetaStart
         let end = configuration.betaEnd ?? defaultBetaEnd
         var betas: [Float]

@@ -115,6 +115,11 @@ public struct SchedulerConfiguration: Codable, Sendable, Equatable {
     /// Read as JSON5 because Python's `json.dumps`, which diffusers saves configs with, writes
     /// `Infinity` / `-Infinity` / `NaN` (DPM-Solver's `"lambda_min_clipped": -Infinity`).
     public static func decode(from data: Data) throws -> SchedulerConfiguration {
+        // Foundation's JSON5 scanner traps (a fatal error, not a thrown one) on some invalid
+        // UTF-8 inside a key, so the bytes are checked first.
+        if let offset = firstInvalidUTF8Offset(data) {
+            throw SchedulerError.invalidConfiguration("scheduler_config.json: not UTF-8 text (invalid byte at offset \(offset))")
+        }
         let decoder = JSONDecoder()
         decoder.allowsJSON5 = true
         let configuration: SchedulerConfiguration
@@ -141,6 +146,34 @@ public struct SchedulerConfiguration: Codable, Sendable, Equatable {
             if let value, !(0...1).contains(value) { try refuse("\(name) \(value) must be in [0, 1]") }
         }
         if let order = solverOrder, !(1...3).contains(order) { try refuse("solver_order \(order) must be 1, 2 or 3") }
+    }
+
+    /// The most training timesteps a configuration may give: diffusers' models use 1,000, and the
+    /// tables are that long, so a hostile file's 10^12 would otherwise be an allocation of terabytes.
+    public static let maximumTrainTimesteps = 100_000
+
+    /// `num_train_timesteps` (1,000 when unset), checked to be within 2...`maximumTrainTimesteps`.
+    func checkedTrainTimestepCount(scheduler: String? = nil) throws -> Int {
+        let count = numTrainTimesteps ?? 1000
+        guard (2...Self.maximumTrainTimesteps).contains(count) else {
+            throw SchedulerError.invalidConfiguration(
+                "\(scheduler.map { "\($0) " } ?? "")num_train_timesteps \(count) is outside 2...\(Self.maximumTrainTimesteps)")
+        }
+        return count
+    }
+
+    /// The offset of the first byte that is not part of valid UTF-8, or nil when all of it is.
+    static func firstInvalidUTF8Offset(_ data: Data) -> Int? {
+        var parser = Unicode.UTF8.ForwardParser()
+        var iterator = data.makeIterator()
+        var offset = 0
+        while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let scalar): offset += scalar.count
+            case .emptyInput: return nil
+            case .error: return offset
+            }
+        }
     }
 
     /// Reads and decodes a `scheduler_config.json` file.

@@ -14,7 +14,12 @@ struct StepIndexTracker: Sendable {
     }
 
     mutating func resolve(timestep: Double, in timesteps: [Double], scheduler: String) throws -> Int {
-        if let current { return current }
+        if let current {
+            // Repeated timesteps start the search at the second match (as diffusers does), so a loop
+            // over every timestep can step once past the schedule: an error, not an index past the tables.
+            guard timesteps.indices.contains(current) else { throw SchedulerError.timestepNotInSchedule(scheduler, timestep) }
+            return current
+        }
         let index = try begin ?? Self.index(of: timestep, in: timesteps, scheduler: scheduler)
         guard timesteps.indices.contains(index) else { throw SchedulerError.timestepNotInSchedule(scheduler, timestep) }
         current = index

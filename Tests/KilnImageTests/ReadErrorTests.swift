@@ -97,6 +97,23 @@ final class ReadErrorTests: XCTestCase {
         XCTAssertEqual(try PNGHeader(contentsOf: url).width, 200000)
     }
 
+    func testChunkLongerThanTheFileIsRefusedBeforeAllocating() throws {
+        // Found by Fuzz/ (png): 333 bytes whose iTXt chunk declares 1,275,068,440 made libpng
+        // allocate that much before finding the file too short.
+        let url = try fixtureURL("fuzz/itxt_longer_than_file.png")
+        for read in [{ _ = try PNGImage(contentsOf: url) }, { _ = try PNGHeader(contentsOf: url) }] {
+            XCTAssertThrowsError(try read()) { error in
+                guard case PNGError.truncated(let path, let detail) = error else { return XCTFail("\(error)") }
+                XCTAssertEqual(path, url.path)
+                XCTAssertEqual(detail, "chunk 'iTXt' at byte 135 declares 1275068440 bytes, but the file has 190 left")
+            }
+        }
+        // A cut-off IDAT is left to libpng: the header of a partly written file still reads.
+        let whole = try Data(contentsOf: try fixtureURL("flavours/rgb8.png"))
+        let payload = try XCTUnwrap(findPayload(ofChunk: "IDAT", in: [UInt8](whole)))
+        XCTAssertEqual(try PNGHeader(data: whole.prefix(payload.lowerBound + 2)).width, try PNGHeader(data: whole).width)
+    }
+
     func testCallerLimitApplies() throws {
         let url = try fixtureURL("flavours/rgb16.png")  // 7 x 5 x 3 x 2 bytes decoded
         XCTAssertNoThrow(try PNGImage(contentsOf: url, maximumBytes: 210))

@@ -153,6 +153,53 @@ func beginIndexIsHarmlessForTimestepIndexedSchedulers(kind: SchedulerKind) throw
 /// kiln-shapes' scheduler: DPM-Solver++ 2M, trailing spacing, v-prediction on betas rescaled to
 /// zero terminal SNR. diffusers pins ᾱ_T to 2^-24, so the first sigma is 4096, not infinity
 /// (values from diffusers 0.39's DPMSolverMultistepScheduler.set_timesteps(12)).
+@Test func configurationsThatAreNotUTF8AreRefusedNotTrapped() throws {
+    // Found by Fuzz/ (scheduler-config): Foundation's JSON5 scanner stopped the process with a
+    // fatal error on invalid UTF-8 where it scanned a key. The fuzzer's input, and a short one.
+    let found = try #require(Bundle.module.url(forResource: "scheduler_config_invalid_utf8", withExtension: "json", subdirectory: "Fixtures/fuzz"))
+    for bytes in [try Data(contentsOf: found), Data([0x7B, 0x20, 0xFF, 0xFE, 0x22, 0x61, 0x22, 0x3A, 0x31, 0x7D])] {
+        let error = #expect(throws: SchedulerError.self) { try SchedulerConfiguration.decode(from: bytes) }
+        #expect(error.map { "\($0)".contains("scheduler_config.json: not UTF-8 text (invalid byte at offset") } == true, "\(String(describing: error))")
+    }
+    #expect(SchedulerConfiguration.firstInvalidUTF8Offset(Data("{\"é\": 1}".utf8)) == nil)
+    #expect(SchedulerConfiguration.firstInvalidUTF8Offset(Data([0x7B, 0x20, 0xC3, 0xA9, 0xFF])) == 4)
+}
+
+@Test func trainTimestepCountsAreBoundedForEveryScheduler() throws {
+    // Fuzz/ (scheduler-config) showed a schedule's cost growing with num_train_timesteps without
+    // bound: every scheduler builds tables that long, so 10^12 would ask for terabytes.
+    for kind in SchedulerKind.allCases {
+        for count in [1, SchedulerConfiguration.maximumTrainTimesteps + 1, 1 << 40] {
+            let error = #expect(throws: SchedulerError.self, "\(kind) with \(count)") {
+                try kind.makeScheduler(configuration: configuration(kind.rawValue) { $0.numTrainTimesteps = count })
+            }
+            #expect(error.map { "\($0)".contains("num_train_timesteps \(count) is outside 2...100000") } == true, "\(String(describing: error))")
+        }
+        _ = try kind.makeScheduler(configuration: configuration(kind.rawValue) { $0.numTrainTimesteps = 2_000 })
+    }
+}
+
+@Test func steppingPastTheEndOfTheScheduleThrows() throws {
+    // Found by Fuzz/ (scheduler-config): 4 trailing steps over 2 training timesteps repeat a
+    // timestep, the search starts at its second match as diffusers' does, and the loop's last step
+    // read past the sigma table.
+    let text = #"{"_class_name": "EulerDiscreteScheduler", "num_train_timesteps": 2, "timestep_spacing": "trailing", "prediction_type": "v_prediction"}"#
+    let scheduler = try SchedulerKind.makeScheduler(configuration: SchedulerConfiguration.decode(from: Data(text.utf8)))
+    try scheduler.setTimesteps(4)
+    var sample = ShapedArray(repeating: 1, shape: [1, 1, 2, 2])
+    var failure: (any Error)?
+    for timestep in scheduler.timesteps {
+        do {
+            let input = try scheduler.scaleModelInput(sample, timestep: timestep)
+            sample = try scheduler.step(modelOutput: input, timestep: timestep, sample: sample, noise: nil)
+        } catch {
+            failure = error
+            break
+        }
+    }
+    #expect(failure is SchedulerError, "\(String(describing: failure))")
+}
+
 @Test func dpmSolverKeepsTheZeroSNRTerminalSigmaFinite() throws {
     let zeroSNR = configuration("DPMSolverMultistepScheduler") {
         $0.numTrainTimesteps = 1000

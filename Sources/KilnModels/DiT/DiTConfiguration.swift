@@ -101,6 +101,7 @@ public struct DiTConfiguration: Codable, Sendable, Equatable {
         if let outChannels, outChannels <= 0 { try fail("out_channels \(outChannels) must be positive") }
         guard sampleSize % patchSize == 0 else { try fail("sample_size \(sampleSize) is not a multiple of patch_size \(patchSize)") }
         // The 2-D sin-cos table gives each axis half the width, as sines and cosines.
+        _ = try ConfigurationError.product(("num_attention_heads", headCount), ("attention_head_dim", headDimension), file: file)
         guard hiddenSize % 4 == 0 else { try fail("hidden size \(hiddenSize) (heads x head dim) must be a multiple of 4") }
         guard ["gelu-approximate", "gelu"].contains(activation) else {
             try fail("activation_fn '\(activation)' (supported: gelu-approximate, gelu)")

@@ -76,14 +76,18 @@ public struct FluxTransformerConfiguration: Sendable, Equatable {
 
     /// Checks what the model's shapes rely on.
     public func validate(file: String) throws {
-        guard axesDimensionsRope.reduce(0, +) == headDimension else {
-            throw ConfigurationError(file: file, message: "axes_dims_rope \(axesDimensionsRope) sum to \(axesDimensionsRope.reduce(0, +)), not attention_head_dim \(headDimension)")
-        }
         guard axesDimensionsRope.allSatisfy({ $0 > 0 && $0 % 2 == 0 }) else {
             throw ConfigurationError(file: file, message: "axes_dims_rope \(axesDimensionsRope) must be positive and even (rotary pairs)")
+        }
+        let ropeWidth = try ConfigurationError.sum("axes_dims_rope", axesDimensionsRope, file: file)
+        guard ropeWidth == headDimension else {
+            throw ConfigurationError(file: file, message: "axes_dims_rope \(axesDimensionsRope) sum to \(ropeWidth), not attention_head_dim \(headDimension)")
         }
         guard patchSize >= 1, inChannels > 0, outChannels > 0, headCount > 0, headDimension > 0 else {
             throw ConfigurationError(file: file, message: "patch_size, in/out_channels and the head sizes must be positive")
         }
+        // The MLP is 4x the inner width (innerDimension, mlpDimension).
+        let inner = try ConfigurationError.product(("num_attention_heads", headCount), ("attention_head_dim", headDimension), file: file)
+        _ = try ConfigurationError.product(("the inner width", inner), ("the MLP ratio", 4), file: file)
     }
 }

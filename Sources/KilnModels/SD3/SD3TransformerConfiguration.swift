@@ -102,6 +102,10 @@ public struct SD3TransformerConfiguration: Codable, Sendable, Equatable {
         if let qkNorm, qkNorm != "rms_norm" {
             throw ConfigurationError(file: file, message: "qk_norm '\(qkNorm)' is not supported (only null or \"rms_norm\", as SD3/SD3.5 use)")
         }
+        guard attentionHeads > 0, attentionHeadDimension > 0 else {
+            throw ConfigurationError(file: file, message: "num_attention_heads \(attentionHeads) and attention_head_dim \(attentionHeadDimension) must be positive")
+        }
+        _ = try ConfigurationError.product(("num_attention_heads", attentionHeads), ("attention_head_dim", attentionHeadDimension), file: file)
         guard captionProjectionDimension == innerDimension else {
             throw ConfigurationError(file: file, message: "caption_projection_dim \(captionProjectionDimension) must equal num_attention_heads x attention_head_dim = \(innerDimension): both streams share the joint blocks' width")
         }

@@ -44,6 +44,10 @@ public struct UNetConfiguration: Sendable, Equatable {
             throw ConfigurationError(file: file, message: "'\(key)' is missing or has the wrong type")
         }
         blockOutChannels = try value("block_out_channels", nil as [Int]?)
+        // Channel counts size every tensor of the model (and the time embedding is 4x the first).
+        guard !blockOutChannels.isEmpty, blockOutChannels.allSatisfy({ (1...Self.maximumChannels).contains($0) }) else {
+            throw ConfigurationError(file: file, message: "'block_out_channels' \(blockOutChannels) must list 1 or more channel counts in 1...\(Self.maximumChannels)")
+        }
         let blocks = blockOutChannels.count
         func perBlock(_ key: String, _ fallback: Int?) throws -> [Int] {
             if let list = json[key] as? [Int] {
@@ -87,10 +91,16 @@ public struct UNetConfiguration: Sendable, Equatable {
         if let bad = (downBlockTypes + upBlockTypes).first(where: { !Self.knownBlocks.contains($0) }) {
             throw ConfigurationError(file: file, message: "unknown block type '\(bad)'")
         }
+        if let index = attentionHeads.firstIndex(where: { $0 <= 0 }) {
+            throw ConfigurationError(file: file, message: "block \(index): \(attentionHeads[index]) attention heads; they must be positive")
+        }
         for (index, heads) in attentionHeads.enumerated() where blockOutChannels[index] % heads != 0 {
             throw ConfigurationError(file: file, message: "block \(index): \(blockOutChannels[index]) channels not divisible by \(heads) heads")
         }
     }
+
+    /// The most channels a block may have: SDXL's largest is 1,280.
+    public static let maximumChannels = 1 << 20
 
     static let knownBlocks: Set<String> = ["CrossAttnDownBlock2D", "DownBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"]
 }

@@ -9,8 +9,11 @@ public struct SafeTensorsSource: TensorSource {
 
     /// Opens `urls` as one checkpoint; a key present in two files is an error.
     public init(files urls: [URL]) throws {
+        guard let first = urls.first else {
+            throw ConfigurationError(file: "(no files)", message: "a checkpoint needs at least one safetensors file")
+        }
         files = try urls.map { try SafeTensorsFile(url: $0) }
-        origin = urls.count == 1 ? urls[0].path : urls[0].deletingLastPathComponent().path
+        origin = urls.count == 1 ? first.path : first.deletingLastPathComponent().path
         var fileOfName: [String: Int] = [:]
         for (index, file) in files.enumerated() {
             for name in file.entries.keys {
@@ -51,6 +54,7 @@ public struct SafeTensorsSource: TensorSource {
               let map = json["weight_map"] as? [String: String] else {
             throw ConfigurationError(file: index.path, message: "not a safetensors index (needs a weight_map object)")
         }
+        guard !map.isEmpty else { throw ConfigurationError(file: index.path, message: "weight_map names no tensors, so no shard files") }
         var seen = Set<String>(), files: [URL] = []
         for name in map.keys.sorted() where !seen.contains(map[name]!) {
             let file = map[name]!
