@@ -136,8 +136,7 @@ public struct SchedulerConfiguration: Codable, Sendable, Equatable {
     /// trained range (an image from a schedule the model never saw) or make absurd tables.
     func checkRanges() throws {
         func refuse(_ message: String) throws -> Never { throw SchedulerError.invalidConfiguration("scheduler_config.json: \(message)") }
-        let trained = numTrainTimesteps ?? 1000
-        if !(1...100_000).contains(trained) { try refuse("num_train_timesteps \(trained) must be in 1...100000") }
+        let trained = try checkedTrainTimestepCount()
         if let offset = stepsOffset, !(0..<trained).contains(offset) {
             try refuse("steps_offset \(offset) must be in 0..<\(trained) (num_train_timesteps)")
         }
