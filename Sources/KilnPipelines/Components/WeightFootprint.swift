@@ -24,13 +24,8 @@ struct WeightFootprint {
     func check(on backend: Backend) throws {
         let capacity = backend.memoryCapacityBytes
         guard capacity > 0, totalBytes > capacity else { return }
-        let parts = components.map { "\($0.name) \(Self.format($0.bytes))" }.joined(separator: " + ")
+        let parts = components.map { "\($0.name) \(MemoryLimitError.format($0.bytes))" }.joined(separator: " + ")
         throw PipelineError.insufficientMemory(
-            "the model's weights need \(Self.format(totalBytes)) (\(parts)) but \(backend.name) has \(Self.format(capacity)) of memory for weights and activations; use f16 weights or a larger device")
-    }
-
-    static func format(_ bytes: Int) -> String {
-        let gibibytes = Double(bytes) / Double(1 << 30)
-        return gibibytes >= 1 ? "\((gibibytes * 100).rounded() / 100) GiB" : "\((Double(bytes) / Double(1 << 20) * 10).rounded() / 10) MiB"
+            "the model's weights need \(MemoryLimitError.format(totalBytes)) (\(parts)) but \(backend.name) has \(MemoryLimitError.format(capacity)) of memory for weights and activations; use f16 weights or a larger device")
     }
 }

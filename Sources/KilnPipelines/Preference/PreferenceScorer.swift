@@ -229,7 +229,7 @@ public final class PreferenceScorer {
             if bytes <= budget { break }
             guard batch > 1 else {
                 throw PipelineError.insufficientMemory(
-                    "one U-Net forward at \(sampleShape[2] * resolutionMultiple) pixels needs \(WeightFootprint.format(bytes)) of activations, more than \(backend.name)'s \(WeightFootprint.format(budget)) budget")
+                    "one U-Net forward at \(sampleShape[2] * resolutionMultiple) pixels needs \(MemoryLimitError.format(bytes)) of activations, more than \(backend.name)'s \(MemoryLimitError.format(budget)) budget")
             }
             batch = (batch + 1) / 2
         }
