@@ -147,9 +147,10 @@ public struct SchedulerConfiguration: Codable, Sendable, Equatable {
         if let order = solverOrder, !(1...3).contains(order) { try refuse("solver_order \(order) must be 1, 2 or 3") }
     }
 
-    /// The most training timesteps a configuration may give: diffusers' models use 1,000, and the
-    /// tables are that long, so a hostile file's 10^12 would otherwise be an allocation of terabytes.
-    public static let maximumTrainTimesteps = 100_000
+    /// The most training timesteps a configuration may give. diffusers' models use 1,000, and every
+    /// schedule's tables (and Karras sigmas' search through them) grow with it: a hostile file's
+    /// 10^12 would ask for terabytes, and 90,000 already took a second to set up in a debug build.
+    public static let maximumTrainTimesteps = 10_000
 
     /// `num_train_timesteps` (1,000 when unset), checked to be within 2...`maximumTrainTimesteps`.
     func checkedTrainTimestepCount(scheduler: String? = nil) throws -> Int {
