@@ -43,9 +43,9 @@ if $dry_run; then
     scratch="$(mktemp -d)"
     chmod 755 "$scratch"  # apt downloads as the _apt user
     trap 'rm -rf "$scratch"' EXIT
-    mkdir -p "$scratch/lists/partial" "$scratch/sources.list.d"
+    mkdir -p "$scratch/lists/partial" "$scratch/cache/archives/partial" "$scratch/sources.list.d"
     cp /etc/apt/sources.list.d/* "$scratch/sources.list.d/" 2>/dev/null || true
-    apt_options=(-o "Dir::Etc::SourceParts=$scratch/sources.list.d" -o "Dir::State::Lists=$scratch/lists" -s)
+    apt_options=(-o "Dir::Etc::SourceParts=$scratch/sources.list.d" -o "Dir::State::Lists=$scratch/lists" -o "Dir::Cache=$scratch/cache" -s)
     sources_parts="$scratch/sources.list.d"
 else
     sources_parts=/etc/apt/sources.list.d
@@ -75,7 +75,7 @@ if [ ${#missing[@]} -gt 0 ] || ! $backported_mesa; then
     fi
     # A dry run reads its lists into the scratch folder, which apt-get -s does not fill.
     if $dry_run; then
-        $sudo_prefix apt-get -o "Dir::Etc::SourceParts=$sources_parts" -o "Dir::State::Lists=$scratch/lists" update -qq
+        apt-get -o "Dir::Etc::SourceParts=$sources_parts" -o "Dir::State::Lists=$scratch/lists" -o "Dir::Cache=$scratch/cache" update -qq
     else
         apt update -qq
     fi
