@@ -97,10 +97,8 @@ final class EmbeddedContext: @unchecked Sendable {
         guard lost.backend.deviceFailure != nil else { return }
         let device = try lost.reopened()
         let pipeline = try opener(device)
-        stateLock.withLock {
-            opened = (pipeline, device)
-            origin = nil
-        }
+        stateLock.withLock { opened = (pipeline, device) }
+        origin = nil
     }
 
     private func setGeneratingThread(_ thread: pthread_t?) {

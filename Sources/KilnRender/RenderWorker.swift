@@ -34,12 +34,12 @@ final class Worker: @unchecked Sendable {
         return pipeline
     }
 
-    /// The worker's device, opened again (with nothing of the lost one kept) when it was lost.
+    /// The worker's device, opened again when it was lost (the model on it is dropped first). A
+    /// reopening that fails is tried again by the next job.
     private func workingDevice() throws -> BackendChoice {
         guard let device else { throw RenderError.output("worker \(index) has no device") }
         guard device.backend.deviceFailure != nil else { return device }
         model = nil
-        self.device = nil
         let reopened = try device.reopened()
         self.device = reopened
         return reopened
